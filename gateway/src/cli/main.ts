@@ -1,0 +1,54 @@
+/** `medseg`: the command-line entry point. Each command lives in its own module, loaded on demand. */
+import { CliError, EXIT, type CliCommand, type CliIo } from './command.ts';
+
+type Loader = () => Promise<{ command: CliCommand }>;
+
+/** Every command, by name; modules load lazily so `medseg --help` stays fast. */
+const COMMANDS: Record<string, Loader> = {
+  start: () => import('./commands/start.ts'),
+};
+
+const defaultIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+async function help(io: CliIo): Promise<void> {
+  const lines = ['usage: medseg <command> [options]', '', 'commands:'];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    const { command } = await load();
+    lines.push(`  ${name.padEnd(14)} ${command.summary}`);
+  }
+  lines.push('', "Run 'medseg <command> --help' for a command's options.");
+  io.stdout(lines.join('\n') + '\n');
+}
+
+/** Runs `medseg` with the given arguments and resolves to the exit code. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await help(io);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    io.stderr(`medseg: unknown command '${name}'. Run 'medseg --help' for the list.\n`);
+    return EXIT.usage;
+  }
+  try {
+    const { command } = await load();
+    if (rest[0] === '--help' || rest[0] === '-h') {
+      io.stdout(command.usage.endsWith('\n') ? command.usage : command.usage + '\n');
+      return EXIT.ok;
+    }
+    return await command.run(rest, io);
+  } catch (err: unknown) {
+    if (err instanceof CliError) {
+      io.stderr(`medseg ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    io.stderr(`medseg ${name}: unexpected failure: ${message}\n`);
+    return EXIT.failure;
+  }
+}
