@@ -1,0 +1,165 @@
+/**
+ * SAM's "everything" (automatic mask generation) post-processing as pure functions: the point grid, the
+ * stability score, mask bounding boxes, box non-maximum suppression and the filter chain of
+ * `SamAutomaticMaskGenerator` with one crop (the paper's strategy S1: 32x32 grid, pred_iou_thresh 0.88,
+ * stability_score_thresh 0.95 with offset 1.0, box_nms_thresh 0.7, 64 points per batch, 3 masks per point).
+ */
+import type { BinaryMask } from './mask.ts';
+
+/** S1's defaults as the paper ran SAM's automatic mask generator. */
+export const EVERYTHING_DEFAULTS = Object.freeze({
+  pointsPerSide: 32,
+  pointsPerBatch: 64,
+  predIouThresh: 0.88,
+  stabilityScoreThresh: 0.95,
+  stabilityScoreOffset: 1.0,
+  boxNmsThresh: 0.7,
+});
+
+/** Options of {@link filterEverythingMasks}; every field defaults to {@link EVERYTHING_DEFAULTS}. */
+export interface EverythingFilterOptions {
+  predIouThresh?: number;
+  stabilityScoreThresh?: number;
+  boxNmsThresh?: number;
+}
+
+/** One mask produced for one grid point, with the decoder's scores. */
+export interface EverythingCandidate {
+  mask: BinaryMask;
+  predictedIou: number;
+  stabilityScore: number;
+}
+
+/**
+ * The grid of SAM's automatic mask generator in image pixels: `n` points per side at
+ * `(i + 0.5) / n` of the width and height, row by row (x varies fastest), as `build_point_grid` scaled by
+ * the image size.
+ */
+export function gridPoints(pointsPerSide: number, width: number, height: number): Array<[number, number]> {
+  if (!Number.isInteger(pointsPerSide) || pointsPerSide < 1) {
+    throw new RangeError(`pointsPerSide must be an integer >= 1, got ${pointsPerSide}`);
+  }
+  if (!(width > 0) || !(height > 0)) {
+    throw new RangeError(`image size must be positive, got ${width}x${height}`);
+  }
+  const out: Array<[number, number]> = [];
+  const offset = 1 / (2 * pointsPerSide);
+  const step = pointsPerSide > 1 ? (1 - 2 * offset) / (pointsPerSide - 1) : 0;
+  for (let j = 0; j < pointsPerSide; j++) {
+    const fy = offset + j * step;
+    for (let i = 0; i < pointsPerSide; i++) {
+      const fx = offset + i * step;
+      out.push([fx * width, fy * height]);
+    }
+  }
+  return out;
+}
+
+/**
+ * SAM's stability score of mask logits: the IoU between the mask thresholded at `threshold + offset` and at
+ * `threshold - offset` (`calculate_stability_score`). An empty low-threshold mask gives 0/0 in SAM (NaN,
+ * which fails every threshold); it is returned as 0 here so it fails the same way.
+ */
+export function stabilityScore(logits: ArrayLike<number>, threshold = 0, offset = 1.0): number {
+  let inter = 0;
+  let union = 0;
+  const hi = threshold + offset;
+  const lo = threshold - offset;
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i];
+    if (v > hi) inter++;
+    if (v > lo) union++;
+  }
+  return union === 0 ? 0 : inter / union;
+}
+
+/** Tight inclusive box `[x0, y0, x1, y1]` of a mask in pixels, or null for an empty mask. */
+export function maskBox(mask: BinaryMask): [number, number, number, number] | null {
+  const { width, height, data } = mask;
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (data[row + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+    }
+  }
+  return x1 < 0 ? null : [x0, y0, x1, y1];
+}
+
+/** IoU of two `[x0, y0, x1, y1]` boxes with torchvision's area convention `(x1 - x0) * (y1 - y0)`. */
+export function boxIou(a: readonly number[], b: readonly number[]): number {
+  const areaA = Math.max(0, a[2] - a[0]) * Math.max(0, a[3] - a[1]);
+  const areaB = Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
+  const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = iw * ih;
+  const union = areaA + areaB - inter;
+  return union <= 0 ? 0 : inter / union;
+}
+
+/**
+ * Greedy box non-maximum suppression (torchvision `nms`): visits boxes by decreasing score (ties keep the
+ * earlier index first) and drops any box whose IoU with a kept box exceeds `iouThresh`. Returns kept indices
+ * in visiting order.
+ */
+export function boxNms(
+  boxes: ReadonlyArray<readonly number[]>,
+  scores: readonly number[],
+  iouThresh: number,
+): number[] {
+  if (boxes.length !== scores.length) {
+    throw new RangeError(`boxNms: ${boxes.length} boxes but ${scores.length} scores`);
+  }
+  const order = boxes.map((_, i) => i).sort((i, j) => scores[j] - scores[i] || i - j);
+  const kept: number[] = [];
+  for (const i of order) {
+    if (kept.every((k) => boxIou(boxes[k], boxes[i]) <= iouThresh)) kept.push(i);
+  }
+  return kept;
+}
+
+/**
+ * SAM's automatic-mask filter chain for one crop covering the whole image: keep masks with predicted IoU
+ * above `predIouThresh` and stability above `stabilityScoreThresh` (strict, as SAM's `>`), drop empty masks,
+ * then box NMS at `boxNmsThresh` scored by predicted IoU. Returns the kept candidates, best first.
+ */
+export function filterEverythingMasks<T extends EverythingCandidate>(
+  candidates: readonly T[],
+  options: EverythingFilterOptions = {},
+): T[] {
+  const predIouThresh = options.predIouThresh ?? EVERYTHING_DEFAULTS.predIouThresh;
+  const stabilityThresh = options.stabilityScoreThresh ?? EVERYTHING_DEFAULTS.stabilityScoreThresh;
+  const nmsThresh = options.boxNmsThresh ?? EVERYTHING_DEFAULTS.boxNmsThresh;
+  const survivors: T[] = [];
+  const boxes: Array<[number, number, number, number]> = [];
+  for (const c of candidates) {
+    if (!(c.predictedIou > predIouThresh) || !(c.stabilityScore >= stabilityThresh)) continue;
+    const box = maskBox(c.mask);
+    if (box === null) continue;
+    survivors.push(c);
+    boxes.push(box);
+  }
+  const kept = boxNms(
+    boxes,
+    survivors.map((c) => c.predictedIou),
+    nmsThresh,
+  );
+  return kept.map((i) => survivors[i]);
+}
+
+/** Splits `items` into consecutive batches of at most `size` (SAM's points_per_batch). */
+export function batches<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`batch size must be an integer >= 1, got ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
