@@ -123,7 +123,14 @@ export class GraphBuilder {
   private readonly outputs: ReturnType<typeof valueInfo>[] = [];
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * `prefix` starts every generated value name; give a Loop/If body its own prefix so its names never
+   * collide with the outer graph's (ONNX requires unique names across nested scopes).
+   */
+  constructor(
+    readonly name: string,
+    readonly prefix = '',
+  ) {}
 
   /** Declares a graph input and returns its name. */
   input(name: string, type: OnnxElemType, dims?: Dim[]): string {
@@ -197,7 +204,7 @@ export class GraphBuilder {
   /** A fresh unique value name with a readable prefix. */
   fresh(hint: string): string {
     this.counter += 1;
-    return `${hint}_${this.counter}`;
+    return `${this.prefix}${hint}_${this.counter}`;
   }
 
   /** The GraphProto (for a subgraph attribute or the main graph). */

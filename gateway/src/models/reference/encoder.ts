@@ -1,0 +1,50 @@
+/**
+ * The reference SAM image encoder: official encoder contract (`x [B,3,1024,1024]` ImageNet-normalized RGB
+ * -> `image_embeddings [B,256,64,64]`) with a classical inside. The "embedding" is the full-resolution grey
+ * intensity packed losslessly: grey = mean of the de-normalized channels (0-255 scale, so the padded zeros
+ * read as grey 117.8), a light Gaussian blur (sigma 1 px of the 1024 frame), then SpaceToDepth(16), which
+ * stores the 16x16 block of pixel (y, x) of cell (Y, X) in channel (y mod 16) * 16 + (x mod 16).
+ */
+import { SAM_PIXEL_MEAN, SAM_PIXEL_STD } from '../../core/sam-transform.ts';
+import { GraphBuilder, OnnxType, serializeModel, type Dim } from '../onnx-builder.ts';
+import { gaussianKernel } from './graph-helpers.ts';
+
+/** ONNX opset of every reference model (Triton's onnxruntime backend serves ≤ 17). */
+export const REFERENCE_OPSET = 17;
+/** producer_name written into the reference models. */
+export const REFERENCE_PRODUCER = 'medseg-gateway reference';
+/** producer_version: bump when a graph changes so deployed files can be told apart. */
+export const REFERENCE_VERSION = '1';
+
+/**
+ * Adds the encoder body to `g`: from a normalized `[B,3,1024,1024]` value to `image_embeddings` (the name
+ * given) `[B,256,64,64]`.
+ */
+export function addEncoderBody(g: GraphBuilder, x: string, out: string): void {
+  const w = SAM_PIXEL_STD.map((s) => s / 3);
+  const bias = (SAM_PIXEL_MEAN[0] + SAM_PIXEL_MEAN[1] + SAM_PIXEL_MEAN[2]) / 3;
+  const grey = g.op1('Conv', [x, g.constF(w, [1, 3, 1, 1], 'grey_w'), g.constF([bias], [1], 'grey_b')]);
+  const k = gaussianKernel(1, 2);
+  // Edge replication before the blur keeps the image border from darkening (zero padding would).
+  const padded = g.op1('Pad', [grey, g.constI64([0, 0, 2, 2, 0, 0, 2, 2])], { mode: 'edge' });
+  const bx = g.op1('Conv', [padded, g.constF(k, [1, 1, 1, 5], 'blur_x')]);
+  const by = g.op1('Conv', [bx, g.constF(k, [1, 1, 5, 1], 'blur_y')]);
+  g.op1('SpaceToDepth', [by], { blocksize: 16 }, out);
+}
+
+/** Builds the reference encoder model bytes (input `x`, output `image_embeddings`). */
+export function buildReferenceEncoder(): Uint8Array {
+  const g = new GraphBuilder('sam_reference_encoder');
+  const batch: Dim = 'batch';
+  const x = g.input('x', OnnxType.FLOAT, [batch, 3, 1024, 1024]);
+  addEncoderBody(g, x, 'image_embeddings');
+  g.output('image_embeddings', OnnxType.FLOAT, [batch, 256, 64, 64]);
+  return serializeModel(g, {
+    opset: REFERENCE_OPSET,
+    producerName: REFERENCE_PRODUCER,
+    producerVersion: REFERENCE_VERSION,
+    docString:
+      'Reference SAM encoder (classical): grey intensity, Gaussian blur sigma 1, SpaceToDepth(16). Input: SAM-normalized RGB.',
+    metadata: { 'sam.profile': 'sam', 'sam.decoder': 'sam_reference_decoder' },
+  });
+}
