@@ -1,5 +1,6 @@
 /** Small helpers over {@link GraphBuilder} that keep the reference model graphs readable. */
-import { GraphBuilder, OnnxType } from '../onnx-builder.ts';
+import type { GraphBuilder} from '../onnx-builder.ts';
+import { OnnxType } from '../onnx-builder.ts';
 
 /** A GraphBuilder with shorthand for the elementwise and constant ops the reference models use. */
 export class Ops {
