@@ -1,0 +1,153 @@
+/**
+ * The COSMOS 1050K layout: `images/<name>.png` and `labels/<name>.png` holding one grey value per class;
+ * a class map (value to name) and the modality come from `dataset.json` or the caller. An object is every
+ * pixel of one class value in one image; objects of 50 pixels or fewer are dropped.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { emptyMask } from '../../core/mask.ts';
+import {
+  datasetStats,
+  DatasetError,
+  MIN_OBJECT_PIXELS,
+  type Dataset,
+  type DatasetImage,
+  type DatasetObject,
+  type DatasetOptions,
+  type DatasetProblem,
+  type LoadedImage,
+} from './dataset.ts';
+import { imageSize } from './image-size.ts';
+import { groupByImage, imageStem, labelValues, readRaster } from './read-raster.ts';
+
+/** Scans a COSMOS-layout directory; needs a class map. Bad files land in `problems`, their images excluded. */
+export async function loadCosmosDataset(
+  root: string,
+  options: DatasetOptions & { classMap: Record<number, string> },
+): Promise<Dataset> {
+  const classMap = options.classMap;
+  if (Object.keys(classMap).length === 0) {
+    throw new DatasetError('BAD_DATASET', `${root}: the COSMOS layout needs a class map (value -> name)`);
+  }
+  const imageFiles = await listImages(join(root, 'images'));
+  const labelFiles = await listImages(join(root, 'labels'));
+  const labelByStem = new Map(labelFiles.map((f) => [imageStem(f)!, f]));
+  const problems: DatasetProblem[] = [];
+  const images: DatasetImage[] = [];
+  const objects: DatasetObject[] = [];
+  const dropped: DatasetObject[] = [];
+  const imageStems = new Set<string>();
+  let excluded = 0;
+
+  for (const file of imageFiles) {
+    const id = imageStem(file)!;
+    imageStems.add(id);
+    const labelFile = labelByStem.get(id);
+    const rel = `images/${file}`;
+    if (labelFile === undefined) {
+      problems.push({ file: rel, problem: `no label: expected labels/${id}.png` });
+      excluded++;
+      continue;
+    }
+    const relLabel = `labels/${labelFile}`;
+    let size: { width: number; height: number };
+    let values: Uint8Array | Uint16Array;
+    let lw: number;
+    let lh: number;
+    try {
+      size = await imageSize(join(root, rel));
+    } catch (err) {
+      problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
+      excluded++;
+      continue;
+    }
+    try {
+      const label = await readRaster(join(root, relLabel));
+      values = labelValues(label);
+      lw = label.width;
+      lh = label.height;
+    } catch (err) {
+      problems.push({ file: relLabel, problem: `unreadable label: ${(err as Error).message}` });
+      excluded++;
+      continue;
+    }
+    if (lw !== size.width || lh !== size.height) {
+      problems.push({
+        file: relLabel,
+        problem: `label is ${lw}x${lh} but its image is ${size.width}x${size.height}`,
+      });
+      excluded++;
+      continue;
+    }
+    const counts = new Map<number, number>();
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== 0) counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    const unknown = [...counts.keys()].filter((v) => classMap[v] === undefined).sort((a, b) => a - b);
+    if (unknown.length > 0) {
+      problems.push({
+        file: relLabel,
+        problem: `grey value(s) ${unknown.join(', ')} not in the class map (${Object.keys(classMap).join(', ')})`,
+      });
+      excluded++;
+      continue;
+    }
+    images.push({ id, file: rel, width: size.width, height: size.height });
+    for (const [value, pixels] of [...counts].sort((a, b) => a[0] - b[0])) {
+      const obj: DatasetObject = {
+        id: `${id}#${value}`,
+        imageId: id,
+        classValue: value,
+        className: classMap[value],
+        pixels,
+      };
+      (pixels > MIN_OBJECT_PIXELS ? objects : dropped).push(obj);
+    }
+  }
+  for (const f of labelFiles) {
+    if (!imageStems.has(imageStem(f)!))
+      problems.push({ file: `labels/${f}`, problem: 'label without an image' });
+  }
+
+  const modality = options.modality ?? 'unknown';
+  const byImage = new Map(images.map((im) => [im.id, im]));
+  const objectsByImage = groupByImage(objects);
+  return {
+    name: options.name ?? root.split(/[\\/]/).filter(Boolean).pop() ?? root,
+    root,
+    layout: 'cosmos',
+    modality,
+    classMap,
+    images,
+    objects,
+    problems,
+    stats: datasetStats(images, objects, dropped, modality, excluded),
+    options,
+    async loadImage(imageId: string): Promise<LoadedImage> {
+      const im = byImage.get(imageId);
+      if (im === undefined)
+        throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
+      const image = await readRaster(join(root, im.file));
+      const label = await readRaster(join(root, 'labels', labelByStem.get(imageId)!));
+      const values = labelValues(label);
+      const mine = objectsByImage.get(imageId) ?? [];
+      const masks = new Map(mine.map((o) => [o.classValue, emptyMask(im.width, im.height)]));
+      for (let i = 0; i < values.length; i++) {
+        const m = masks.get(values[i]);
+        if (m !== undefined) m.data[i] = 1;
+      }
+      return { image, objects: mine.map((o) => ({ object: o, mask: masks.get(o.classValue)! })) };
+    },
+  };
+}
+
+async function listImages(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    throw new DatasetError('NOT_FOUND', `expected a directory ${dir}`);
+  }
+  return names.filter((n) => imageStem(n) !== undefined).sort();
+}

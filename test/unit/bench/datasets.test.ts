@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DatasetError } from '../../../gateway/src/bench/datasets/dataset.ts';
+import { loadDataset } from '../../../gateway/src/bench/datasets/load-dataset.ts';
+import { matchMaskName } from '../../../gateway/src/bench/datasets/per-structure.ts';
+import { writePng, writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const samples = resolve(repoRoot, '../shared/samples');
+
+test('COSMOS layout: synthetic dataset objects, classes and masks match what was written', async () => {
+  const synth = writeSyntheticDataset({ images: 3, seed: 7 });
+  try {
+    const ds = await loadDataset(synth.dir);
+    assert.equal(ds.layout, 'cosmos');
+    assert.equal(ds.modality, 'MRI');
+    assert.deepEqual(ds.problems, []);
+    assert.equal(ds.images.length, 3);
+    const expected = synth.objects.filter((o) => o.pixels > 50);
+    assert.deepEqual(
+      ds.objects.map((o) => [o.imageId, o.classValue, o.className, o.pixels]),
+      expected.map((o) => [o.imageId, o.classValue, o.className, o.pixels]),
+    );
+    const loaded = await ds.loadImage(synth.imageIds[1]);
+    assert.equal(loaded.image.width, 64);
+    for (const { object, mask } of loaded.objects) {
+      assert.equal(
+        mask.data.reduce((s, v) => s + v, 0),
+        object.pixels,
+      );
+    }
+  } finally {
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('COSMOS layout: the cardiac MRI sample with modality and class map from options', async () => {
+  const ds = await loadDataset(join(samples, 'mri-cardiac-cosmos'), {
+    modality: 'MRI',
+    classes: { '85': 'left ventricle', '170': 'myocardium', '255': 'right ventricle' },
+  });
+  assert.equal(ds.stats.images, 5);
+  assert.equal(ds.stats.modality, 'MRI');
+  // 22_Heart_5_2 has no right ventricle: 5 x 3 - 1 objects, all larger than 50 pixels.
+  assert.equal(ds.stats.objects, 14);
+  assert.deepEqual(ds.stats.objectsPerClass, { 'left ventricle': 5, myocardium: 5, 'right ventricle': 4 });
+  assert.deepEqual(ds.problems, []);
+  const heart32 = ds.objects.filter((o) => o.imageId === '22_Heart_3_2');
+  assert.deepEqual(
+    heart32.map((o) => [o.classValue, o.pixels]),
+    [
+      [85, 300],
+      [170, 438],
+      [255, 75],
+    ],
+  );
+});
+
+test('per-structure layout: the CT multi-organ sample, matched by longest image-name prefix', async () => {
+  const ds = await loadDataset(join(samples, 'ct-multiorgan'), { modality: 'CT' });
+  assert.equal(ds.layout, 'per-structure');
+  assert.equal(ds.stats.images, 4);
+  assert.equal(ds.stats.objects, 30);
+  assert.deepEqual(ds.problems, []);
+  assert.equal(ds.stats.objectsPerClass.hip_left, 2);
+  const liver = ds.objects.find((o) => o.id === 'amos_0006_90#liver_000');
+  assert.equal(liver?.pixels, 20023);
+  const loaded = await ds.loadImage('s0619_32');
+  assert.equal(loaded.image.channels, 3);
+  assert.equal(loaded.objects.length, 8);
+  const rib = ds.objects.find((o) => o.id === 's0114_111#rib_left_9_000');
+  assert.equal(rib?.className, 'rib_left_9');
+});
+
+test('matchMaskName picks the longest prefix and rejects names without an instance number', () => {
+  assert.deepEqual(matchMaskName('case_1_2_liver_000', ['case_1', 'case_1_2']), {
+    imageId: 'case_1_2',
+    structure: 'liver',
+    instance: '000',
+  });
+  assert.deepEqual(matchMaskName('case_1_liver_left_003', ['case_1', 'case_1_2']), {
+    imageId: 'case_1',
+    structure: 'liver_left',
+    instance: '003',
+  });
+  assert.ok('problem' in matchMaskName('other_liver_000', ['case_1']));
+  assert.ok('problem' in matchMaskName('case_1_liver', ['case_1']));
+});
+
+test('bad COSMOS files are reported per file and their images excluded', async () => {
+  const synth = writeSyntheticDataset({ images: 5, seed: 3 });
+  try {
+    // case_000: label removed; case_001: label of the wrong size; case_002: unknown grey value 42.
+    rmSync(join(synth.dir, 'labels', 'case_000.png'));
+    writePng(join(synth.dir, 'labels', 'case_001.png'), 10, 10, new Uint8Array(100));
+    const odd = new Uint8Array(64 * 48);
+    odd.fill(42, 0, 100);
+    writePng(join(synth.dir, 'labels', 'case_002.png'), 64, 48, odd);
+    writePng(join(synth.dir, 'labels', 'orphan.png'), 64, 48, new Uint8Array(64 * 48));
+    writeFileSync(join(synth.dir, 'images', 'broken.png'), 'not a png');
+    copyFileSync(join(synth.dir, 'labels', 'case_003.png'), join(synth.dir, 'labels', 'broken.png'));
+    const ds = await loadDataset(synth.dir);
+    const byFile = Object.fromEntries(ds.problems.map((p) => [p.file, p.problem]));
+    assert.match(byFile['images/case_000.png'], /no label/);
+    assert.match(byFile['labels/case_001.png'], /10x10 but its image is 64x48/);
+    assert.match(byFile['labels/case_002.png'], /grey value\(s\) 42 not in the class map/);
+    assert.match(byFile['labels/orphan.png'], /label without an image/);
+    assert.match(byFile['images/broken.png'], /unreadable image/);
+    assert.deepEqual(
+      ds.images.map((i) => i.id),
+      ['case_003', 'case_004'],
+    );
+    assert.equal(ds.stats.excludedImages, 4);
+  } finally {
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('bad per-structure files: mask without image, non-binary mask, image without masks', async () => {
+  const synth = writeSyntheticDataset({ images: 3, seed: 5, layout: 'per-structure' });
+  try {
+    writePng(join(synth.dir, 'masks', 'ghost_liver_000.png'), 64, 48, new Uint8Array(64 * 48));
+    const grey = new Uint8Array(64 * 48).fill(7, 0, 80);
+    writePng(join(synth.dir, 'masks', 'case_001_liver_000.png'), 64, 48, grey);
+    writePng(join(synth.dir, 'images', 'lonely.png'), 64, 48, new Uint8Array(64 * 48));
+    const ds = await loadDataset(synth.dir, { modality: 'CT' });
+    const byFile = Object.fromEntries(ds.problems.map((p) => [p.file, p.problem]));
+    assert.match(byFile['masks/ghost_liver_000.png'], /no image/);
+    assert.match(byFile['masks/case_001_liver_000.png'], /mask value 7/);
+    assert.match(byFile['images/lonely.png'], /no mask/);
+    assert.deepEqual(
+      ds.images.map((i) => i.id),
+      ['case_000', 'case_002'],
+    );
+  } finally {
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('small objects (<= 50 pixels) are dropped and counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'medseg-small-'));
+  try {
+    mkdirSync(join(dir, 'images'));
+    mkdirSync(join(dir, 'labels'));
+    const label = new Uint8Array(20 * 20);
+    label.fill(1, 0, 50); // exactly 50 pixels: dropped
+    label.fill(2, 100, 151); // 51 pixels: kept
+    writePng(join(dir, 'images', 'a.png'), 20, 20, new Uint8Array(400));
+    writePng(join(dir, 'labels', 'a.png'), 20, 20, label);
+    const ds = await loadDataset(dir, { modality: 'CT', classes: { '1': 'small', '2': 'big' } });
+    assert.deepEqual(
+      ds.objects.map((o) => o.id),
+      ['a#2'],
+    );
+    assert.deepEqual(ds.stats.droppedSmallPerClass, { small: 1 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('dataset misuse: missing directory, COSMOS without class map, bad dataset.json', async () => {
+  await assert.rejects(
+    loadDataset('/nonexistent/medseg'),
+    (e: unknown) => e instanceof DatasetError && e.code === 'NOT_FOUND',
+  );
+  const synth = writeSyntheticDataset({ images: 1, writeJson: false });
+  try {
+    await assert.rejects(loadDataset(synth.dir), /needs a class map/);
+    writeFileSync(join(synth.dir, 'dataset.json'), '{not json');
+    await assert.rejects(loadDataset(synth.dir), /not valid JSON/);
+    writeFileSync(join(synth.dir, 'dataset.json'), JSON.stringify({ classes: { x: 'a' } }));
+    await assert.rejects(loadDataset(synth.dir), /class value 'x'/);
+  } finally {
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
