@@ -1,0 +1,104 @@
+/** Parsing DICOM Part 10 files (PS3.10) into dicom-parser datasets, with typed errors and small accessors. */
+import { createRequire } from 'node:module';
+import { inflateRawSync } from 'node:zlib';
+import type * as DicomParser from 'dicom-parser';
+import type { DataSet } from 'dicom-parser';
+import { ImageError } from './image-error.ts';
+import { pixelEncodingOf, transferSyntaxName } from './transfer-syntax.ts';
+
+// dicom-parser ships a UMD bundle whose named exports Node's ESM loader cannot see; load it as CommonJS.
+const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof DicomParser;
+export { dicomParser };
+
+/** Upper bound on the inflated size of a deflated dataset (bytes), against decompression bombs. */
+const MAX_INFLATED_BYTES = 1 << 30;
+
+/** A parsed Part 10 file: its dataset and transfer syntax UID. */
+export interface ParsedDicom {
+  dataSet: DataSet;
+  transferSyntaxUid: string;
+}
+
+/**
+ * Parses a DICOM Part 10 file (128-byte preamble, "DICM", File Meta Information): Implicit/Explicit VR
+ * Little Endian, Explicit VR Big Endian and Deflated Explicit VR Little Endian datasets. `untilTag`
+ * ("xGGGGEEEE") stops parsing early, e.g. before Pixel Data. Malformed input is BAD_IMAGE.
+ */
+export function parseDicomPart10(bytes: Uint8Array, untilTag?: string): ParsedDicom {
+  if (bytes.length < 132 || String.fromCharCode(...bytes.subarray(128, 132)) !== 'DICM') {
+    throw new ImageError(
+      'BAD_IMAGE',
+      `not a DICOM Part 10 file: no "DICM" prefix at byte 128 (${bytes.length} bytes)`,
+    );
+  }
+  let dataSet: DataSet;
+  try {
+    dataSet = dicomParser.parseDicom(bytes, {
+      ...(untilTag === undefined ? {} : { untilTag }),
+      // dicom-parser hands the whole file and the offset of the deflated dataset; it expects the
+      // same file back with the dataset inflated in place.
+      inflater: ((arr: Uint8Array, position: number) => {
+        const inflated = inflateRawSync(arr.subarray(position), { maxOutputLength: MAX_INFLATED_BYTES });
+        const full = new Uint8Array(position + inflated.length);
+        full.set(arr.subarray(0, position), 0);
+        full.set(inflated, position);
+        return full;
+      }) as unknown as (arr: Uint8Array, position: number) => void,
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ImageError('BAD_IMAGE', `DICOM file could not be parsed: ${message}`, { cause: err });
+  }
+  const transferSyntaxUid = dataSet.string('x00020010') ?? '';
+  return { dataSet, transferSyntaxUid };
+}
+
+/** Throws UNSUPPORTED_TRANSFER_SYNTAX, naming the UID and its name, unless the gateway decodes its pixels. */
+export function checkTransferSyntax(uid: string): void {
+  if (pixelEncodingOf(uid) === 'unsupported') {
+    throw new ImageError(
+      'UNSUPPORTED_TRANSFER_SYNTAX',
+      `DICOM transfer syntax ${uid || '<missing>'} (${transferSyntaxName(uid)}) is not supported; ` +
+        'supported: Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated, RLE Lossless, JPEG Baseline',
+    );
+  }
+}
+
+/** All backslash-separated values of a string element, trimmed; [] when absent. */
+export function stringValues(ds: DataSet, tag: string): string[] {
+  const s = ds.string(tag);
+  return s === undefined || s === '' ? [] : s.split('\\').map((v) => v.trim());
+}
+
+/** A single string value, trimmed; undefined when absent or empty. */
+export function stringValue(ds: DataSet, tag: string): string | undefined {
+  const s = ds.string(tag);
+  return s === undefined || s.trim() === '' ? undefined : s.trim();
+}
+
+/** Decimal/integer string values as numbers (DS, IS); [] when absent; BAD_IMAGE for a non-number. */
+export function numberValues(ds: DataSet, tag: string): number[] {
+  return stringValues(ds, tag).map((v) => {
+    const n = Number(v);
+    if (v === '' || !Number.isFinite(n))
+      throw new ImageError('BAD_IMAGE', `DICOM ${tag} holds "${v}", expected a number`);
+    return n;
+  });
+}
+
+/** The first value of a DS/IS element, or undefined. */
+export function numberValue(ds: DataSet, tag: string): number | undefined {
+  return numberValues(ds, tag)[0];
+}
+
+/** The first item dataset of a sequence element, or undefined. */
+export function firstItem(ds: DataSet | undefined, tag: string): DataSet | undefined {
+  return ds?.elements[tag]?.items?.[0]?.dataSet;
+}
+
+/** The item datasets of a sequence element ([] when absent). */
+export function items(ds: DataSet | undefined, tag: string): DataSet[] {
+  return (ds?.elements[tag]?.items ?? []).flatMap((item) =>
+    item.dataSet === undefined ? [] : [item.dataSet],
+  );
+}
