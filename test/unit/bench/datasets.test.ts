@@ -178,3 +178,52 @@ test('dataset misuse: missing directory, COSMOS without class map, bad dataset.j
     rmSync(synth.dir, { recursive: true, force: true });
   }
 });
+
+test('NIfTI pairs: the tiny MRI fixture keeps its one labelled slice, scaled to 0-255', async () => {
+  const ds = await loadDataset(join(samples, 'nifti/tiny-mri-fixture'), {
+    modality: 'MRI',
+    classes: { '1': 'target' },
+  });
+  assert.equal(ds.layout, 'nifti');
+  assert.deepEqual(
+    ds.images.map((i) => [i.id, i.width, i.height]),
+    [['anatomical@2:12', 33, 41]],
+  );
+  assert.deepEqual(
+    ds.objects.map((o) => [o.className, o.pixels]),
+    [['target', 330]],
+  );
+  const loaded = await ds.loadImage('anatomical@2:12');
+  let lo = 255;
+  let hi = 0;
+  for (const v of loaded.image.data) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  assert.equal(loaded.image.data.constructor, Uint8Array);
+  assert.equal(hi, 255);
+  assert.equal(lo, 0);
+  assert.deepEqual(loaded.image.spacing, [2, 2]);
+  assert.equal(
+    loaded.objects[0].mask.data.reduce((s, v) => s + v, 0),
+    330,
+  );
+});
+
+test('NIfTI pairs: BraTS FLAIR with explicit pairs, class map and a mismatched pair reported', async () => {
+  const brats = join(samples, 'nifti/brats2015-flair/brats_2013_pat0006_1');
+  const ds = await loadDataset(brats, {
+    modality: 'MRI',
+    classes: { '1': 'necrosis', '2': 'edema', '3': 'non-enhancing', '4': 'enhancing' },
+    pairs: [
+      { image: 'Flair_subtrMeanDivStd.nii.gz', label: 'OTMultiClass.nii.gz' },
+      { image: '../../tiny-mri-fixture/anatomical.nii', label: 'OTMultiClass.nii.gz' },
+    ],
+  });
+  assert.equal(ds.problems.length, 1);
+  assert.match(ds.problems[0].problem, /240x240x155 but its image is 33x41x25/);
+  // Every kept slice has more than 50 labelled voxels; every object more than 50 pixels.
+  assert.ok(ds.images.length > 50);
+  assert.ok(ds.objects.every((o) => o.pixels > 50));
+  assert.equal(ds.stats.objectsPerClass.edema, ds.images.length);
+});
