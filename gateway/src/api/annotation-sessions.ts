@@ -1,0 +1,139 @@
+/**
+ * Interactive annotation sessions: one image, one model, a growing list of prompts (clicks and a box), and
+ * the current mask. Each change re-runs the decoder with every prompt so far and the previous low-res logits
+ * as `mask_input`, as SAM's interactive predictor does. Sessions expire when idle and their number is bounded.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MaskCandidate, PromptPoint } from '../core/segmenter.ts';
+import { ApiError } from './errors.ts';
+
+/** One step of a session's history. */
+export type SessionAction =
+  { kind: 'click'; point: PromptPoint } | { kind: 'box'; box: [number, number, number, number] | undefined };
+
+/** Session state. */
+export interface AnnotationSessionState {
+  id: string;
+  model: string;
+  embeddingId: string;
+  width: number;
+  height: number;
+  startedAtMs: number;
+  lastUsedMs: number;
+  actions: SessionAction[];
+  /** Masks after each action, parallel to `actions` (undo pops both). */
+  masks: MaskCandidate[];
+  /** lowResId of the current mask, for clients that refine it with segment. */
+  lowResIds: string[];
+}
+
+/** Options of the store. */
+export interface SessionStoreOptions {
+  maxSessions: number;
+  ttlMs: number;
+  now?: () => number;
+}
+
+/** Sessions by id. */
+export class SessionStore {
+  private readonly sessions = new Map<string, AnnotationSessionState>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: SessionStoreOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens a session; LIMIT_EXCEEDED when the bound is reached after dropping expired ones. */
+  create(model: string, embeddingId: string, width: number, height: number): AnnotationSessionState {
+    this.sweep();
+    if (this.sessions.size >= this.options.maxSessions) {
+      throw new ApiError(
+        'LIMIT_EXCEEDED',
+        `too many open sessions (limit ${this.options.maxSessions}); close one first`,
+      );
+    }
+    const now = this.now();
+    const state: AnnotationSessionState = {
+      id: `sess_${randomUUID()}`,
+      model,
+      embeddingId,
+      width,
+      height,
+      startedAtMs: now,
+      lastUsedMs: now,
+      actions: [],
+      masks: [],
+      lowResIds: [],
+    };
+    this.sessions.set(state.id, state);
+    return state;
+  }
+
+  /** A live session, refreshed; SESSION_NOT_FOUND when unknown or expired. */
+  get(id: string): AnnotationSessionState {
+    const s = this.sessions.get(id);
+    if (!s || this.expired(s)) {
+      if (s) this.sessions.delete(id);
+      throw new ApiError('SESSION_NOT_FOUND', `session '${id}' is unknown or expired`);
+    }
+    s.lastUsedMs = this.now();
+    return s;
+  }
+
+  /** A live session or undefined (for queries). */
+  find(id: string): AnnotationSessionState | undefined {
+    try {
+      return this.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Closes a session; true when it existed. */
+  delete(id: string): boolean {
+    return this.sessions.delete(id);
+  }
+
+  /** When a session expires (ms since epoch). */
+  expiresAtMs(s: AnnotationSessionState): number {
+    return s.lastUsedMs + this.options.ttlMs;
+  }
+
+  /** Open sessions. */
+  get size(): number {
+    this.sweep();
+    return this.sessions.size;
+  }
+
+  private expired(s: AnnotationSessionState): boolean {
+    return this.expiresAtMs(s) <= this.now();
+  }
+
+  private sweep(): void {
+    for (const [id, s] of this.sessions) if (this.expired(s)) this.sessions.delete(id);
+  }
+}
+
+/** The prompts a session's actions add up to: every click, and the latest box. */
+export function sessionPrompts(actions: SessionAction[]): {
+  points: PromptPoint[];
+  box: [number, number, number, number] | undefined;
+} {
+  const points: PromptPoint[] = [];
+  let box: [number, number, number, number] | undefined;
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'click':
+        points.push(a.point);
+        break;
+      case 'box':
+        box = a.box;
+        break;
+      default: {
+        const never: never = a;
+        throw new Error(`unknown action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  return { points, box };
+}

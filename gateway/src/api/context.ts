@@ -1,0 +1,26 @@
+/** What every resolver receives: the request id and the gateway's long-lived services. */
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config.ts';
+import type { EmbeddingCache } from '../inference/embedding-cache.ts';
+import type { SamModel } from '../inference/model-profile.ts';
+import type { SamSession } from '../inference/sam-session.ts';
+import type { SessionStore } from './annotation-sessions.ts';
+import type { LowResStore } from './low-res-store.ts';
+
+/** Long-lived services shared by all requests (built once by the composition root). */
+export interface ApiServices {
+  config: Readonly<GatewayConfig>;
+  sam: SamSession;
+  cache: EmbeddingCache;
+  lowRes: LowResStore;
+  sessions: SessionStore;
+  /** Resolved models by public name (filled on first use). */
+  modelsByName: Map<string, SamModel>;
+  log: Logger;
+}
+
+/** Per-request GraphQL context. */
+export interface ApiContext {
+  requestId: string;
+  services: ApiServices;
+}

@@ -1,0 +1,78 @@
+/**
+ * The public error codes of the GraphQL API, carried in `extensions.code`, and the one place where errors
+ * of the layers below (inference, imaging, sessions) are mapped onto them.
+ */
+import { GraphQLError } from 'graphql';
+
+/** Every public error code with what it means for a client. */
+export const ERROR_CODES = {
+  BAD_IMAGE: 'the image bytes could not be decoded',
+  UNSUPPORTED_FORMAT: 'the image format or media type is not supported',
+  UNSUPPORTED_TRANSFER_SYNTAX: 'the DICOM transfer syntax is not supported',
+  IMAGE_TOO_LARGE: 'the image exceeds the configured pixel or byte limit',
+  BAD_PROMPT: 'a prompt is missing, malformed or outside the image',
+  BAD_REQUEST: 'an argument is malformed or out of range',
+  PATH_NOT_ALLOWED: 'a path input lies outside the configured data roots',
+  EMBEDDING_NOT_FOUND: 'the embedding id is unknown or expired',
+  SESSION_NOT_FOUND: 'the annotation session is unknown or expired',
+  LIMIT_EXCEEDED: 'a configured limit (prompt sets, points, sessions) was exceeded',
+  MODEL_NOT_FOUND: 'the backend serves no model of that name',
+  MODEL_NOT_READY: 'the model exists but is not ready',
+  BACKEND_UNAVAILABLE: 'the inference backend cannot be reached',
+  DEADLINE_EXCEEDED: 'the backend did not answer in time',
+  RESOURCE_EXHAUSTED: 'the backend or gateway is overloaded; retry later',
+  INTERNAL: 'an unexpected error; logged with the request id',
+} as const;
+
+/** One public error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error meant for the client: its message is shown as is, with `code` in extensions. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}
+
+/**
+ * Maps any error thrown below the API onto a public code. Errors of the inference and imaging layers carry
+ * a `code` property from their own tables; where it names a public code it passes through unchanged.
+ */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    switch (code) {
+      // The inference layer's INVALID_INPUT means the gateway built a tensor the model rejects: a bug or an
+      // incompatible model, not the client's fault, unless a prompt caused it; surface it as BAD_REQUEST.
+      case 'INVALID_INPUT':
+        return new ApiError('BAD_REQUEST', err.message);
+      // Socket errors that escaped the inference client's mapping: the backend is not there.
+      case 'ECONNREFUSED':
+      case 'ECONNRESET':
+      case 'EHOSTUNREACH':
+        return new ApiError('BACKEND_UNAVAILABLE', err.message);
+      default:
+        if (isErrorCode(code) && code !== 'INTERNAL') return new ApiError(code, err.message);
+    }
+  }
+  return new ApiError('INTERNAL', 'internal error');
+}
+
+/** Converts an error into the GraphQLError a resolver throws. */
+export function toGraphQLError(err: unknown, requestId?: string): GraphQLError {
+  const api = toApiError(err);
+  return new GraphQLError(api.message, {
+    extensions: { code: api.code, ...(requestId ? { requestId } : {}), ...api.details },
+    originalError: err instanceof Error ? err : undefined,
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * Turns a GraphQL ImageInput into a decoded raster: base64 bytes (PNG, JPEG, TIFF) or a path confined to
+ * the configured data roots. Every failure is an ApiError with a public code.
+ */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import type { Raster } from '../core/raster.ts';
+import { decodeImage } from '../imaging/decode-image.ts';
+import { ApiError } from './errors.ts';
+
+/** The ImageInput GraphQL input object (exactly one field set). */
+export interface ImageInputArg {
+  encoded?: { base64: string; mediaType?: string | null } | null;
+  path?: string | null;
+}
+
+/** Limits applied while reading an image. */
+export interface ImageLimits {
+  /** Largest file in bytes. */
+  maxBytes: number;
+  /** Largest decoded image in pixels. */
+  maxPixels: number;
+  /** Folders `path` inputs may read from (absolute). */
+  dataRoots: string[];
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes base64 strictly: anything outside the standard alphabet is a BAD_IMAGE, not silently dropped. */
+export function decodeBase64(text: string, maxBytes: number): Uint8Array {
+  const clean = text.replace(/\s+/g, '');
+  if (!BASE64.test(clean) || clean.length % 4 === 1) {
+    throw new ApiError(
+      'BAD_IMAGE',
+      'image base64 is malformed (standard alphabet A-Z a-z 0-9 + / with = padding expected)',
+    );
+  }
+  if ((clean.length * 3) / 4 > maxBytes + 3) {
+    throw new ApiError('IMAGE_TOO_LARGE', `image is larger than ${maxBytes} bytes`);
+  }
+  const bytes = Buffer.from(clean, 'base64');
+  if (bytes.length === 0) throw new ApiError('BAD_IMAGE', 'image bytes are empty');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Resolves a path input inside one of the data roots, following symlinks; refuses anything outside. */
+export async function confinePath(path: string, roots: string[]): Promise<string> {
+  if (roots.length === 0) {
+    throw new ApiError(
+      'PATH_NOT_ALLOWED',
+      'path inputs are disabled: the gateway has no DATA_ROOTS configured',
+    );
+  }
+  if (path.includes('\0')) throw new ApiError('PATH_NOT_ALLOWED', 'path contains a NUL byte');
+  for (const root of roots) {
+    const candidate = isAbsolute(path) ? resolve(path) : resolve(root, path);
+    let real: string;
+    let realRoot: string;
+    try {
+      realRoot = await realpath(root);
+      real = await realpath(candidate);
+    } catch {
+      continue;
+    }
+    const rel = relative(realRoot, real);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..'))
+      return real;
+  }
+  throw new ApiError('PATH_NOT_ALLOWED', `path '${path}' is not a file under the configured data roots`);
+}
+
+function toApi(err: unknown): never {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'BAD_IMAGE':
+    case 'UNSUPPORTED_FORMAT':
+    case 'IMAGE_TOO_LARGE':
+    case 'UNSUPPORTED_TRANSFER_SYNTAX':
+      throw new ApiError(code, message);
+    default:
+      throw new ApiError('BAD_IMAGE', `image could not be decoded: ${message}`);
+  }
+}
+
+/** Reads and decodes an ImageInput. */
+export async function readImageInput(input: ImageInputArg, limits: ImageLimits): Promise<Raster> {
+  let bytes: Uint8Array;
+  let mediaType: string | undefined;
+  if (input.encoded) {
+    bytes = decodeBase64(input.encoded.base64, limits.maxBytes);
+    mediaType = input.encoded.mediaType ?? undefined;
+  } else if (typeof input.path === 'string') {
+    const file = await confinePath(input.path, limits.dataRoots);
+    const info = await stat(file);
+    if (!info.isFile()) throw new ApiError('PATH_NOT_ALLOWED', `path '${input.path}' is not a regular file`);
+    if (info.size > limits.maxBytes)
+      throw new ApiError('IMAGE_TOO_LARGE', `file is ${info.size} bytes, limit ${limits.maxBytes}`);
+    bytes = new Uint8Array(await readFile(file));
+  } else {
+    throw new ApiError('BAD_REQUEST', 'image input needs exactly one of encoded or path');
+  }
+  try {
+    return decodeImage(bytes, mediaType, { maxPixels: limits.maxPixels });
+  } catch (err: unknown) {
+    return toApi(err);
+  }
+}

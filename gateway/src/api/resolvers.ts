@@ -1,0 +1,452 @@
+/**
+ * GraphQL resolvers: validate arguments at the boundary, call the SAM session, and shape masks for clients.
+ * Errors leave as ApiError (mapped to GraphQLError with `extensions.code` by formatError).
+ */
+import { decodeRle, RleError } from '../core/rle.ts';
+import type { MaskCandidate, PromptPoint, PromptSet } from '../core/segmenter.ts';
+import type { EmbeddingInfo } from '../inference/sam-session.ts';
+import { maskToLowRes } from '../inference/sam-session.ts';
+import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
+import type { ApiContext } from './context.ts';
+import { ApiError, toApiError } from './errors.ts';
+import { readImageInput, type ImageInputArg } from './image-input.ts';
+import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
+
+interface PointArg {
+  x: number;
+  y: number;
+  positive: boolean;
+}
+interface BoxArg {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+interface PromptSetArg {
+  points?: PointArg[] | null;
+  box?: BoxArg | null;
+  previousMask?: { lowResId?: string | null; rle?: { size: number[]; counts: string } | null } | null;
+}
+interface SegmentOptionsArg {
+  multimask?: boolean | null;
+  selection?: 'BEST_PREDICTED_IOU' | 'ALL' | null;
+  maskThreshold?: number | null;
+  outputs?: MaskOutputForm[] | null;
+}
+interface SegmentInputArg {
+  image?: ImageInputArg | null;
+  embeddingId?: string | null;
+  model?: string | null;
+  prompts: PromptSetArg[];
+  options?: SegmentOptionsArg | null;
+}
+interface EverythingOptionsArg {
+  pointsPerSide?: number | null;
+  pointsPerBatch?: number | null;
+  predIouThresh?: number | null;
+  stabilityScoreThresh?: number | null;
+  stabilityScoreOffset?: number | null;
+  boxNmsThresh?: number | null;
+  minMaskRegionArea?: number | null;
+  outputs?: MaskOutputForm[] | null;
+}
+
+function embeddingOut(e: EmbeddingInfo) {
+  return {
+    id: e.id,
+    model: e.model,
+    modelVersion: e.modelVersion,
+    width: e.width,
+    height: e.height,
+    cached: e.cached,
+    expiresAt: new Date(e.expiresAtMs).toISOString(),
+  };
+}
+
+function finite(value: number, what: string): number {
+  if (!Number.isFinite(value))
+    throw new ApiError('BAD_PROMPT', `${what} must be a finite number, got ${value}`);
+  return value;
+}
+
+function checkPoint(p: PointArg, w: number, h: number, where: string): PromptPoint {
+  finite(p.x, `${where}.x`);
+  finite(p.y, `${where}.y`);
+  if (p.x < 0 || p.y < 0 || p.x > w || p.y > h) {
+    throw new ApiError('BAD_PROMPT', `${where} (${p.x}, ${p.y}) lies outside the ${w}x${h} image`);
+  }
+  return { x: p.x, y: p.y, label: p.positive ? 1 : 0 };
+}
+
+function checkBox(b: BoxArg, w: number, h: number, where: string): [number, number, number, number] {
+  for (const k of ['x0', 'y0', 'x1', 'y1'] as const) finite(b[k], `${where}.${k}`);
+  if (b.x1 < b.x0 || b.y1 < b.y0) {
+    throw new ApiError(
+      'BAD_PROMPT',
+      `${where} must have x0 <= x1 and y0 <= y1, got [${b.x0}, ${b.y0}, ${b.x1}, ${b.y1}]`,
+    );
+  }
+  if (b.x0 < 0 || b.y0 < 0 || b.x1 > w || b.y1 > h) {
+    throw new ApiError(
+      'BAD_PROMPT',
+      `${where} [${b.x0}, ${b.y0}, ${b.x1}, ${b.y1}] lies outside the ${w}x${h} image`,
+    );
+  }
+  return [b.x0, b.y0, b.x1, b.y1];
+}
+
+async function embeddingFor(
+  ctx: ApiContext,
+  image: ImageInputArg | null | undefined,
+  embeddingId: string | null | undefined,
+  model: string | null | undefined,
+): Promise<EmbeddingInfo> {
+  const { services } = ctx;
+  if ((image ? 1 : 0) + (embeddingId ? 1 : 0) !== 1) {
+    throw new ApiError('BAD_REQUEST', 'give exactly one of image or embeddingId');
+  }
+  if (embeddingId) {
+    const e = services.sam.embedding(embeddingId);
+    if (!e)
+      throw new ApiError(
+        'EMBEDDING_NOT_FOUND',
+        `embedding '${embeddingId}' is unknown or expired; encode the image again`,
+      );
+    if (model && model !== e.model) {
+      throw new ApiError(
+        'BAD_REQUEST',
+        `embedding '${embeddingId}' belongs to model '${e.model}', not '${model}'`,
+      );
+    }
+    return e;
+  }
+  const raster = await readImageInput(image!, {
+    maxBytes: services.config.maxBodyBytes,
+    maxPixels: services.config.maxPixels,
+    dataRoots: services.config.dataRoots,
+  });
+  return services.sam.encode(raster, model ?? services.config.defaultModel);
+}
+
+function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo): PromptSet[] {
+  const { config } = ctx.services;
+  if (args.length === 0) throw new ApiError('BAD_PROMPT', 'prompts is empty: give at least one prompt set');
+  if (args.length > config.maxPromptSets) {
+    throw new ApiError(
+      'LIMIT_EXCEEDED',
+      `${args.length} prompt sets exceed the limit of ${config.maxPromptSets}`,
+    );
+  }
+  return args.map((arg, i) => {
+    const where = `prompts[${i}]`;
+    const points = (arg.points ?? []).map((p, j) =>
+      checkPoint(p, e.width, e.height, `${where}.points[${j}]`),
+    );
+    if (points.length > config.maxPointsPerSet) {
+      throw new ApiError(
+        'LIMIT_EXCEEDED',
+        `${where} has ${points.length} points, limit ${config.maxPointsPerSet}`,
+      );
+    }
+    const box = arg.box ? checkBox(arg.box, e.width, e.height, `${where}.box`) : undefined;
+    const set: PromptSet = { points, box };
+    const prior = arg.previousMask;
+    if (prior?.lowResId) {
+      const found = ctx.services.lowRes.get(prior.lowResId);
+      if (!found)
+        throw new ApiError(
+          'BAD_PROMPT',
+          `${where}.previousMask.lowResId '${prior.lowResId}' is unknown or expired`,
+        );
+      if (found.model !== e.model) {
+        throw new ApiError(
+          'BAD_PROMPT',
+          `${where}.previousMask came from model '${found.model}', not '${e.model}'`,
+        );
+      }
+      set.maskInput = found.logits;
+    } else if (prior?.rle) {
+      const { size, counts } = prior.rle;
+      if (size.length !== 2 || size[0] !== e.height || size[1] !== e.width) {
+        throw new ApiError(
+          'BAD_PROMPT',
+          `${where}.previousMask.rle size [${size.join(', ')}] must be the image size [${e.height}, ${e.width}]`,
+        );
+      }
+      let mask;
+      try {
+        mask = decodeRle({ size: [size[0], size[1]], counts });
+      } catch (err: unknown) {
+        if (err instanceof RleError)
+          throw new ApiError('BAD_PROMPT', `${where}.previousMask.rle: ${err.message}`);
+        throw err;
+      }
+      set.maskInput = maskToLowRes(mask, ctx.services.modelsByName.get(e.model)!);
+    }
+    if (points.length === 0 && !box && !set.maskInput) {
+      throw new ApiError('BAD_PROMPT', `${where} has no point, no box and no previous mask`);
+    }
+    return set;
+  });
+}
+
+function provenance(ctx: ApiContext, e: EmbeddingInfo, set: PromptSet, c: MaskCandidate): ProvenanceInput {
+  const model = ctx.services.modelsByName.get(e.model);
+  return {
+    model: e.model,
+    modelVersion: e.modelVersion,
+    profile: model?.profile.name ?? '',
+    encoder: model?.encoder ?? '',
+    decoder: model?.decoder ?? '',
+    points: set.points.map((p) => ({ x: p.x, y: p.y, positive: p.label === 1 })),
+    box: set.box ? { x0: set.box[0], y0: set.box[1], x1: set.box[2], y1: set.box[3] } : null,
+    usedPreviousMask: set.maskInput !== undefined,
+    candidateIndex: c.index,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+async function ensureModel(ctx: ApiContext, name: string): Promise<void> {
+  if (!ctx.services.modelsByName.has(name))
+    ctx.services.modelsByName.set(name, await ctx.services.sam.resolve(name));
+}
+
+async function runSession(ctx: ApiContext, s: AnnotationSessionState) {
+  const { points, box } = sessionPrompts(s.actions);
+  if (points.length === 0 && !box) return undefined;
+  const prev = s.masks.length > 0 ? s.masks[s.masks.length - 1] : undefined;
+  const set: PromptSet = { points, box, maskInput: prev?.lowRes };
+  const [candidates] = await ctx.services.sam.decode(s.embeddingId, [set], { multimask: points.length <= 1 });
+  const best = [...candidates].sort((a, b) => b.predictedIou - a.predictedIou)[0];
+  return { best, set };
+}
+
+function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
+  const e = ctx.services.sam.embedding(s.embeddingId);
+  if (!e)
+    throw new ApiError(
+      'SESSION_NOT_FOUND',
+      `session '${s.id}' lost its embedding (expired); start a new session`,
+    );
+  const { points, box } = sessionPrompts(s.actions);
+  const current = s.masks.length > 0 ? s.masks[s.masks.length - 1] : undefined;
+  const set: PromptSet = { points, box };
+  return {
+    id: s.id,
+    model: s.model,
+    embedding: embeddingOut(e),
+    clicks: points.map((p) => ({ x: p.x, y: p.y, positive: p.label === 1 })),
+    box: box ? { x0: box[0], y0: box[1], x1: box[2], y1: box[3] } : null,
+    clickCount: points.length,
+    elapsedMs: Date.now() - s.startedAtMs,
+    mask: current
+      ? maskOutput(ctx, current, provenance(ctx, e, set, current), [], s.lowResIds[s.lowResIds.length - 1])
+      : null,
+    expiresAt: new Date(ctx.services.sessions.expiresAtMs(s)).toISOString(),
+  };
+}
+
+async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSessionState) => void) {
+  const s = ctx.services.sessions.get(id);
+  await ensureModel(ctx, s.model);
+  change(s);
+  const result = await runSession(ctx, s);
+  if (result) {
+    s.masks.push(result.best);
+    s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model, s.embeddingId));
+  }
+  return sessionOut(ctx, s);
+}
+
+/** Wraps a resolver so every thrown error leaves as an ApiError with a public code. */
+function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err: unknown) {
+      throw toApiError(err);
+    }
+  };
+}
+
+/** The resolver map for schema/schema.graphql. */
+export const resolvers = {
+  Query: {
+    models: guarded(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      (await ctx.services.sam.listModels()).map(modelOut),
+    ),
+    model: guarded(async (_: unknown, args: { name: string }, ctx: ApiContext) => {
+      const found = (await ctx.services.sam.listModels()).find((m) => m.name === args.name);
+      return found ? modelOut(found) : null;
+    }),
+    embedding: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
+      const e = ctx.services.sam.embedding(args.id);
+      return e ? embeddingOut(e) : null;
+    }),
+    segment: guarded(async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
+      const e = await embeddingFor(ctx, input.image, input.embeddingId, input.model);
+      await ensureModel(ctx, e.model);
+      const sets = toPromptSets(ctx, input.prompts, e);
+      const o = input.options ?? {};
+      const threshold = o.maskThreshold ?? 0;
+      finite(threshold, 'options.maskThreshold');
+      const results = await ctx.services.sam.decode(e.id, sets, {
+        multimask: o.multimask ?? true,
+        maskThreshold: threshold,
+      });
+      return {
+        embedding: embeddingOut(e),
+        results: results.map((candidates, i) => {
+          const ordered = [...candidates].sort((a, b) => b.predictedIou - a.predictedIou);
+          const chosen = (o.selection ?? 'BEST_PREDICTED_IOU') === 'ALL' ? ordered : ordered.slice(0, 1);
+          return {
+            promptIndex: i,
+            masks: chosen.map((c) => maskOutput(ctx, c, provenance(ctx, e, sets[i], c), o.outputs ?? [])),
+          };
+        }),
+      };
+    }),
+    segmentEverything: guarded(
+      async (
+        _: unknown,
+        args: { image: ImageInputArg; model?: string | null; options?: EverythingOptionsArg | null },
+        ctx: ApiContext,
+      ) => {
+        const e = await embeddingFor(ctx, args.image, undefined, args.model);
+        await ensureModel(ctx, e.model);
+        const o = args.options ?? {};
+        const pps = o.pointsPerSide ?? 32;
+        const ppb = o.pointsPerBatch ?? 64;
+        if (!Number.isInteger(pps) || pps < 1 || pps > 128)
+          throw new ApiError('BAD_REQUEST', `pointsPerSide must be in 1..128, got ${pps}`);
+        if (!Number.isInteger(ppb) || ppb < 1 || ppb > 1024)
+          throw new ApiError('BAD_REQUEST', `pointsPerBatch must be in 1..1024, got ${ppb}`);
+        for (const k of ['predIouThresh', 'stabilityScoreThresh', 'boxNmsThresh'] as const) {
+          const v = o[k];
+          if (v != null && !(v >= 0 && v <= 1))
+            throw new ApiError('BAD_REQUEST', `${k} must be in [0, 1], got ${v}`);
+        }
+        const result = await ctx.services.sam.everything(e.id, {
+          pointsPerSide: pps,
+          pointsPerBatch: ppb,
+          predIouThresh: o.predIouThresh ?? undefined,
+          stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
+          stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
+          boxNmsThresh: o.boxNmsThresh ?? undefined,
+          minMaskRegionArea: o.minMaskRegionArea ?? undefined,
+        });
+        const empty: PromptSet = { points: [] };
+        return {
+          embedding: embeddingOut(e),
+          masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
+          pointsEvaluated: result.pointsEvaluated,
+          candidatesConsidered: result.candidatesConsidered,
+        };
+      },
+    ),
+    session: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
+      const s = ctx.services.sessions.find(args.id);
+      return s ? sessionOut(ctx, s) : null;
+    }),
+    cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
+  },
+  Mutation: {
+    encodeImage: guarded(
+      async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) =>
+        embeddingOut(await embeddingFor(ctx, args.image, undefined, args.model)),
+    ),
+    startSession: guarded(
+      async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
+        const e = await embeddingFor(ctx, args.image, undefined, args.model);
+        await ensureModel(ctx, e.model);
+        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height);
+        return sessionOut(ctx, s);
+      },
+    ),
+    addClick: guarded(
+      async (
+        _: unknown,
+        a: { session: string; x: number; y: number; positive: boolean },
+        ctx: ApiContext,
+      ) => {
+        const s = ctx.services.sessions.get(a.session);
+        const point = checkPoint(a, s.width, s.height, 'click');
+        if (sessionPrompts(s.actions).points.length >= ctx.services.config.maxPointsPerSet) {
+          throw new ApiError(
+            'LIMIT_EXCEEDED',
+            `a session holds at most ${ctx.services.config.maxPointsPerSet} clicks`,
+          );
+        }
+        return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'click', point }));
+      },
+    ),
+    setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
+      const s = ctx.services.sessions.get(a.session);
+      const box = checkBox(a.box, s.width, s.height, 'box');
+      return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'box', box }));
+    }),
+    undo: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
+      const s = ctx.services.sessions.get(a.session);
+      if (s.actions.length > 0) {
+        s.actions.pop();
+        if (s.masks.length > s.actions.length) {
+          s.masks.pop();
+          s.lowResIds.pop();
+        }
+      }
+      return sessionOut(ctx, s);
+    }),
+    reset: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
+      const s = ctx.services.sessions.get(a.session);
+      s.actions = [];
+      s.masks = [];
+      s.lowResIds = [];
+      return sessionOut(ctx, s);
+    }),
+    exportSession: guarded((_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
+      const s = ctx.services.sessions.get(a.session);
+      const current = s.masks[s.masks.length - 1];
+      if (!current)
+        throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
+      const e = ctx.services.sam.embedding(s.embeddingId);
+      if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
+      const out = maskOutput(
+        ctx,
+        current,
+        provenance(ctx, e, { points: [] }, current),
+        a.format === 'PNG' ? ['PNG'] : [],
+        s.lowResIds[s.lowResIds.length - 1],
+      );
+      return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
+    }),
+    closeSession: guarded((_: unknown, a: { session: string }, ctx: ApiContext) =>
+      ctx.services.sessions.delete(a.session),
+    ),
+  },
+};
+
+function modelOut(m: Awaited<ReturnType<ApiContext['services']['sam']['listModels']>>[number]) {
+  const p = m.model?.profile;
+  return {
+    name: m.name,
+    version: m.version,
+    ready: m.ready,
+    reason: m.reason,
+    platform: m.platform,
+    encoder: m.encoder,
+    decoder: m.decoder,
+    profile: p
+      ? {
+          name: p.name,
+          inputSize: p.inputSize,
+          resize: p.resize,
+          normalize: p.normalize,
+          pixelMean: p.pixelMean,
+          pixelStd: p.pixelStd,
+          embeddingShape: p.embeddingShape,
+          maskInputSize: p.maskInputSize,
+        }
+      : null,
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The gateway's configuration, read once from the environment by the composition root (main.ts / the CLI)
+ * and passed down frozen. Explicit options (CLI flags) override the environment. Every field states its unit.
+ */
+import { resolve } from 'node:path';
+
+/** Frozen gateway configuration. */
+export interface GatewayConfig {
+  /** HTTP port of the GraphQL API, /healthz, /readyz and /metrics (PORT, default 4000; 0 = any free port). */
+  port: number;
+  /** Interface to bind (HOST, default 127.0.0.1). */
+  host: string;
+  /** Triton's gRPC address host:port (TRITON_URL); undefined = start the embedded inference server. */
+  tritonUrl: string | undefined;
+  /** Model repository the embedded server loads (MODEL_REPOSITORY, default ./triton-models). */
+  modelRepository: string;
+  /** Model used when a request names none (DEFAULT_MODEL, default sam_reference). */
+  defaultModel: string;
+  /** Folders that `{ path }` image inputs may read from (DATA_ROOTS, comma-separated; default: none). */
+  dataRoots: string[];
+  /** Folder for SQLite files and other state (STATE_DIR, default ./.medseg). */
+  stateDir: string;
+  /** Embedding cache budget in bytes (CACHE_BYTES, default 1 GiB). */
+  cacheBytes: number;
+  /** Store cached embeddings as fp16 (CACHE_FP16=1; halves memory, ~1e-3 relative error). */
+  cacheFp16: boolean;
+  /** Embedding id lifetime in seconds after last use (EMBEDDING_TTL_S, default 3600). */
+  embeddingTtlS: number;
+  /** Deadline of one backend call in milliseconds (BACKEND_DEADLINE_MS, default 60000). */
+  backendDeadlineMs: number;
+  /** Window in milliseconds during which decoder requests are coalesced (BATCH_WINDOW_MS, default 2). */
+  batchWindowMs: number;
+  /** Largest HTTP request body in bytes (MAX_BODY_BYTES, default 64 MiB). */
+  maxBodyBytes: number;
+  /** Largest decoded image in pixels (MAX_PIXELS, default 50 million). */
+  maxPixels: number;
+  /** Most prompt sets in one segment call (MAX_PROMPT_SETS, default 64). */
+  maxPromptSets: number;
+  /** Most points in one prompt set (MAX_POINTS_PER_SET, default 64). */
+  maxPointsPerSet: number;
+  /** Most open annotation sessions (MAX_SESSIONS, default 256). */
+  maxSessions: number;
+  /** Idle lifetime of an annotation session in seconds (SESSION_TTL_S, default 1800). */
+  sessionTtlS: number;
+  /** Log level (LOG_LEVEL: debug, info, warn, error, silent; default info). */
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+/** A configuration value that could not be used, naming the variable, what was expected and what arrived. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got '${raw}'`);
+  }
+  return value;
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** Reads the configuration from environment variables (and overrides), validates it and freezes it. */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<GatewayConfig> = {},
+): Readonly<GatewayConfig> {
+  const logLevel = (env.LOG_LEVEL ?? 'info') as GatewayConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${env.LOG_LEVEL}'`);
+  }
+  const tritonUrl = env.TRITON_URL?.trim() || undefined;
+  if (tritonUrl !== undefined && !/^[\w.-]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(tritonUrl)) {
+    throw new ConfigError(`TRITON_URL must be host:port (e.g. triton:8001), got '${tritonUrl}'`);
+  }
+  const config: GatewayConfig = {
+    port: int(env, 'PORT', 4000, 0, 65535),
+    host: env.HOST?.trim() || '127.0.0.1',
+    tritonUrl,
+    modelRepository: resolve(env.MODEL_REPOSITORY?.trim() || 'triton-models'),
+    defaultModel: env.DEFAULT_MODEL?.trim() || 'sam_reference',
+    dataRoots: (env.DATA_ROOTS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
+      .map((s) => resolve(s)),
+    stateDir: resolve(env.STATE_DIR?.trim() || '.medseg'),
+    cacheBytes: int(env, 'CACHE_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    cacheFp16: env.CACHE_FP16 === '1' || env.CACHE_FP16 === 'true',
+    embeddingTtlS: int(env, 'EMBEDDING_TTL_S', 3600, 1, 7 * 24 * 3600),
+    backendDeadlineMs: int(env, 'BACKEND_DEADLINE_MS', 60_000, 1, 3_600_000),
+    batchWindowMs: int(env, 'BATCH_WINDOW_MS', 2, 0, 1000),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024 ** 2, 1024, 2 ** 31),
+    maxPixels: int(env, 'MAX_PIXELS', 50_000_000, 1, 2 ** 31),
+    maxPromptSets: int(env, 'MAX_PROMPT_SETS', 64, 1, 4096),
+    maxPointsPerSet: int(env, 'MAX_POINTS_PER_SET', 64, 1, 4096),
+    maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),
+    sessionTtlS: int(env, 'SESSION_TTL_S', 1800, 1, 7 * 24 * 3600),
+    logLevel,
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,188 @@
+/**
+ * Coalesces decoder requests from concurrent callers into batched ModelInfer calls. Requests arriving within
+ * a short window that share the original image size are stacked along the batch dimension (points padded
+ * with SAM's label -1) up to the decoder's max_batch_size; decoders without a batch dimension
+ * (max_batch_size 0, the official export) get one call per request, issued concurrently (pipelined).
+ */
+import type { InferRequest, Tensor } from './types.ts';
+
+/** One prompt set, ready for the decoder (coordinates already in the model frame). */
+export interface DecoderItem {
+  embedding: Float32Array;
+  embeddingShape: [number, number, number];
+  /** x, y pairs in the model's input frame. */
+  coords: Float32Array;
+  /** SAM labels: 1, 0, 2, 3, or -1 for padding. */
+  labels: Float32Array;
+  /** Low-res logits fed back (maskInputSize²), or undefined. */
+  maskInput: Float32Array | undefined;
+  maskInputSize: number;
+  /** [height, width] of the original image. */
+  origSize: [number, number];
+}
+
+/** The decoder's raw outputs for one item. */
+export interface DecoderOutput {
+  /** Candidates C. */
+  candidates: number;
+  /** [C, H, W] logits at the original size. */
+  masks: Float32Array;
+  /** [C] predicted IoU. */
+  iou: Float32Array;
+  /** [C, S, S] low-res logits. */
+  lowRes: Float32Array;
+  lowResSize: number;
+}
+
+/** The inference call the batcher makes (a KServe client's `infer`). */
+export type InferFn = (request: InferRequest) => Promise<{ outputs: Tensor[] }>;
+
+/** Options of one decoder model's batcher. */
+export interface DecodeBatcherOptions {
+  model: string;
+  /** The decoder's max_batch_size (0: no batch dimension). */
+  maxBatch: number;
+  /** Coalescing window in milliseconds (0: only requests queued in the same tick). */
+  windowMs: number;
+  infer: InferFn;
+}
+
+interface Pending {
+  item: DecoderItem;
+  resolve: (out: DecoderOutput) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Counters for tests, benchmarks and metrics. */
+export interface BatcherStats {
+  /** Decoder requests (prompt sets) received. */
+  requests: number;
+  /** ModelInfer calls made. */
+  calls: number;
+}
+
+/** Batches decoder requests for one decoder model. */
+export class DecodeBatcher {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  readonly stats: BatcherStats = { requests: 0, calls: 0 };
+
+  constructor(private readonly options: DecodeBatcherOptions) {}
+
+  /** Queues one item; resolves with its outputs once its batch has run. */
+  decode(item: DecoderItem): Promise<DecoderOutput> {
+    this.stats.requests += 1;
+    return new Promise<DecoderOutput>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.options.maxBatch > 0 && this.queue.length >= this.options.maxBatch) {
+        this.flush();
+      } else if (this.timer === undefined) {
+        this.timer = setTimeout(() => this.flush(), this.options.windowMs);
+      }
+    });
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const pending = this.queue;
+    this.queue = [];
+    const max = Math.max(1, this.options.maxBatch);
+    // Group by original size (the decoder sizes its output masks from it) and embedding shape.
+    const groups = new Map<string, Pending[]>();
+    for (const p of pending) {
+      const key = `${p.item.origSize.join('x')}/${p.item.embeddingShape.join('x')}/${p.item.maskInputSize}`;
+      const list = groups.get(key);
+      if (list) list.push(p);
+      else groups.set(key, [p]);
+    }
+    for (const group of groups.values()) {
+      for (let i = 0; i < group.length; i += max) void this.run(group.slice(i, i + max));
+    }
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    try {
+      this.stats.calls += 1;
+      const outputs = await this.options.infer(this.buildRequest(batch.map((p) => p.item)));
+      const split = splitOutputs(outputs.outputs, batch.length, this.options.maxBatch > 0);
+      batch.forEach((p, i) => p.resolve(split[i]));
+    } catch (err: unknown) {
+      for (const p of batch) p.reject(err);
+    }
+  }
+
+  private buildRequest(items: DecoderItem[]): InferRequest {
+    const b = items.length;
+    const n = Math.max(...items.map((it) => it.labels.length));
+    const [ec, eh, ew] = items[0].embeddingShape;
+    const embSize = ec * eh * ew;
+    const s = items[0].maskInputSize;
+    const emb = new Float32Array(b * embSize);
+    const coords = new Float32Array(b * n * 2);
+    const labels = new Float32Array(b * n).fill(-1);
+    const maskInput = new Float32Array(b * s * s);
+    const hasMask = new Float32Array(b);
+    const orig = new Float32Array(b * 2);
+    items.forEach((it, i) => {
+      emb.set(it.embedding, i * embSize);
+      coords.set(it.coords, i * n * 2);
+      labels.set(it.labels, i * n);
+      if (it.maskInput) {
+        maskInput.set(it.maskInput, i * s * s);
+        hasMask[i] = 1;
+      }
+      orig[i * 2] = it.origSize[0];
+      orig[i * 2 + 1] = it.origSize[1];
+    });
+    const batched = this.options.maxBatch > 0;
+    const t = (name: string, shape: number[], data: Float32Array): Tensor => ({
+      name,
+      datatype: 'FP32',
+      shape,
+      data,
+    });
+    return {
+      modelName: this.options.model,
+      inputs: [
+        t('image_embeddings', [b, ec, eh, ew], emb),
+        t('point_coords', [b, n, 2], coords),
+        t('point_labels', [b, n], labels),
+        t('mask_input', [b, 1, s, s], maskInput),
+        t('has_mask_input', batched ? [b, 1] : [1], hasMask),
+        t('orig_im_size', batched ? [b, 2] : [2], orig),
+      ],
+      outputs: ['masks', 'iou_predictions', 'low_res_masks'],
+    };
+  }
+}
+
+function output(outputs: Tensor[], name: string): Tensor {
+  const t = outputs.find((o) => o.name === name);
+  if (!t || !(t.data instanceof Float32Array)) {
+    throw Object.assign(new Error(`decoder answered without an FP32 '${name}' output`), { code: 'INTERNAL' });
+  }
+  return t;
+}
+
+/** Splits batched decoder outputs into per-item outputs (views, no copies). */
+function splitOutputs(outputs: Tensor[], count: number, batched: boolean): DecoderOutput[] {
+  const masks = output(outputs, 'masks');
+  const iou = output(outputs, 'iou_predictions');
+  const low = output(outputs, 'low_res_masks');
+  const c = masks.shape[1];
+  const lowSize = low.shape[low.shape.length - 1];
+  if (batched && masks.shape[0] !== count) {
+    throw Object.assign(new Error(`decoder returned ${masks.shape[0]} items for a batch of ${count}`), {
+      code: 'INTERNAL',
+    });
+  }
+  const per = (t: Tensor) => (t.data as Float32Array).length / count;
+  return Array.from({ length: count }, (_, i) => ({
+    candidates: c,
+    masks: (masks.data as Float32Array).subarray(i * per(masks), (i + 1) * per(masks)),
+    iou: (iou.data as Float32Array).subarray(i * per(iou), (i + 1) * per(iou)),
+    lowRes: (low.data as Float32Array).subarray(i * per(low), (i + 1) * per(low)),
+    lowResSize: lowSize,
+  }));
+}

@@ -1,0 +1,202 @@
+/**
+ * Model profiles: how a SAM-family model wants its input. A profile is declared in the encoder's
+ * config.pbtxt `parameters` (keys `sam.*`), read through the ModelConfig RPC so that Triton serves the model
+ * unchanged, and checked against the models' real tensors (ModelMetadata) before use.
+ * Contracts: ../shared/DESIGN.md "SAM ONNX interfaces".
+ */
+import type { ModelConfig } from './model-config.ts';
+import type { ModelMetadata } from './types.ts';
+
+/** Preprocessing families. */
+export type ProfileName = 'sam' | 'medsam' | 'sam_hwc';
+
+/** The preprocessing contract of one encoder + decoder pair. */
+export interface ModelProfile {
+  name: ProfileName;
+  /** Side of the square model input frame in pixels (1024 for SAM). */
+  inputSize: number;
+  /** longest_side: SAM's ResizeLongestSide + pad; stretch: MedSAM's square resize; inside: in the graph. */
+  resize: 'longest_side' | 'stretch' | 'inside';
+  /** imagenet: (x - mean) / std on 0-255; minmax01: (x - min) / (max - min); inside: in the graph. */
+  normalize: 'imagenet' | 'minmax01' | 'inside';
+  pixelMean: [number, number, number];
+  pixelStd: [number, number, number];
+  /** Name of the encoder's image input. */
+  imageInput: string;
+  /** Embedding shape [channels, height, width]. */
+  embeddingShape: [number, number, number];
+  /** Side of the decoder's mask_input (256 for SAM). */
+  maskInputSize: number;
+  /** Candidates the decoder returns per prompt set. */
+  candidates: number;
+}
+
+/** A SAM model as the gateway uses it: a public name, its encoder and decoder, and its profile. */
+export interface SamModel {
+  /** The name clients use (an ensemble, or the encoder when no ensemble exists). */
+  name: string;
+  platform: string;
+  encoder: string;
+  decoder: string;
+  /** Version of the encoder the backend serves (part of the embedding cache key). */
+  encoderVersion: string;
+  profile: ModelProfile;
+  /** Decoder's max_batch_size (0: one prompt set per call). */
+  decoderMaxBatch: number;
+  /** Decoder input names, in case an export renamed them. */
+  decoderInputs: string[];
+  /** Encoder's max_batch_size (0: no batch dimension). */
+  encoderMaxBatch: number;
+}
+
+/** A profile that is missing, malformed or contradicts the model's tensors. */
+export class ProfileError extends Error {
+  readonly code = 'MODEL_NOT_READY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProfileError';
+  }
+}
+
+function param(config: ModelConfig, key: string): string | undefined {
+  return config.parameters?.[key]?.stringValue;
+}
+
+function numbers(model: string, key: string, raw: string | undefined, count: number): number[] {
+  if (raw === undefined) throw new ProfileError(`${model}: parameter ${key} is missing`);
+  const values = raw.split(',').map((s) => Number(s.trim()));
+  if (values.length !== count || values.some((v) => !Number.isFinite(v))) {
+    throw new ProfileError(
+      `${model}: parameter ${key} must be ${count} comma-separated numbers, got '${raw}'`,
+    );
+  }
+  return values;
+}
+
+function oneOf<T extends string>(
+  model: string,
+  key: string,
+  raw: string | undefined,
+  allowed: readonly T[],
+): T {
+  if (raw === undefined || !(allowed as readonly string[]).includes(raw)) {
+    throw new ProfileError(
+      `${model}: parameter ${key} must be one of ${allowed.join(', ')}, got '${raw ?? '(missing)'}'`,
+    );
+  }
+  return raw as T;
+}
+
+/** Reads the profile an encoder's config declares; throws ProfileError naming the bad parameter. */
+export function profileFromConfig(encoder: ModelConfig): ModelProfile {
+  const m = encoder.name;
+  const name = oneOf(m, 'sam.profile', param(encoder, 'sam.profile'), ['sam', 'medsam', 'sam_hwc'] as const);
+  const [inputSize] = numbers(m, 'sam.input_size', param(encoder, 'sam.input_size') ?? '1024', 1);
+  const defaultMean = name === 'sam' ? '123.675,116.28,103.53' : '0,0,0';
+  const defaultStd = name === 'sam' ? '58.395,57.12,57.375' : '1,1,1';
+  const profile: ModelProfile = {
+    name,
+    inputSize,
+    resize: oneOf(m, 'sam.resize', param(encoder, 'sam.resize'), [
+      'longest_side',
+      'stretch',
+      'inside',
+    ] as const),
+    normalize: oneOf(m, 'sam.normalize', param(encoder, 'sam.normalize'), [
+      'imagenet',
+      'minmax01',
+      'inside',
+    ] as const),
+    pixelMean: numbers(m, 'sam.pixel_mean', param(encoder, 'sam.pixel_mean') ?? defaultMean, 3) as [
+      number,
+      number,
+      number,
+    ],
+    pixelStd: numbers(m, 'sam.pixel_std', param(encoder, 'sam.pixel_std') ?? defaultStd, 3) as [
+      number,
+      number,
+      number,
+    ],
+    imageInput: param(encoder, 'sam.image_input') ?? encoder.input[0]?.name ?? '',
+    embeddingShape: numbers(
+      m,
+      'sam.embedding_shape',
+      param(encoder, 'sam.embedding_shape') ?? '256,64,64',
+      3,
+    ) as [number, number, number],
+    maskInputSize: numbers(m, 'sam.mask_input_size', param(encoder, 'sam.mask_input_size') ?? '256', 1)[0],
+    candidates: numbers(m, 'sam.multimask', param(encoder, 'sam.multimask') ?? '4', 1)[0],
+  };
+  if (profile.pixelStd.some((s) => s === 0)) throw new ProfileError(`${m}: sam.pixel_std must not contain 0`);
+  return profile;
+}
+
+function dimsMatch(actual: number[], expected: number[]): boolean {
+  return (
+    actual.length === expected.length &&
+    actual.every((d, i) => d === -1 || expected[i] === -1 || d === expected[i])
+  );
+}
+
+/** The decoder inputs of the official SAM ONNX export. */
+export const DECODER_INPUTS = [
+  'image_embeddings',
+  'point_coords',
+  'point_labels',
+  'mask_input',
+  'has_mask_input',
+  'orig_im_size',
+] as const;
+
+/** The decoder outputs of the official SAM ONNX export. */
+export const DECODER_OUTPUTS = ['masks', 'iou_predictions', 'low_res_masks'] as const;
+
+/**
+ * Checks a profile against the encoder's and decoder's real tensors; returns the problems found (empty when
+ * the pair is usable), each naming the tensor, what was expected and what the model declares.
+ */
+export function validateProfile(
+  profile: ModelProfile,
+  encoder: ModelMetadata,
+  decoder: ModelMetadata,
+): string[] {
+  const problems: string[] = [];
+  const image = encoder.inputs.find((t) => t.name === profile.imageInput);
+  if (!image) {
+    problems.push(
+      `encoder ${encoder.name} has no input '${profile.imageInput}' (inputs: ${encoder.inputs.map((t) => t.name).join(', ')})`,
+    );
+  } else if (image.datatype !== 'FP32' && image.datatype !== 'UINT8') {
+    problems.push(`encoder input ${image.name} must be FP32 or UINT8, model declares ${image.datatype}`);
+  } else if (profile.resize !== 'inside') {
+    const s = profile.inputSize;
+    const tail = image.shape.slice(-3);
+    if (!dimsMatch(tail, [3, s, s])) {
+      problems.push(
+        `encoder input ${image.name} must end in [3,${s},${s}], model declares [${image.shape.join(',')}]`,
+      );
+    }
+  }
+  const emb = encoder.outputs.find((t) => t.name === 'image_embeddings') ?? encoder.outputs[0];
+  if (!emb) problems.push(`encoder ${encoder.name} has no outputs`);
+  else if (!dimsMatch(emb.shape.slice(-3), profile.embeddingShape)) {
+    problems.push(
+      `encoder output ${emb.name} must end in [${profile.embeddingShape.join(',')}], model declares [${emb.shape.join(',')}]`,
+    );
+  }
+  for (const name of DECODER_INPUTS) {
+    if (!decoder.inputs.some((t) => t.name === name))
+      problems.push(`decoder ${decoder.name} lacks input '${name}'`);
+  }
+  for (const name of DECODER_OUTPUTS) {
+    if (!decoder.outputs.some((t) => t.name === name))
+      problems.push(`decoder ${decoder.name} lacks output '${name}'`);
+  }
+  const maskIn = decoder.inputs.find((t) => t.name === 'mask_input');
+  if (maskIn && !dimsMatch(maskIn.shape.slice(-2), [profile.maskInputSize, profile.maskInputSize])) {
+    problems.push(
+      `decoder input mask_input must end in [${profile.maskInputSize},${profile.maskInputSize}], model declares [${maskIn.shape.join(',')}]`,
+    );
+  }
+  return problems;
+}
