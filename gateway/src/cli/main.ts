@@ -6,6 +6,7 @@ type Loader = () => Promise<{ command: CliCommand }>;
 /** Every command, by name; modules load lazily so `medseg --help` stays fast. */
 const COMMANDS: Record<string, Loader> = {
   start: () => import('./commands/start.ts'),
+  models: () => import('./commands/models.ts'),
 };
 
 const defaultIo: CliIo = {

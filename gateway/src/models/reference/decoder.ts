@@ -35,7 +35,7 @@ const G = 256;
 /** 1024-frame pixels per grid cell. */
 const F = 1024 / G;
 /** Loop trip count; each iteration makes 2 dilation steps. */
-const MAX_ITERATIONS = 192;
+const MAX_ITERATIONS = 96;
 const POINT_TOLERANCES = [0.3, 0.45, 0.6, 0.8];
 const BOX_THRESHOLDS = [0.2, 0.3, 0.45, 0.6];
 const LOGIT_GAIN = 16;
@@ -146,39 +146,30 @@ export function buildReferenceDecoder(): Uint8Array {
   const prior = o.mul(o.cmp('Greater', mi, o.f(0)), o.unsqueeze(hmi, [2, 3]));
   const allow = o.mul(o.max(allowRaw, prior), region);
 
-  // 4. Competitive geodesic growth.
+  // 4. Competitive geodesic growth on the coarse C x C grid, then a border refinement on the G grid.
   const posSeed = o.add(o.mul(posMap, hasPos), o.mul(allow, o.not(hasPos)));
   const ones4 = o.f([1, 1, 1, 1], [1, 4, 1, 1]);
   const pos0 = o.mul(o.mul(posSeed, ones4), region);
   const neg0 = o.mul(o.mul(o.mul(negMap, o.not(posMap)), ones4), region);
-
-  const body = new GraphBuilder('grow', 'grow_');
-  const bo = new Ops(body);
-  body.input('grow_iter', OnnxType.INT64, []);
-  body.input('grow_cond', OnnxType.BOOL, []);
-  const pIn = body.input('grow_p', OnnxType.FLOAT);
-  const nIn = body.input('grow_n', OnnxType.FLOAT);
-  let p = pIn;
-  let n = nIn;
-  for (let step = 0; step < 2; step++) {
-    const pNext = bo.max(p, bo.mul(bo.mul(bo.maxFilter(p, 3), allow), bo.not(n)));
-    const nNext = bo.max(n, bo.mul(bo.mul(bo.maxFilter(n, 3), allow), bo.not(pNext)));
-    p = pNext;
-    n = nNext;
-  }
-  const gained = bo.sub(bo.add(p, n), bo.add(pIn, nIn));
-  body.op1('Greater', [body.op1('ReduceSum', [gained], { keepdims: 0 }), bo.f(0)], {}, 'grow_cond_out');
-  body.op1('Identity', [p], {}, 'grow_p_out');
-  body.op1('Identity', [n], {}, 'grow_n_out');
-  body.output('grow_cond_out', OnnxType.BOOL, []);
-  body.output('grow_p_out', OnnxType.FLOAT);
-  body.output('grow_n_out', OnnxType.FLOAT);
-  const [grown] = g.op(
-    'Loop',
-    [o.i(MAX_ITERATIONS), g.constBool([true], []), pos0, neg0],
-    { body: { graph: body.toGraphProto() } },
-    2,
-  );
+  const down = (v: string) => g.op1('AveragePool', [v], { kernel_shape: [2, 2], strides: [2, 2] });
+  const posC = o.cmp('Greater', down(pos0), o.f(0));
+  const negC = o.mul(o.cmp('Greater', down(neg0), o.f(0)), o.not(posC));
+  // A coarse cell is passable when most of its fine cells are: thin leaks of one fine cell do not connect.
+  const allowC = o.max(o.cmp('GreaterOrEqual', down(allow), o.f(0.5)), o.max(posC, negC));
+  const hasNeg = g.op1('Greater', [g.op1('ReduceMax', [negC], { keepdims: 0 }), o.f(0)]);
+  const grownC = g.op1('If', [hasNeg], {
+    then_branch: { graph: growthBranch(allowC, posC, negC, true).toGraphProto() },
+    else_branch: { graph: growthBranch(allowC, posC, negC, false).toGraphProto() },
+  });
+  const up = (v: string) =>
+    g.op1('Resize', [v, '', o.f([1, 1, 2, 2])], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
+  const bound = o.mul(up(o.maxFilter(grownC, 3)), allow);
+  let grown = o.max(o.mul(up(grownC), allow), o.mul(pos0, allow));
+  for (let step = 0; step < 2; step++) grown = o.mul(o.maxFilter(grown, 3), bound);
 
   // 5. Low-res logits.
   const soft = g.op1('AveragePool', [grown], {
@@ -209,16 +200,18 @@ export function buildReferenceDecoder(): Uint8Array {
   const lead = g.op1('Concat', [g.op1('Slice', [g.op1('Shape', [emb]), o.i([0]), o.i([1])]), o.i([4])], {
     axis: 0,
   });
-  const up = g.op1(
-    'Resize',
-    ['low_res_masks', '', '', g.op1('Concat', [lead, o.i([1024, 1024])], { axis: 0 })],
-    {
-      mode: 'linear',
-      coordinate_transformation_mode: 'half_pixel',
-    },
-  );
+  // Only the low-res rows/columns the crop reads are upscaled (exactly 4x, so half_pixel sampling of the
+  // kept part is unchanged): ceil(newHW / 4) + 1 cells, at most 256.
+  const keep = g.op1('Cast', [o.min(o.add(g.op1('Ceil', [o.mul(newHW, o.f(0.25))]), o.f(1)), o.f(G))], {
+    to: OnnxType.INT64,
+  });
+  const lowKept = g.op1('Slice', ['low_res_masks', o.i([0, 0]), keep, o.i([2, 3])]);
+  const upscaled = g.op1('Resize', [lowKept, '', o.f([1, 1, 1024 / G, 1024 / G])], {
+    mode: 'linear',
+    coordinate_transformation_mode: 'half_pixel',
+  });
   const cropped = g.op1('Slice', [
-    up,
+    upscaled,
     o.i([0, 0]),
     g.op1('Cast', [newHW], { to: OnnxType.INT64 }),
     o.i([2, 3]),
@@ -242,4 +235,45 @@ export function buildReferenceDecoder(): Uint8Array {
       'Reference SAM decoder (classical promptable segmenter: intensity-constrained competitive geodesic growth). Official SAM decoder I/O, 4 masks.',
     metadata: { 'sam.multimask': '4', 'sam.mask_input_size': '256' },
   });
+}
+
+/**
+ * One branch of the growth If: a Loop of constrained 3x3 dilations (2 per iteration) on the coarse grid
+ * that stops when the region stops growing. `competitive`: negative seeds grow at the same time and a cell
+ * claimed by one side is never taken by the other (positive wins ties).
+ */
+function growthBranch(allow: string, pos: string, neg: string, competitive: boolean): GraphBuilder {
+  const tag = competitive ? 'gc' : 'gp';
+  const branch = new GraphBuilder(`${tag}_branch`, `${tag}_`);
+  const bo = new Ops(branch);
+  const body = new GraphBuilder(`${tag}_body`, `${tag}b_`);
+  const b = new Ops(body);
+  body.input(`${tag}b_iter`, OnnxType.INT64, []);
+  body.input(`${tag}b_cond`, OnnxType.BOOL, []);
+  let p = body.input(`${tag}b_p`, OnnxType.FLOAT);
+  const prevSum = body.input(`${tag}b_sum`, OnnxType.FLOAT, []);
+  let n = competitive ? body.input(`${tag}b_n`, OnnxType.FLOAT) : '';
+  for (let step = 0; step < 2; step++) {
+    if (competitive) {
+      p = b.max(p, b.mul(b.mul(b.maxFilter(p, 3), allow), b.not(n)));
+      n = b.max(n, b.mul(b.mul(b.maxFilter(n, 3), allow), b.not(p)));
+    } else {
+      p = b.mul(b.maxFilter(p, 3), allow);
+    }
+  }
+  const total = competitive ? b.add(b.sum(p, [], 0), b.sum(n, [], 0)) : b.sum(p, [], 0);
+  const cond = body.op1('Greater', [total, prevSum]);
+  body.output(cond, OnnxType.BOOL, []);
+  body.output(p, OnnxType.FLOAT);
+  body.output(total, OnnxType.FLOAT, []);
+  if (competitive) body.output(n, OnnxType.FLOAT);
+  const loopInputs = competitive ? [pos, bo.f(-1), neg] : [pos, bo.f(-1)];
+  const outs = branch.op(
+    'Loop',
+    [bo.i(MAX_ITERATIONS), branch.constBool([true], []), ...loopInputs],
+    { body: { graph: body.toGraphProto() } },
+    loopInputs.length,
+  );
+  branch.output(outs[0], OnnxType.FLOAT);
+  return branch;
 }

@@ -1,5 +1,5 @@
 /** Small helpers over {@link GraphBuilder} that keep the reference model graphs readable. */
-import type { GraphBuilder} from '../onnx-builder.ts';
+import type { GraphBuilder } from '../onnx-builder.ts';
 import { OnnxType } from '../onnx-builder.ts';
 
 /** A GraphBuilder with shorthand for the elementwise and constant ops the reference models use. */
@@ -53,9 +53,9 @@ export class Ops {
   cmp(op: 'Less' | 'Greater' | 'Equal' | 'LessOrEqual' | 'GreaterOrEqual', a: string, b: string): string {
     return this.g.op1('Cast', [this.g.op1(op, [a, b])], { to: OnnxType.FLOAT });
   }
-  /** Sum over `axes` (opset 13+: axes as an input). */
+  /** Sum over `axes`, all axes when empty (opset 13+: axes as an input). */
   sum(a: string, axes: number[], keepdims = 1): string {
-    return this.g.op1('ReduceSum', [a, this.i(axes)], { keepdims });
+    return this.g.op1('ReduceSum', axes.length > 0 ? [a, this.i(axes)] : [a], { keepdims });
   }
   /** Max over `axes` (opset ≤ 17: axes as an attribute). */
   rmax(a: string, axes: number[], keepdims = 1): string {

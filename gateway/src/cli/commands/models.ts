@@ -1,0 +1,137 @@
+/**
+ * `medseg models <sub-command>`: manages the model repository. Sub-commands live in one table so more can
+ * be added (each is a small function of its own arguments).
+ */
+import { resolve } from 'node:path';
+import { generateReferenceRepository } from '../../models/reference/generate.ts';
+import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
+
+/** One `medseg models <name>` sub-command. */
+export interface ModelsSubcommand {
+  summary: string;
+  usage: string;
+  run(args: string[], io: CliIo): Promise<number>;
+}
+
+const GENERATE_USAGE = `usage: medseg models generate [--repository DIR] [--if-missing] [--check] [--quiet]
+
+Writes the project's reference SAM models (official SAM ONNX I/O, classical segmenter inside) into a
+Triton model repository: sam_reference_encoder, sam_reference_decoder, sam_reference_hwc_encoder and the
+sam_reference ensemble. Generation is deterministic.
+
+  --repository DIR  repository folder (default: $MODEL_REPOSITORY or ./triton-models)
+  --if-missing      do nothing when every file already exists
+  --check           write nothing; exit 1 when the files on disk differ from what generation writes
+  --quiet           print nothing on success
+`;
+
+interface GenerateArgs {
+  repository: string;
+  ifMissing: boolean;
+  check: boolean;
+  quiet: boolean;
+}
+
+function parseGenerateArgs(args: string[]): GenerateArgs {
+  const out: GenerateArgs = {
+    repository: process.env.MODEL_REPOSITORY?.trim() || 'triton-models',
+    ifMissing: false,
+    check: false,
+    quiet: false,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    switch (arg) {
+      case '--repository': {
+        const value = args[i + 1];
+        if (value === undefined || value.startsWith('--')) {
+          throw new CliError('--repository expects a folder path, got nothing');
+        }
+        out.repository = value;
+        i++;
+        break;
+      }
+      case '--if-missing':
+        out.ifMissing = true;
+        break;
+      case '--check':
+        out.check = true;
+        break;
+      case '--quiet':
+        out.quiet = true;
+        break;
+      default:
+        throw new CliError(`unknown option '${arg}' for 'models generate'\n${GENERATE_USAGE}`);
+    }
+  }
+  return out;
+}
+
+async function generate(args: string[], io: CliIo): Promise<number> {
+  const opts = parseGenerateArgs(args);
+  const dir = resolve(opts.repository);
+  const report = await generateReferenceRepository(dir, { ifMissing: opts.ifMissing, check: opts.check });
+  if (opts.check) {
+    const bad = [
+      ...report.differing.map((p) => `differs: ${p}`),
+      ...report.missing.map((p) => `missing: ${p}`),
+    ];
+    if (bad.length > 0) {
+      io.stderr(`reference models in ${dir} are out of date:\n${bad.map((b) => `  ${b}\n`).join('')}`);
+      io.stderr("run 'medseg models generate' to rewrite them\n");
+      return EXIT.failure;
+    }
+    if (!opts.quiet)
+      io.stdout(`reference models in ${dir} are up to date (${report.unchanged.length} files)\n`);
+    return EXIT.ok;
+  }
+  if (!opts.quiet) {
+    io.stdout(
+      `reference models in ${dir}: ${report.written.length} written, ${report.unchanged.length} unchanged\n` +
+        report.written.map((p) => `  wrote ${p}\n`).join(''),
+    );
+  }
+  return EXIT.ok;
+}
+
+/** The sub-commands of `medseg models`, by name. */
+export const MODELS_SUBCOMMANDS: Record<string, ModelsSubcommand> = {
+  generate: {
+    summary: 'write the reference SAM models into a model repository',
+    usage: GENERATE_USAGE,
+    run: generate,
+  },
+};
+
+function usage(): string {
+  const lines = ['usage: medseg models <sub-command> [options]', '', 'sub-commands:'];
+  for (const [name, sub] of Object.entries(MODELS_SUBCOMMANDS))
+    lines.push(`  ${name.padEnd(12)} ${sub.summary}`);
+  lines.push('', "Run 'medseg models <sub-command> --help' for its options.");
+  return lines.join('\n') + '\n';
+}
+
+export const command: CliCommand = {
+  name: 'models',
+  summary: 'manage the model repository (generate the reference SAM models)',
+  get usage() {
+    return usage();
+  },
+  async run(args, io) {
+    const [name, ...rest] = args;
+    if (name === undefined) {
+      io.stderr(usage());
+      return EXIT.usage;
+    }
+    const sub = MODELS_SUBCOMMANDS[name];
+    if (!sub)
+      throw new CliError(
+        `unknown sub-command '${name}'. Sub-commands: ${Object.keys(MODELS_SUBCOMMANDS).join(', ')}`,
+      );
+    if (rest[0] === '--help' || rest[0] === '-h') {
+      io.stdout(sub.usage);
+      return EXIT.ok;
+    }
+    return sub.run(rest, io);
+  },
+};
