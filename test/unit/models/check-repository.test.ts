@@ -19,6 +19,7 @@ import {
   OnnxType,
   serializeModel,
   type Dim,
+  type OnnxElemType,
 } from '../../../gateway/src/models/onnx-builder.ts';
 
 const { onnx } = onnxProto;
