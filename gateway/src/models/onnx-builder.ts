@@ -21,6 +21,8 @@ export const OnnxType = {
   DOUBLE: 11,
   UINT32: 12,
   UINT64: 13,
+  // Graph inputs and outputs only (tensorProto does not build string constants).
+  STRING: 8,
 } as const;
 
 /** One of the ONNX element types in {@link OnnxType}. */
