@@ -3,6 +3,7 @@
  * be added (each is a small function of its own arguments).
  */
 import { resolve } from 'node:path';
+import { CHECK_USAGE, runCheckCommand } from '../../models/check-repository.ts';
 import { generateReferenceRepository } from '../../models/reference/generate.ts';
 import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
 
@@ -100,6 +101,11 @@ export const MODELS_SUBCOMMANDS: Record<string, ModelsSubcommand> = {
     summary: 'write the reference SAM models into a model repository',
     usage: GENERATE_USAGE,
     run: generate,
+  },
+  check: {
+    summary: 'validate a model repository: configs, model files, ONNX tensors, sam.* profiles, ensembles',
+    usage: CHECK_USAGE + '\n',
+    run: (args, io) => runCheckCommand(args, io),
   },
 };
 
