@@ -42,7 +42,11 @@ export interface ErrorContext {
 }
 
 const UNKNOWN_MODEL = /unknown model|not found|no such model/i;
-const NOT_READY = /not ready|no available versions|unavailable|not loaded|loading|failed to load/i;
+// Texts that say the model exists but cannot serve now (Triton: "has no available versions", "is not at ready
+// state"; the embedded server: "is not ready"); checked before UNKNOWN_MODEL because Triton prefixes them
+// with "Request for unknown model".
+const NOT_READY = /no available versions|not at ready state|not ready/i;
+const NOT_READY_LOOSE = /unavailable|not loaded|loading|failed to load/i;
 
 /** A socket-level errno string (ECONNREFUSED ...) found on an error or its cause, if any. */
 function socketErrno(err: unknown): string | undefined {
@@ -93,17 +97,22 @@ export function toInferenceError(err: unknown, ctx: ErrorContext): InferenceErro
     // Triton (>= 2.x cores) answers an unknown model with INVALID_ARGUMENT "Request for unknown model";
     // any other INVALID_ARGUMENT is a tensor the model cannot take.
     case GrpcStatus.INVALID_ARGUMENT:
+      if (NOT_READY.test(details) && /model/i.test(details))
+        return make('MODEL_NOT_READY', 'model not ready');
       return UNKNOWN_MODEL.test(details) && /model/i.test(details)
         ? make('MODEL_NOT_FOUND', 'model not found')
         : make('INVALID_INPUT', 'invalid inference input');
     // Some servers (and Triton for unknown versions) use NOT_FOUND.
     case GrpcStatus.NOT_FOUND:
+      if (NOT_READY.test(details)) return make('MODEL_NOT_READY', 'model not ready');
       return make('MODEL_NOT_FOUND', 'model not found');
     // UNAVAILABLE is overloaded: older Triton releases report unknown models with it, a model that is not
     // ready comes with a text saying so, and grpc-js uses it for a connection that cannot be made.
     case GrpcStatus.UNAVAILABLE:
+      if (NOT_READY.test(details) && /model/i.test(details))
+        return make('MODEL_NOT_READY', 'model not ready');
       if (/unknown model/i.test(details)) return make('MODEL_NOT_FOUND', 'model not found');
-      if (/model/i.test(details) && NOT_READY.test(details))
+      if (/model/i.test(details) && NOT_READY_LOOSE.test(details))
         return make('MODEL_NOT_READY', 'model not ready');
       return make('BACKEND_UNAVAILABLE', 'inference backend unavailable');
     // The call was cancelled, typically because the channel was closed under it.
@@ -120,7 +129,7 @@ export function toInferenceError(err: unknown, ctx: ErrorContext): InferenceErro
       return make('INVALID_INPUT', 'invalid inference input');
     // A precondition on the model's state: treat as not ready when the text says so, else as bad input.
     case GrpcStatus.FAILED_PRECONDITION:
-      return NOT_READY.test(details)
+      return NOT_READY.test(details) || NOT_READY_LOOSE.test(details)
         ? make('MODEL_NOT_READY', 'model not ready')
         : make('INVALID_INPUT', 'invalid inference input');
     // The RPC does not exist on this server: it does not speak the protocol (or this subset of it).
