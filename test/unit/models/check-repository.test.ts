@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +28,40 @@ const realRepository = path.join(repoRoot, 'triton-models');
 
 /** The production models this checker's owner ships configs for (weights are never in git). */
 const PRODUCTION = ['sam_vit_b', 'sam_vit_l', 'sam_vit_h', 'medsam_vit_b'];
+/** The reference models (committed with their ONNX files). */
+const REFERENCE = [
+  'sam_reference',
+  'sam_reference_encoder',
+  'sam_reference_decoder',
+  'sam_reference_hwc_encoder',
+];
+
+/** An encoder with the tensor names and shapes of an official-style export (1024 px, [256,64,64]). */
+function officialEncoderOnnx(input: string, batch: Dim): Uint8Array {
+  const g = new GraphBuilder('encoder');
+  const x = g.input(input, OnnxType.FLOAT, [batch, 3, 1024, 1024]);
+  g.op1('SpaceToDepth', [x], { blocksize: 16 }, 'image_embeddings');
+  g.output('image_embeddings', OnnxType.FLOAT, [batch, 256, 64, 64]);
+  return serializeModel(g, { opset: 17, producerName: 'test', producerVersion: '1' });
+}
+
+/** A decoder with the inputs and outputs segment_anything/utils/onnx.py exports (multimask, 4 candidates). */
+function officialDecoderOnnx(): Uint8Array {
+  const g = new GraphBuilder('decoder');
+  const emb = g.input('image_embeddings', OnnxType.FLOAT, [1, 256, 64, 64]);
+  g.input('point_coords', OnnxType.FLOAT, [1, 'num_points', 2]);
+  g.input('point_labels', OnnxType.FLOAT, [1, 'num_points']);
+  const mask = g.input('mask_input', OnnxType.FLOAT, [1, 1, 256, 256]);
+  g.input('has_mask_input', OnnxType.FLOAT, [1]);
+  g.input('orig_im_size', OnnxType.FLOAT, [2]);
+  g.op1('Identity', [mask], {}, 'masks');
+  g.op1('ReduceMean', [emb], { axes: [2, 3], keepdims: 0 }, 'iou_predictions');
+  g.op1('Identity', [mask], {}, 'low_res_masks');
+  g.output('masks', OnnxType.FLOAT, [1, 4, 'Resizemasks_dim_2', 'Resizemasks_dim_3']);
+  g.output('iou_predictions', OnnxType.FLOAT, [1, 4]);
+  g.output('low_res_masks', OnnxType.FLOAT, [1, 4, 256, 256]);
+  return serializeModel(g, { opset: 17, producerName: 'test', producerVersion: '1' });
+}
 
 // A miniature SAM family with the official tensor names but tiny sizes (64 px frame, [3,4,4] embedding,
 // 16 px mask input), so that broken variants are cheap to build. The ONNX graphs are signatures: the
@@ -453,13 +487,33 @@ describe('checkRepository on the project repository (triton-models/)', () => {
         await assert.rejects(stat(expected), `${expected} exists but was reported missing`);
       }
     }
-    // Reference models that have been generated must be fully valid.
-    const entries = await readdir(realRepository);
-    for (const name of entries.filter((n) => n.startsWith('sam_reference'))) {
+    // The reference models are committed with their ONNX files and must be fully valid.
+    for (const name of REFERENCE) {
       const model = report.models.find((m) => m.name === name);
-      const missing = model?.findings.some((f) => f.code === 'MISSING_MODEL_FILE');
-      if (!missing) assert.deepEqual(errors(report, name), [], name);
+      assert.ok(model, `${name} missing from triton-models/`);
+      assert.deepEqual(errors(report, name), [], name);
     }
+  });
+
+  it('accepts files with the official export signatures in place of the missing production weights', async () => {
+    const root = path.join(tmp, 'production');
+    for (const name of ['sam_vit_b', 'sam_vit_b_encoder', 'sam_vit_b_decoder']) {
+      await cp(path.join(realRepository, name), path.join(root, name), { recursive: true });
+    }
+    await writeFile(path.join(root, 'sam_vit_b_encoder/1/model.onnx'), officialEncoderOnnx('image', 'batch'));
+    await writeFile(path.join(root, 'sam_vit_b_decoder/1/model.onnx'), officialDecoderOnnx());
+    const report = await checkRepository(root);
+    assert.deepEqual(all(report), [], formatReport(report));
+
+    // samexporter's encoder (input_image, fixed batch 1) does not fit the batching config: the checker
+    // says so instead of letting Triton fail at load time.
+    await writeFile(path.join(root, 'sam_vit_b_encoder/1/model.onnx'), officialEncoderOnnx('input_image', 1));
+    const bad = await checkRepository(root);
+    assert.deepEqual(codes(bad, 'sam_vit_b_encoder'), [
+      'TENSOR_MISSING',
+      'BATCH_DIM',
+      'TENSOR_NOT_IN_CONFIG',
+    ]);
   });
 });
 
