@@ -511,8 +511,8 @@ describe('checkRepository on the project repository (triton-models/)', () => {
     const bad = await checkRepository(root);
     assert.deepEqual(codes(bad, 'sam_vit_b_encoder'), [
       'TENSOR_MISSING',
-      'BATCH_DIM',
       'TENSOR_NOT_IN_CONFIG',
+      'BATCH_DIM',
     ]);
   });
 });
