@@ -190,7 +190,9 @@ export class JobStore {
 
   /** Every registered dataset, oldest first. */
   listDatasets(): DatasetRow[] {
-    return (this.db.prepare('SELECT * FROM datasets ORDER BY created_at, id').all() as SampleDbRow[]).map(toDatasetRow);
+    return (this.db.prepare('SELECT * FROM datasets ORDER BY created_at, id').all() as SampleDbRow[]).map(
+      toDatasetRow,
+    );
   }
 
   /** Creates a queued job. */
@@ -230,7 +232,9 @@ export class JobStore {
 
   /** Records how many samples a job plans in total. */
   setJobTotal(id: string, total: number): void {
-    this.db.prepare('UPDATE jobs SET total = ?, updated_at = ? WHERE id = ?').run(total, new Date().toISOString(), id);
+    this.db
+      .prepare('UPDATE jobs SET total = ?, updated_at = ? WHERE id = ?')
+      .run(total, new Date().toISOString(), id);
   }
 
   /** The stored prompt for a key, or undefined. */
@@ -241,8 +245,7 @@ export class JobStore {
          AND mode = ? AND randomness = ? AND seed = ?`,
       )
       .get(key.datasetId, key.objectId, key.strategy, key.mode, key.randomness, key.seed) as
-      | { prompt_json: string; failure: string | null }
-      | undefined;
+      { prompt_json: string; failure: string | null } | undefined;
     return r === undefined ? undefined : { prompt: JSON.parse(r.prompt_json), failure: r.failure };
   }
 
@@ -287,7 +290,7 @@ export class JobStore {
          status, failure_reason, ${METRIC_NAMES.map((m) => `oracle_${m}, deploy_${m}`).join(', ')},
          oracle_index, oracle_pred_iou, deploy_index, deploy_pred_iou, candidates_json, factors_json, prompt_json,
          segmenter_ms, total_ms, created_at)
-       VALUES (${new Array(11 + METRIC_NAMES.length * 2 + 11).fill('?').join(', ')})
+       VALUES (${new Array(11 + METRIC_NAMES.length * 2 + 10).fill('?').join(', ')})
        ON CONFLICT DO NOTHING`,
     );
     const insertCurve = this.db.prepare(
@@ -326,7 +329,15 @@ export class JobStore {
       if (info.changes === 0) return false;
       if (curve) {
         for (const p of curve.points) {
-          insertCurve.run(sample.jobId, sample.model, curve.protocol, sample.objectId, p.click, p.dice, p.iou);
+          insertCurve.run(
+            sample.jobId,
+            sample.model,
+            curve.protocol,
+            sample.objectId,
+            p.click,
+            p.dice,
+            p.iou,
+          );
         }
       }
       return true;
@@ -334,19 +345,29 @@ export class JobStore {
     return tx();
   }
 
-  /** Number of samples a job has stored. */
-  countSamples(jobId: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM samples WHERE job_id = ?').get(jobId) as { n: number }).n;
+  /** Number of samples a job has stored, optionally only those with a status. */
+  countSamples(jobId: string, status?: 'ok' | 'failed'): number {
+    const row =
+      status === undefined
+        ? this.db.prepare('SELECT COUNT(*) AS n FROM samples WHERE job_id = ?').get(jobId)
+        : this.db
+            .prepare('SELECT COUNT(*) AS n FROM samples WHERE job_id = ? AND status = ?')
+            .get(jobId, status);
+    return (row as { n: number }).n;
   }
 
   /** Every sample of a job, in insertion order. */
   listSamples(jobId: string): SampleRecord[] {
-    const rows = this.db.prepare('SELECT * FROM samples WHERE job_id = ? ORDER BY rowid').all(jobId) as SampleDbRow[];
+    const rows = this.db
+      .prepare('SELECT * FROM samples WHERE job_id = ? ORDER BY rowid')
+      .all(jobId) as SampleDbRow[];
     return rows.map(toSampleRecord);
   }
 
   /** Interactive curves of a job: one entry per model x protocol x object, clicks ascending. */
-  listCurves(jobId: string): Array<{ model: string; protocol: string; objectId: string; points: CurvePoint[] }> {
+  listCurves(
+    jobId: string,
+  ): Array<{ model: string; protocol: string; objectId: string; points: CurvePoint[] }> {
     const rows = this.db
       .prepare(
         'SELECT model, protocol, object_id, click, dice, iou FROM curves WHERE job_id = ? ORDER BY model, protocol, object_id, click',
@@ -418,7 +439,11 @@ function readChoice(r: SampleDbRow, prefix: 'oracle' | 'deploy'): ChoiceResult |
   if (index === null) return null;
   const metrics = {} as MetricValues;
   for (const m of METRIC_NAMES) metrics[m] = (r[`${prefix}_${m}`] as number | null) ?? null;
-  return { candidateIndex: index, predictedIou: (r[`${prefix}_pred_iou`] as number | null) ?? Number.NaN, metrics };
+  return {
+    candidateIndex: index,
+    predictedIou: (r[`${prefix}_pred_iou`] as number | null) ?? Number.NaN,
+    metrics,
+  };
 }
 
 function toSampleRecord(r: SampleDbRow): SampleRecord {

@@ -5,18 +5,12 @@
  * stability_score_thresh 0.95 with offset 1.0, box_nms_thresh 0.7, 64 points per batch, 3 masks per point).
  */
 import type { BinaryMask } from './mask.ts';
+import { EVERYTHING_MODE } from './prompts.ts';
 
-/** S1's defaults as the paper ran SAM's automatic mask generator. */
-export const EVERYTHING_DEFAULTS = Object.freeze({
-  pointsPerSide: 32,
-  pointsPerBatch: 64,
-  predIouThresh: 0.88,
-  stabilityScoreThresh: 0.95,
-  stabilityScoreOffset: 1.0,
-  boxNmsThresh: 0.7,
-});
+/** S1's automatic-mask-generator settings (the same object as core/prompts' `EVERYTHING_MODE`). */
+export const EVERYTHING_DEFAULTS = EVERYTHING_MODE;
 
-/** Options of {@link filterEverythingMasks}; every field defaults to {@link EVERYTHING_DEFAULTS}. */
+/** Options of {@link filterEverythingMasks}; every field defaults to S1's `EVERYTHING_MODE` (core/prompts). */
 export interface EverythingFilterOptions {
   predIouThresh?: number;
   stabilityScoreThresh?: number;
@@ -135,9 +129,9 @@ export function filterEverythingMasks<T extends EverythingCandidate>(
   candidates: readonly T[],
   options: EverythingFilterOptions = {},
 ): T[] {
-  const predIouThresh = options.predIouThresh ?? EVERYTHING_DEFAULTS.predIouThresh;
-  const stabilityThresh = options.stabilityScoreThresh ?? EVERYTHING_DEFAULTS.stabilityScoreThresh;
-  const nmsThresh = options.boxNmsThresh ?? EVERYTHING_DEFAULTS.boxNmsThresh;
+  const predIouThresh = options.predIouThresh ?? EVERYTHING_MODE.predIouThresh;
+  const stabilityThresh = options.stabilityScoreThresh ?? EVERYTHING_MODE.stabilityScoreThresh;
+  const nmsThresh = options.boxNmsThresh ?? EVERYTHING_MODE.boxNmsThresh;
   const survivors: T[] = [];
   const boxes: Array<[number, number, number, number]> = [];
   for (const c of candidates) {

@@ -1,0 +1,709 @@
+/**
+ * The benchmark runner (issue 4): plans every model x strategy x object sample of a job, runs them through a
+ * Segmenter, scores them (oracle and deployable choices), and commits each sample as it finishes. Progress
+ * is published as events; a job can be cancelled; a job left `running` by a crash resumes and skips every
+ * sample already stored, so each sample is computed and stored exactly once.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { batches, filterEverythingMasks, gridPoints, type EverythingCandidate } from '../core/everything.ts';
+import { nextClick, runBoxThenClicks, runInteractive } from '../core/interactive.ts';
+import { emptyMask, type BinaryMask } from '../core/mask.ts';
+import { overlapMetrics } from '../core/metrics.ts';
+import { EVERYTHING_MODE, simulatePrompt, type ObjectPrompt } from '../core/prompts.ts';
+import type { Raster } from '../core/raster.ts';
+import type { LowResLogits, MaskCandidate, PromptSet, Segmenter } from '../core/segmenter.ts';
+import { multimaskCandidates, scoreCandidates, toMetricValues } from './candidates.ts';
+import type { Dataset, DatasetObject } from './datasets/dataset.ts';
+import { openRegisteredDataset } from './datasets/registry.ts';
+import { sampleKey, type JobStore } from './job-store.ts';
+import { computeObjectFactors, perturbPrompt } from './protocol.ts';
+import { computeMetrics } from '../core/metrics.ts';
+import {
+  interactiveKey,
+  RANDOMNESS,
+  STRATEGIES,
+  type BenchmarkConfig,
+  type ChoiceResult,
+  type CurvePoint,
+  type FactorValues,
+  type InteractiveProtocol,
+  type JobStatus,
+  type PromptMode,
+  type Randomness,
+  type SampleRecord,
+  type SelectionName,
+  type StrategyName,
+} from './types.ts';
+
+/** What a caller may pass to {@link startBenchmark}; omitted fields take the protocol defaults. */
+export interface BenchmarkInput {
+  /** Id of a registered dataset. */
+  dataset: string;
+  models: string[];
+  strategies: StrategyName[];
+  /** Default `faithful`. */
+  mode?: PromptMode;
+  /** Default `oracle` (the paper's). Both are stored either way. */
+  selection?: SelectionName;
+  /** Default `none`. */
+  randomness?: Randomness;
+  /** Interactive clicks (default 20 for errorRegion, 5 for boxThen5); omitted or null for none. */
+  interactive?: { clicks?: number; protocol?: InteractiveProtocol } | null;
+  /** Default 0. */
+  seed?: number;
+  limit?: number | null;
+  shard?: { index: number; count: number } | null;
+  /** NSD tolerance in pixels; default 2. */
+  nsdTolerance?: number;
+}
+
+/** Bad benchmark input: says what was expected and what arrived. */
+export class BenchmarkError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchmarkError';
+  }
+}
+
+/** Validates input and fills defaults; throws BenchmarkError. */
+export function normalizeConfig(input: BenchmarkInput): BenchmarkConfig {
+  if (typeof input.dataset !== 'string' || input.dataset.length === 0) {
+    throw new BenchmarkError(`dataset must be a registered dataset id, got ${JSON.stringify(input.dataset)}`);
+  }
+  if (
+    !Array.isArray(input.models) ||
+    input.models.length === 0 ||
+    input.models.some((m) => typeof m !== 'string' || !m)
+  ) {
+    throw new BenchmarkError(
+      `models must be a non-empty list of model names, got ${JSON.stringify(input.models)}`,
+    );
+  }
+  const interactive = input.interactive ?? null;
+  if (!Array.isArray(input.strategies) || (input.strategies.length === 0 && interactive === null)) {
+    throw new BenchmarkError(
+      'strategies must list at least one of S1..S6 (or an interactive protocol must be set)',
+    );
+  }
+  for (const s of input.strategies) {
+    if (!(STRATEGIES as readonly string[]).includes(s)) {
+      throw new BenchmarkError(`unknown strategy '${String(s)}'; expected one of ${STRATEGIES.join(', ')}`);
+    }
+  }
+  const mode = input.mode ?? 'faithful';
+  if (mode !== 'faithful' && mode !== 'corrected') {
+    throw new BenchmarkError(`mode must be faithful or corrected, got '${String(mode)}'`);
+  }
+  const selection = input.selection ?? 'oracle';
+  if (selection !== 'oracle' && selection !== 'predictedIou') {
+    throw new BenchmarkError(`selection must be oracle or predictedIou, got '${String(selection)}'`);
+  }
+  const randomness = input.randomness ?? 'none';
+  if (!(RANDOMNESS as readonly string[]).includes(randomness)) {
+    throw new BenchmarkError(
+      `randomness must be one of ${RANDOMNESS.join(', ')}, got '${String(randomness)}'`,
+    );
+  }
+  let inter: BenchmarkConfig['interactive'] = null;
+  if (interactive !== null) {
+    const protocol = interactive.protocol ?? 'errorRegion';
+    if (protocol !== 'errorRegion' && protocol !== 'boxThen5') {
+      throw new BenchmarkError(
+        `interactive protocol must be errorRegion or boxThen5, got '${String(protocol)}'`,
+      );
+    }
+    const clicks = interactive.clicks ?? (protocol === 'boxThen5' ? 5 : 20);
+    if (!Number.isInteger(clicks) || clicks < 1 || clicks > 100) {
+      throw new BenchmarkError(`interactive clicks must be an integer in 1..100, got ${clicks}`);
+    }
+    inter = { clicks, protocol };
+  }
+  const seed = input.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new BenchmarkError(`seed must be an integer, got ${seed}`);
+  const limit = input.limit ?? null;
+  if (limit !== null && (!Number.isInteger(limit) || limit < 1)) {
+    throw new BenchmarkError(`limit must be an integer >= 1, got ${limit}`);
+  }
+  const shard = input.shard ?? null;
+  if (
+    shard !== null &&
+    (!Number.isInteger(shard.index) ||
+      !Number.isInteger(shard.count) ||
+      shard.count < 1 ||
+      shard.index < 0 ||
+      shard.index >= shard.count)
+  ) {
+    throw new BenchmarkError(`shard must satisfy 0 <= index < count, got ${JSON.stringify(shard)}`);
+  }
+  const nsdTolerance = input.nsdTolerance ?? 2;
+  if (!(nsdTolerance >= 0)) throw new BenchmarkError(`nsdTolerance must be >= 0, got ${nsdTolerance}`);
+  return {
+    dataset: input.dataset,
+    models: [...input.models],
+    strategies: [...new Set(input.strategies)],
+    mode,
+    selection,
+    randomness,
+    interactive: inter,
+    seed,
+    limit,
+    shard,
+    nsdTolerance,
+  };
+}
+
+/** A progress report, after every stored sample and at each status change. */
+export interface ProgressEvent {
+  type: 'progress';
+  jobId: string;
+  /** Samples stored, including those stored before a resume. */
+  done: number;
+  total: number;
+  /** Stored samples whose status is failed (prompt could not be made, etc.). */
+  failed: number;
+  /** Samples per second over this run (excluding samples skipped on resume). */
+  rate: number;
+  /** Seconds left at the current rate; null before the first sample. */
+  etaSeconds: number | null;
+}
+
+/** A job status change; `completed`, `cancelled` and `failed` are terminal. */
+export interface StatusEvent {
+  type: 'status';
+  jobId: string;
+  status: JobStatus;
+  error: string | null;
+}
+
+/** Everything a job publishes. */
+export type BenchmarkEvent = ProgressEvent | StatusEvent;
+
+/** The final account of one run of a job. */
+export interface JobSummary {
+  jobId: string;
+  status: JobStatus;
+  done: number;
+  total: number;
+  failed: number;
+  /** Samples computed in this run (the rest were already stored). */
+  computed: number;
+  wallMs: number;
+  /** Time spent awaiting the Segmenter in this run. */
+  segmenterMs: number;
+  error: string | null;
+}
+
+/** A running (or finished) job. */
+export interface BenchmarkHandle {
+  readonly jobId: string;
+  /** Emits `event` with every {@link BenchmarkEvent}. */
+  readonly events: EventEmitter<{ event: [BenchmarkEvent] }>;
+  /** Resolves when the job stops (completed, cancelled or failed); never rejects. */
+  readonly done: Promise<JobSummary>;
+  /** The latest progress. */
+  progress(): ProgressEvent;
+  /** Asks the job to stop after the sample in flight; it ends `cancelled`. */
+  cancel(): void;
+  /** The events from now on, ending after the terminal status event. */
+  subscribe(): AsyncIterableIterator<BenchmarkEvent>;
+}
+
+/** What a job runs with. */
+export interface BenchmarkDeps {
+  store: JobStore;
+  segmenter: Segmenter;
+  /** Job id to use (default: a random UUID). */
+  jobId?: string;
+  /** Loads a registered dataset (default: re-scan its directory). */
+  openDataset?: (id: string) => Promise<Dataset>;
+}
+
+/** Creates a job for `input` and starts it in the background. Throws BenchmarkError for bad input. */
+export function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): BenchmarkHandle {
+  const config = normalizeConfig(input);
+  if (deps.store.getDataset(config.dataset) === undefined) {
+    throw new BenchmarkError(`no dataset registered as '${config.dataset}'`);
+  }
+  const jobId = deps.jobId ?? randomUUID();
+  deps.store.createJob(jobId, config);
+  return runJob(jobId, deps);
+}
+
+/** Resumes a stored job (any status but completed): already-stored samples are skipped. */
+export function resumeBenchmark(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle {
+  const job = deps.store.getJob(jobId);
+  if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
+  if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
+  return runJob(jobId, deps);
+}
+
+/** Resumes every job a crash left `running` or `queued`; call once at start-up. */
+export function resumeInterruptedJobs(deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle[] {
+  const jobs = [...deps.store.listJobs('running'), ...deps.store.listJobs('queued')];
+  return jobs.map((j) => runJob(j.id, deps));
+}
+
+interface PlannedObject {
+  object: DatasetObject;
+  /** Samples of this object still to compute: `model|strategy`. */
+  pending: Set<string>;
+}
+
+function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle {
+  const { store, segmenter } = deps;
+  const events = new EventEmitter<{ event: [BenchmarkEvent] }>();
+  let cancelled = false;
+  let last: ProgressEvent = {
+    type: 'progress',
+    jobId,
+    done: 0,
+    total: 0,
+    failed: 0,
+    rate: 0,
+    etaSeconds: null,
+  };
+  const emit = (e: BenchmarkEvent): void => {
+    if (e.type === 'progress') last = e;
+    events.emit('event', e);
+  };
+  const setStatus = (status: JobStatus, error: string | null = null): void => {
+    store.setJobStatus(jobId, status, error);
+    emit({ type: 'status', jobId, status, error });
+  };
+
+  const done = (async (): Promise<JobSummary> => {
+    // Let the caller subscribe before the first event.
+    await Promise.resolve();
+    const started = performance.now();
+    let segmenterMs = 0;
+    let computed = 0;
+    let doneCount = 0;
+    let failed = 0;
+    let total = 0;
+    const timed = async <T>(p: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await p();
+      } finally {
+        segmenterMs += performance.now() - t0;
+      }
+    };
+    const summary = (status: JobStatus, error: string | null): JobSummary => ({
+      jobId,
+      status,
+      done: doneCount,
+      total,
+      failed,
+      computed,
+      wallMs: performance.now() - started,
+      segmenterMs,
+      error,
+    });
+    try {
+      const job = store.getJob(jobId)!;
+      const config = job.config;
+      const dataset = await (deps.openDataset ?? ((id: string) => openRegisteredDataset(store, id)))(
+        config.dataset,
+      );
+      const objects = selectObjects(dataset.objects, config);
+      const strategyKeys: string[] = [
+        ...config.strategies,
+        ...(config.interactive ? [interactiveKey(config.interactive.protocol)] : []),
+      ];
+      total = objects.length * config.models.length * strategyKeys.length;
+      store.setJobTotal(jobId, total);
+      const stored = store.doneKeys(jobId);
+      doneCount = stored.size;
+      failed = store.countSamples(jobId, 'failed');
+      setStatus('running');
+      const planned: PlannedObject[] = objects.map((object) => {
+        const pending = new Set<string>();
+        for (const model of config.models) {
+          for (const s of strategyKeys)
+            if (!stored.has(sampleKey(model, s, object.id, 0))) pending.add(`${model}|${s}`);
+        }
+        return { object, pending };
+      });
+      const progress = (): void => {
+        const elapsed = (performance.now() - started) / 1000;
+        const rate = elapsed > 0 ? computed / elapsed : 0;
+        emit({
+          type: 'progress',
+          jobId,
+          done: doneCount,
+          total,
+          failed,
+          rate,
+          etaSeconds: computed > 0 && rate > 0 ? (total - doneCount) / rate : null,
+        });
+      };
+      progress();
+      const record = (sample: SampleRecord, curve?: { protocol: string; points: CurvePoint[] }): void => {
+        if (store.putSample(sample, curve)) {
+          doneCount++;
+          computed++;
+          if (sample.status === 'failed') failed++;
+        }
+        progress();
+      };
+
+      const byImage = new Map<string, PlannedObject[]>();
+      for (const p of planned) {
+        if (p.pending.size === 0) continue;
+        const list = byImage.get(p.object.imageId) ?? [];
+        list.push(p);
+        byImage.set(p.object.imageId, list);
+      }
+
+      for (const [imageId, plannedHere] of byImage) {
+        if (cancelled) break;
+        const loaded = await dataset.loadImage(imageId);
+        const maskOf = new Map(loaded.objects.map((o) => [o.object.id, o.mask]));
+        const factorCache = new Map<string, FactorValues | null>();
+        const factorsOf = (object: DatasetObject): FactorValues | null => {
+          if (!factorCache.has(object.id)) {
+            factorCache.set(object.id, safeFactors(loaded.image, maskOf.get(object.id)!, dataset.modality));
+          }
+          return factorCache.get(object.id)!;
+        };
+        for (const model of config.models) {
+          if (cancelled) break;
+          const wants = (p: PlannedObject, s: string): boolean => p.pending.has(`${model}|${s}`);
+          if (!plannedHere.some((p) => strategyKeys.some((s) => wants(p, s)))) continue;
+          const embedding = await timed(() => segmenter.encode(loaded.image, model));
+          let everything: EverythingMask[] | undefined;
+          for (const p of plannedHere) {
+            const gt = maskOf.get(p.object.id);
+            if (gt === undefined) throw new Error(`object ${p.object.id} has no mask in its image`);
+            for (const s of strategyKeys) {
+              if (cancelled) break;
+              if (!wants(p, s)) continue;
+              const t0 = performance.now();
+              const segBefore = segmenterMs;
+              const base = {
+                jobId,
+                model,
+                strategy: s,
+                variant: 0,
+                objectId: p.object.id,
+                imageId,
+                classValue: p.object.classValue,
+                className: p.object.className,
+                modality: dataset.modality,
+              };
+              if (s === 'S1') {
+                // The grid decode is shared by the image's objects; its time is charged to the first S1 sample.
+                everything ??= await runEverything(segmenter, embedding.id, loaded.image, timed);
+                record({
+                  ...base,
+                  ...scoreEverything(everything, gt, config.nsdTolerance),
+                  factors: factorsOf(p.object),
+                  prompt: { everything: EVERYTHING_MODE },
+                  segmenterMs: segmenterMs - segBefore,
+                  totalMs: performance.now() - t0,
+                });
+              } else if (s.startsWith('interactive-')) {
+                const protocol = config.interactive!.protocol;
+                const result = await runInteractiveSession(
+                  segmenter,
+                  embedding.id,
+                  gt,
+                  protocol,
+                  config,
+                  timed,
+                );
+                record(
+                  {
+                    ...base,
+                    status: 'ok',
+                    failureReason: null,
+                    oracle: result.final,
+                    deployable: result.final,
+                    candidates: [],
+                    factors: factorsOf(p.object),
+                    prompt: result.prompts,
+                    segmenterMs: segmenterMs - segBefore,
+                    totalMs: performance.now() - t0,
+                  },
+                  { protocol, points: result.curve },
+                );
+              } else {
+                const strategy = s as Exclude<StrategyName, 'S1'>;
+                const prompt = objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
+                if ('failure' in prompt) {
+                  record({
+                    ...base,
+                    status: 'failed',
+                    failureReason: prompt.failure,
+                    oracle: null,
+                    deployable: null,
+                    candidates: [],
+                    factors: factorsOf(p.object),
+                    prompt: null,
+                    segmenterMs: 0,
+                    totalMs: performance.now() - t0,
+                  });
+                  continue;
+                }
+                const [cands] = await timed(() =>
+                  segmenter.decode(embedding.id, [prompt.prompt], { multimask: true }),
+                );
+                const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
+                  nsdTolerance: config.nsdTolerance,
+                });
+                record({
+                  ...base,
+                  status: 'ok',
+                  failureReason: null,
+                  oracle: scored.oracle,
+                  deployable: scored.deployable,
+                  candidates: scored.all,
+                  factors: factorsOf(p.object),
+                  prompt: prompt.prompt,
+                  segmenterMs: segmenterMs - segBefore,
+                  totalMs: performance.now() - t0,
+                });
+              }
+            }
+          }
+        }
+      }
+      const status: JobStatus = cancelled && doneCount < total ? 'cancelled' : 'completed';
+      setStatus(status);
+      return summary(status, null);
+    } catch (err: unknown) {
+      const message = err instanceof Error ? err.message : String(err);
+      try {
+        setStatus('failed', message);
+      } catch {
+        // The store itself may be what failed; the summary still reports the error.
+      }
+      return summary('failed', message);
+    }
+  })();
+
+  return {
+    jobId,
+    events,
+    done,
+    progress: () => last,
+    cancel: () => {
+      cancelled = true;
+    },
+    subscribe: () => subscribe(events),
+  };
+}
+
+/** The objects a job covers: the shard's share in dataset order, then the first `limit`. */
+export function selectObjects(
+  objects: readonly DatasetObject[],
+  config: Pick<BenchmarkConfig, 'shard' | 'limit'>,
+): DatasetObject[] {
+  let out = config.shard
+    ? objects.filter((_, i) => i % config.shard!.count === config.shard!.index)
+    : [...objects];
+  if (config.limit !== null) out = out.slice(0, config.limit);
+  return out;
+}
+
+function subscribe(events: EventEmitter<{ event: [BenchmarkEvent] }>): AsyncIterableIterator<BenchmarkEvent> {
+  const queue: BenchmarkEvent[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  const on = (e: BenchmarkEvent): void => {
+    queue.push(e);
+    if (e.type === 'status' && e.status !== 'running' && e.status !== 'queued') ended = true;
+    wake?.();
+  };
+  events.on('event', on);
+  const iterator: AsyncIterableIterator<BenchmarkEvent> = {
+    async next(): Promise<IteratorResult<BenchmarkEvent>> {
+      while (queue.length === 0) {
+        if (ended) {
+          events.off('event', on);
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      return { value: queue.shift()!, done: false };
+    },
+    async return(): Promise<IteratorResult<BenchmarkEvent>> {
+      events.off('event', on);
+      ended = true;
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/** The stored prompt for an object and strategy, creating (and storing) it on first use. */
+function objectPrompt(
+  store: JobStore,
+  dataset: Dataset,
+  config: BenchmarkConfig,
+  object: DatasetObject,
+  gt: BinaryMask,
+  strategy: Exclude<StrategyName, 'S1'>,
+  image: Raster,
+): { prompt: PromptSet } | { failure: string } {
+  const key = {
+    datasetId: config.dataset,
+    objectId: object.id,
+    strategy,
+    mode: config.mode,
+    randomness: config.randomness,
+    seed: config.randomness === 'none' ? 0 : config.seed,
+  };
+  const stored = store.getPrompt(key);
+  const value =
+    stored ??
+    store.putPrompt(
+      key,
+      (() => {
+        const r = simulatePrompt(gt, strategy, config.mode);
+        if (!r.ok) return { prompt: null, failure: `${r.failure}: ${r.reason}` };
+        const prompt =
+          config.randomness === 'none'
+            ? r.prompt
+            : perturbPrompt(
+                r.prompt,
+                config.randomness,
+                `${config.seed}|${dataset.name}|${object.id}|${strategy}`,
+                image,
+              );
+        return { prompt, failure: null };
+      })(),
+    );
+  if (value.failure !== null) return { failure: value.failure };
+  return { prompt: value.prompt as PromptSet };
+}
+
+type Timed = <T>(p: () => Promise<T>) => Promise<T>;
+
+interface EverythingMask extends EverythingCandidate {
+  index: number;
+}
+
+/** S1 without a native everything method: SAM's 32x32 grid in batches of 64, filtered per batch, then NMS. */
+async function runEverything(
+  segmenter: Segmenter,
+  embeddingId: string,
+  image: Raster,
+  timed: Timed,
+): Promise<EverythingMask[]> {
+  const native = (segmenter as Partial<EverythingSegmenter>).everything;
+  if (typeof native === 'function') {
+    const { masks } = await timed(() => native.call(segmenter, embeddingId));
+    return masks.map((m, index) => ({
+      mask: m.mask,
+      predictedIou: m.predictedIou,
+      stabilityScore: m.stabilityScore,
+      index,
+    }));
+  }
+  const points = gridPoints(EVERYTHING_MODE.pointsPerSide, image.width, image.height);
+  const survivors: EverythingMask[] = [];
+  let index = 0;
+  for (const batch of batches(points, EVERYTHING_MODE.pointsPerBatch)) {
+    const prompts: PromptSet[] = batch.map(([x, y]) => ({ points: [{ x, y, label: 1 }] }));
+    const results = await timed(() => segmenter.decode(embeddingId, prompts, { multimask: true }));
+    const flat: EverythingMask[] = [];
+    for (const cands of results)
+      for (const c of multimaskCandidates(cands)) flat.push(toEverything(c, index++));
+    // Thresholds are per mask, so filtering each batch first keeps memory bounded; NMS runs once at the end.
+    survivors.push(...filterEverythingMasks(flat, { boxNmsThresh: 1 }));
+  }
+  return filterEverythingMasks(survivors);
+}
+
+function toEverything(c: MaskCandidate, index: number): EverythingMask {
+  return { mask: c.mask, predictedIou: c.predictedIou, stabilityScore: c.stabilityScore, index };
+}
+
+/** A Segmenter that produces S1's masks itself (e.g. a server-side automatic mask generator). */
+export interface EverythingSegmenter extends Segmenter {
+  /** SAM's automatic mask generator with S1's defaults: the kept masks, best first. */
+  everything(embeddingId: string): Promise<{ masks: EverythingCandidate[] }>;
+}
+
+/** S1 per object: the kept mask with the highest Dice (the paper's matching); none kept means Dice 0. */
+function scoreEverything(
+  masks: readonly EverythingMask[],
+  gt: BinaryMask,
+  nsdTolerance: number,
+): Pick<SampleRecord, 'status' | 'failureReason' | 'oracle' | 'deployable' | 'candidates'> {
+  let best = -1;
+  let bestDice = -1;
+  for (let i = 0; i < masks.length; i++) {
+    const d = overlapMetrics(masks[i].mask, gt).dice;
+    if (d > bestDice) {
+      bestDice = d;
+      best = i;
+    }
+  }
+  const chosen = best >= 0 ? masks[best] : null;
+  const pred = chosen?.mask ?? { width: gt.width, height: gt.height, data: new Uint8Array(gt.data.length) };
+  const metrics = toMetricValues(computeMetrics(pred, gt, { nsdTolerance }));
+  // Matching a generated mask to an object needs the ground truth, so S1 has no separate deployable choice.
+  const choice = { candidateIndex: chosen?.index ?? -1, predictedIou: chosen?.predictedIou ?? 0, metrics };
+  return { status: 'ok', failureReason: null, oracle: choice, deployable: choice, candidates: [] };
+}
+
+/**
+ * Runs one interactive session through core/interactive: errorRegion starts with a positive click at the
+ * interior-most point of the object (the first error region of an empty prediction), boxThen5 with the
+ * object's box. The first step decodes with multimask, later steps take the single-mask output fed with the
+ * previous low-res logits; without the ground truth a tool keeps the highest predicted IoU (deployable).
+ */
+async function runInteractiveSession(
+  segmenter: Segmenter,
+  embeddingId: string,
+  gt: BinaryMask,
+  protocol: InteractiveProtocol,
+  config: BenchmarkConfig,
+  timed: Timed,
+): Promise<{ curve: CurvePoint[]; final: ChoiceResult; prompts: ObjectPrompt }> {
+  const clicks = config.interactive!.clicks;
+  let final: ChoiceResult | undefined;
+  const predict = async (
+    prompt: ObjectPrompt,
+    previous: LowResLogits | null,
+  ): Promise<{ mask: BinaryMask; lowRes: LowResLogits }> => {
+    const request: PromptSet = { ...prompt, ...(previous ? { maskInput: previous } : {}) };
+    const multimask = previous === null;
+    const [cands] = await timed(() => segmenter.decode(embeddingId, [request], { multimask }));
+    const pool = multimask ? multimaskCandidates(cands ?? []) : (cands ?? []).slice(0, 1);
+    const scored = scoreCandidates(pool, gt, { nsdTolerance: config.nsdTolerance });
+    final = scored.deployable;
+    return { mask: scored.deployableCandidate.mask, lowRes: scored.deployableCandidate.lowRes };
+  };
+  let result;
+  if (protocol === 'boxThen5') {
+    const r = simulatePrompt(gt, 'S5', 'corrected');
+    if (!r.ok || !r.prompt.box)
+      throw new Error(`interactive box prompt failed: ${r.ok ? 'no box' : r.reason}`);
+    result = await runBoxThenClicks(gt, r.prompt.box, predict, clicks);
+  } else {
+    const first = nextClick(emptyMask(gt.width, gt.height), gt);
+    if (first === null) throw new Error('interactive session on an empty object');
+    const initial: ObjectPrompt = { points: [{ x: first.x, y: first.y, label: 1 }] };
+    result = await runInteractive(gt, initial, predict, { maxInteractions: clicks });
+  }
+  // For binary masks IoU = Dice / (2 - Dice) exactly.
+  const curve = result.dice.map((d, i) => ({ click: i + 1, dice: d, iou: d / (2 - d) }));
+  return { curve, final: final!, prompts: result.finalPrompt };
+}
+
+function safeFactors(image: Raster, mask: BinaryMask, modality: string): FactorValues | null {
+  try {
+    return computeObjectFactors(image, mask, modality);
+  } catch {
+    // A factor that cannot be computed (degenerate contour) leaves the sample out of the correlations only.
+    return null;
+  }
+}
