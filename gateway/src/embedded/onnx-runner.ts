@@ -7,6 +7,7 @@
 import ort from 'onnxruntime-node';
 import type { ConfigDataType, ModelConfig } from '../inference/model-config.ts';
 import type { Datatype, Tensor } from '../inference/types.ts';
+import { InvalidRequestError } from './served-model.ts';
 
 type OrtType = ort.Tensor.Type;
 
@@ -88,7 +89,7 @@ export class ModelLoadError extends Error {
   }
 }
 
-const utf8 = new TextDecoder('utf-8');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8enc = new TextEncoder();
 
 /** KServe tensor -> ORT tensor (shares the typed array; BYTES elements decoded as UTF-8 strings). */
@@ -96,12 +97,24 @@ export function toOrtTensor(t: Tensor, shape: readonly number[] = t.shape): ort.
   const type = ortTypeOf(t.datatype);
   if (!type)
     throw new ModelLoadError(`tensor '${t.name}': ${t.datatype} is not supported by ONNX Runtime for Node`);
-  if (type === 'string')
-    return new ort.Tensor(
-      'string',
-      (t.data as Uint8Array[]).map((b) => utf8.decode(b)),
-      shape,
-    );
+  if (type === 'string') {
+    // ONNX Runtime string tensors are C strings of UTF-8: refuse what they would silently alter.
+    const strings = (t.data as Uint8Array[]).map((b, i) => {
+      if (b.includes(0)) {
+        throw new InvalidRequestError(
+          `BYTES element ${i} of input '${t.name}': expected no NUL byte (ONNX string tensors end at NUL), got one`,
+        );
+      }
+      try {
+        return utf8.decode(b);
+      } catch {
+        throw new InvalidRequestError(
+          `BYTES element ${i} of input '${t.name}': expected UTF-8 text for an ONNX string tensor, got invalid UTF-8`,
+        );
+      }
+    });
+    return new ort.Tensor('string', strings, shape);
+  }
   return new ort.Tensor(type, t.data as Exclude<Tensor['data'], Uint8Array[]> as never, shape);
 }
 
