@@ -8,7 +8,7 @@ import type { EmbeddingInfo } from '../inference/sam-session.ts';
 import { maskToLowRes } from '../inference/sam-session.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, toApiError } from './errors.ts';
+import { ApiError, toGraphQLError } from './errors.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 
@@ -259,13 +259,14 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
   return sessionOut(ctx, s);
 }
 
-/** Wraps a resolver so every thrown error leaves as an ApiError with a public code. */
+/** Wraps a resolver so every thrown error leaves as a GraphQLError with a public code. */
 function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);
     } catch (err: unknown) {
-      throw toApiError(err);
+      const ctx = args[2] as ApiContext | undefined;
+      throw toGraphQLError(err, ctx?.requestId);
     }
   };
 }

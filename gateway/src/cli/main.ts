@@ -7,6 +7,10 @@ type Loader = () => Promise<{ command: CliCommand }>;
 const COMMANDS: Record<string, Loader> = {
   start: () => import('./commands/start.ts'),
   models: () => import('./commands/models.ts'),
+  rle: () => import('./commands/rle.ts'),
+  metrics: () => import('./commands/metrics.ts'),
+  prompts: () => import('./commands/prompts.ts'),
+  segment: () => import('./commands/segment.ts'),
 };
 
 const defaultIo: CliIo = {

@@ -134,11 +134,15 @@ export class SamSession implements Segmenter {
     private readonly options: SamSessionOptions,
   ) {}
 
-  /** Every SAM model the backend serves: ensembles and encoders that declare `sam.*` parameters. */
+  /**
+   * Every SAM model the backend serves: ensembles and encoders that declare `sam.*` parameters (an encoder
+   * that an ensemble presents is listed under the ensemble only), plus models the backend could not load,
+   * whose configuration it cannot show, listed as not ready with the backend's reason.
+   */
   async listModels(): Promise<ModelListing[]> {
     const index = await this.backend.repositoryIndex();
     const names = [...new Set(index.map((m) => m.name))].sort();
-    const out: ModelListing[] = [];
+    const rows: Array<ModelListing & { params: ReturnType<typeof samParams> }> = [];
     for (const name of names) {
       const row =
         index.find((m) => m.name === name && m.state === 'READY') ?? index.find((m) => m.name === name)!;
@@ -149,10 +153,7 @@ export class SamSession implements Segmenter {
         config = undefined;
       }
       const params = config ? samParams(config) : {};
-      const isEnsembleSam = params.encoder !== undefined && params.decoder !== undefined;
-      const isEncoder = params.profile !== undefined;
-      if (!isEnsembleSam && !isEncoder) continue;
-      // An encoder that an ensemble already presents is listed under the ensemble only.
+      if (config && params.profile === undefined && params.encoder === undefined) continue;
       let model: SamModel | undefined;
       let ready = row.state === 'READY';
       let reason = row.reason;
@@ -164,18 +165,22 @@ export class SamSession implements Segmenter {
           reason = err instanceof Error ? err.message : String(err);
         }
       }
-      out.push({
+      rows.push({
         name,
         version: row.version,
         ready,
         reason,
         platform: config?.platform || config?.backend || '',
-        encoder: model?.encoder ?? params.encoder ?? name,
+        encoder: model?.encoder ?? params.encoder ?? (params.profile ? name : ''),
         decoder: model?.decoder ?? params.decoder ?? '',
         model,
+        params,
       });
     }
-    return out;
+    const presented = new Set(
+      rows.filter((r) => r.params.encoder).flatMap((r) => [r.params.encoder, r.params.decoder]),
+    );
+    return rows.filter((r) => !presented.has(r.name)).map(({ params: _params, ...listing }) => listing);
   }
 
   /** Resolves a model name to encoder, decoder and validated profile (cached; failures are not cached). */

@@ -1,12 +1,97 @@
-/** `medseg start`: the main job (placeholder until the inference layer lands). */
-import { EXIT, type CliCommand } from '../command.ts';
+/** `medseg start`: the main job. Starts the inference backend (embedded or Triton) and the GraphQL gateway. */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type GatewayConfig } from '../../config.ts';
+import { CliError, EXIT, type CliCommand } from '../command.ts';
+
+const USAGE = `usage: medseg start [--port N] [--host ADDR] [--triton-url HOST:PORT] [--repository DIR] [--model NAME]
+
+Starts the GraphQL gateway (default http://127.0.0.1:4000/graphql). Without TRITON_URL (or --triton-url) it
+starts the embedded KServe v2 inference server in-process over the model repository (default triton-models/).
+Configuration comes from the environment (PORT, HOST, TRITON_URL, MODEL_REPOSITORY, DEFAULT_MODEL, DATA_ROOTS,
+STATE_DIR, CACHE_BYTES, LOG_LEVEL, ...; see README); flags override it. Stops on SIGINT or SIGTERM.`;
+
+/** Parses flags into configuration overrides. */
+export function startOverrides(args: string[]): Partial<GatewayConfig> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'triton-url': { type: 'string' },
+        repository: { type: 'string' },
+        model: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err: unknown) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const env: NodeJS.ProcessEnv = {};
+  if (values.port !== undefined) env.PORT = values.port;
+  if (values.host !== undefined) env.HOST = values.host;
+  if (values['triton-url'] !== undefined) env.TRITON_URL = values['triton-url'];
+  if (values.repository !== undefined) env.MODEL_REPOSITORY = values.repository;
+  if (values.model !== undefined) env.DEFAULT_MODEL = values.model;
+  const parsed = loadConfig(env);
+  const overrides: Partial<GatewayConfig> = {};
+  if (env.PORT !== undefined) overrides.port = parsed.port;
+  if (env.HOST !== undefined) overrides.host = parsed.host;
+  if (env.TRITON_URL !== undefined) overrides.tritonUrl = parsed.tritonUrl;
+  if (env.MODEL_REPOSITORY !== undefined) overrides.modelRepository = parsed.modelRepository;
+  if (env.DEFAULT_MODEL !== undefined) overrides.defaultModel = parsed.defaultModel;
+  return overrides;
+}
 
 export const command: CliCommand = {
   name: 'start',
-  summary: 'start the gateway with the embedded inference backend',
-  usage: 'usage: medseg start',
-  async run(_args, io) {
-    io.stdout('medseg-gateway: not yet wired\n');
+  summary: 'start the GraphQL gateway with the embedded inference server (or Triton at TRITON_URL)',
+  usage: USAGE,
+  async run(args, io) {
+    let config;
+    try {
+      config = loadConfig(process.env, startOverrides(args));
+    } catch (err: unknown) {
+      if (err instanceof ConfigError) throw new CliError(err.message);
+      throw err;
+    }
+    if (!config.tritonUrl) {
+      const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
+      await ensureReferenceModels(config.modelRepository);
+    }
+    const { startGateway } = await import('../../main.ts');
+    let gateway;
+    try {
+      gateway = await startGateway(config);
+    } catch (err: unknown) {
+      const code = (err as { code?: string }).code;
+      if (code === 'EADDRINUSE')
+        throw new CliError(
+          `port ${config.port} on ${config.host} is in use; set PORT or --port`,
+          EXIT.failure,
+        );
+      throw err;
+    }
+    io.stdout(
+      [
+        `medseg-gateway listening on ${gateway.url}/graphql`,
+        `inference backend: ${gateway.embedded ? 'embedded KServe v2 server' : 'Triton'} at ${gateway.inferenceAddress}`,
+        `health: ${gateway.url}/healthz  readiness: ${gateway.url}/readyz`,
+        '',
+        'try:',
+        `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' -d '{"query":"{ models { name ready profile { name inputSize } } }"}'`,
+        `  npx medseg segment --url ${gateway.url} --image ../shared/samples/xray-lungs/images/1.jpg --box 40,60,250,460 --out mask.png`,
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    io.stdout('shutting down\n');
+    await gateway.close();
     return EXIT.ok;
   },
 };

@@ -1,0 +1,98 @@
+/**
+ * The composition root: reads the configuration once, starts the inference backend (Triton at TRITON_URL,
+ * or the embedded KServe v2 server on a loopback port over the model repository), and the GraphQL gateway.
+ */
+import { mkdirSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import { SessionStore } from './api/annotation-sessions.ts';
+import type { ApiServices } from './api/context.ts';
+import { startHttpServer } from './api/http-server.ts';
+import { LowResStore } from './api/low-res-store.ts';
+import type { GatewayConfig } from './config.ts';
+import { EmbeddedInferenceServer } from './embedded/grpc-server.ts';
+import { EmbeddingCache } from './inference/embedding-cache.ts';
+import { KServeClient } from './inference/kserve-client.ts';
+import { SamSession } from './inference/sam-session.ts';
+
+/** A running gateway. */
+export interface RunningGateway {
+  /** Base URL of the HTTP API (GraphQL at `${url}/graphql`). */
+  url: string;
+  /** gRPC address of the inference backend in use. */
+  inferenceAddress: string;
+  /** True when the embedded server was started in-process. */
+  embedded: boolean;
+  services: ApiServices;
+  client: KServeClient;
+  /** Stops the HTTP server, the client and the embedded server (if any). */
+  close(): Promise<void>;
+}
+
+/** Creates the structured logger (JSON lines on stderr; never pixel data or patient identifiers). */
+export function createLogger(config: Pick<GatewayConfig, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, base: { service: 'medseg-gateway' } }, pino.destination(2));
+}
+
+/** Starts everything the configuration asks for. */
+export async function startGateway(
+  config: Readonly<GatewayConfig>,
+  log: Logger = createLogger(config),
+): Promise<RunningGateway> {
+  mkdirSync(config.stateDir, { recursive: true });
+  let embedded: Awaited<ReturnType<typeof EmbeddedInferenceServer.start>> | undefined;
+  let address: string;
+  if (config.tritonUrl) {
+    address = config.tritonUrl;
+    log.info({ address }, 'using Triton inference server');
+  } else {
+    embedded = await EmbeddedInferenceServer.start({
+      repository: config.modelRepository,
+      host: '127.0.0.1',
+      port: 0,
+      logger: (line: string) => log.info({ component: 'embedded' }, line),
+    });
+    address = embedded.address;
+    log.info({ address, repository: config.modelRepository }, 'embedded inference server started');
+  }
+  const client = KServeClient.connect(address, { deadlineMs: config.backendDeadlineMs });
+  const cache = new EmbeddingCache({
+    capacityBytes: config.cacheBytes,
+    fp16: config.cacheFp16,
+    ttlMs: config.embeddingTtlS * 1000,
+  });
+  const services: ApiServices = {
+    config,
+    sam: new SamSession(client, {
+      cache,
+      batchWindowMs: config.batchWindowMs,
+      deadlineMs: config.backendDeadlineMs,
+    }),
+    cache,
+    lowRes: new LowResStore({ maxEntries: 4096, ttlMs: config.embeddingTtlS * 1000 }),
+    sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
+    modelsByName: new Map(),
+    log,
+  };
+  const ready = async (): Promise<string | undefined> => {
+    // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when
+    // any model failed to load, while the gateway only needs its default model.
+    if (!(await client.serverLive())) return `inference server at ${address} is not live`;
+    if (!(await client.modelReady(config.defaultModel)))
+      return `default model '${config.defaultModel}' is not ready`;
+    return undefined;
+  };
+  const http = await startHttpServer(services, ready);
+  log.info({ url: http.url }, 'gateway listening');
+  return {
+    url: http.url,
+    inferenceAddress: address,
+    embedded: embedded !== undefined,
+    services,
+    client,
+    async close() {
+      await http.close();
+      client.close();
+      await embedded?.close();
+    },
+  };
+}
