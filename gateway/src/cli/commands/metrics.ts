@@ -1,0 +1,90 @@
+/** `medseg metrics`: every segmentation metric of the benchmark protocol for one prediction/ground-truth pair. */
+import { parseArgs } from 'node:util';
+import { MetricsError, computeMetrics, type EmptyConvention } from '../../core/metrics.ts';
+import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseValue, readMaskFile } from '../mask-files.ts';
+
+const USAGE = `usage: medseg metrics --pred PRED.png --gt GT.png [--spacing SY,SX] [--tau T] [--value V]
+                      [--convention paper|nan] [--json]
+
+Dice, IoU, Hausdorff, HD95, ASD (prediction to ground truth), ASSD and NSD at tolerance T (default 2) between
+the nonzero pixels (or pixels equal to --value) of two masks of one size. Distances are in pixels, or in the
+units of --spacing (row spacing SY, column spacing SX, e.g. millimetres). Empty masks follow --convention
+(paper: 0; nan: NaN where undefined).`;
+
+function parseSpacing(text: string): [number, number] {
+  const parts = text.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0)) {
+    throw new CliError(`--spacing must be SY,SX with two numbers > 0, got '${text}'`);
+  }
+  return [parts[0], parts[1]];
+}
+
+export const command: CliCommand = {
+  name: 'metrics',
+  summary: 'Dice, IoU, HD, HD95, ASD, ASSD and NSD between two mask PNGs',
+  usage: USAGE,
+  async run(args, io) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: {
+          pred: { type: 'string' },
+          gt: { type: 'string' },
+          spacing: { type: 'string' },
+          tau: { type: 'string' },
+          value: { type: 'string' },
+          convention: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      }));
+    } catch (err: unknown) {
+      throw new CliError(`${(err as Error).message}\n${USAGE}`);
+    }
+    if (values.pred === undefined || values.gt === undefined)
+      throw new CliError(`--pred and --gt are required\n${USAGE}`);
+    const spacing = values.spacing === undefined ? undefined : parseSpacing(values.spacing);
+    const tau = values.tau === undefined ? undefined : Number(values.tau);
+    if (tau !== undefined && !(Number.isFinite(tau) && tau >= 0)) {
+      throw new CliError(`--tau must be a number >= 0, got '${values.tau}'`);
+    }
+    const convention = (values.convention ?? 'paper') as EmptyConvention;
+    if (convention !== 'paper' && convention !== 'nan') {
+      throw new CliError(`--convention must be paper or nan, got '${values.convention}'`);
+    }
+    const value = parseValue(values.value);
+    const pred = await readMaskFile(values.pred, 'prediction', value);
+    const gt = await readMaskFile(values.gt, 'ground truth', value);
+    if (pred.width !== gt.width || pred.height !== gt.height) {
+      throw new CliError(
+        `size mismatch: prediction is ${pred.width}x${pred.height} but ground truth is ${gt.width}x${gt.height} (width x height)`,
+      );
+    }
+    let m;
+    try {
+      m = computeMetrics(pred, gt, { spacing, nsdTolerance: tau, convention });
+    } catch (err: unknown) {
+      if (err instanceof MetricsError) throw new CliError(err.message);
+      throw err;
+    }
+    if (values.json) {
+      // JSON has no NaN: undefined values print as null.
+      io.stdout(JSON.stringify({ ...m, spacing: spacing ?? [1, 1], tau: tau ?? 2, convention }) + '\n');
+      return EXIT.ok;
+    }
+    const unit = spacing ? '(spacing units)' : 'px';
+    const lines = [
+      `dice        ${m.dice.toFixed(6)}`,
+      `iou         ${m.iou.toFixed(6)}`,
+      `hausdorff   ${m.hausdorff.toFixed(4)} ${unit}`,
+      `hd95        ${m.hd95.toFixed(4)} ${unit}`,
+      `asd         ${m.asd.toFixed(4)} ${unit} (prediction -> ground truth)`,
+      `assd        ${m.assd.toFixed(4)} ${unit}`,
+      `nsd@${tau ?? 2}${' '.repeat(Math.max(1, 8 - String(tau ?? 2).length))}${m.nsd.toFixed(6)}`,
+      `areas       prediction ${m.predArea}, ground truth ${m.gtArea}, intersection ${m.intersection}`,
+    ];
+    io.stdout(lines.join('\n') + '\n');
+    return EXIT.ok;
+  },
+};
