@@ -10,9 +10,6 @@ const COMMANDS: Record<string, Loader> = {
   rle: () => import('./commands/rle.ts'),
   metrics: () => import('./commands/metrics.ts'),
   prompts: () => import('./commands/prompts.ts'),
-  rle: () => import('./commands/rle.ts'),
-  metrics: () => import('./commands/metrics.ts'),
-  prompts: () => import('./commands/prompts.ts'),
   segment: () => import('./commands/segment.ts'),
 };
 
