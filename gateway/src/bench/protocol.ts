@@ -1,8 +1,8 @@
 /**
- * The benchmark's view of the core protocol pieces it composes: seeded prompt perturbation (core/prompt-random),
- * and per-object factors (core/factors), adapted to the shapes
- * the runner stores. Keeping the adaptation in one file keeps the runner independent of their signatures.
+ * The benchmark's view of two core protocol pieces, adapted to the shapes the runner stores: seeded prompt
+ * perturbation (core/prompt-random) and per-object factors (core/factors).
  */
+import { computeFactors } from '../core/factors.ts';
 import type { BinaryMask } from '../core/mask.ts';
 import { JITTER_BANDS, jitterPrompt } from '../core/prompt-random.ts';
 import type { ObjectPrompt } from '../core/prompts.ts';
@@ -38,8 +38,18 @@ export function fnv1a32(text: string): number {
   return h >>> 0;
 }
 
-/** The paper's factors of one object; throws when one cannot be computed. */
-export function computeObjectFactors(_image: Raster, _mask: BinaryMask, _modality: string): FactorValues {
-  // Wired to core/factors when it lands.
-  throw new Error('factors (core/factors) are not available yet');
+/**
+ * The paper's factors of one object (core/factors): size in pixels, aspect ratio (short/long box side),
+ * intensity difference inside vs. the rest of the box enlarged by 0.1, and boundary complexity. The modality
+ * factor is categorical and travels with the sample instead. Intensity is NaN when the enlarged box holds
+ * no background pixel; throws FactorError for an empty object.
+ */
+export function computeObjectFactors(image: Raster, mask: BinaryMask): FactorValues {
+  const f = computeFactors(mask, image);
+  return {
+    size: f.size,
+    aspectRatio: f.aspectRatio,
+    intensityDifference: f.intensity?.difference ?? Number.NaN,
+    boundaryComplexity: f.boundary.complexity,
+  };
 }

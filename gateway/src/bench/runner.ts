@@ -363,7 +363,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         const factorCache = new Map<string, FactorValues | null>();
         const factorsOf = (object: DatasetObject): FactorValues | null => {
           if (!factorCache.has(object.id)) {
-            factorCache.set(object.id, safeFactors(loaded.image, maskOf.get(object.id)!, dataset.modality));
+            factorCache.set(object.id, safeFactors(loaded.image, maskOf.get(object.id)!));
           }
           return factorCache.get(object.id)!;
         };
@@ -699,9 +699,9 @@ async function runInteractiveSession(
   return { curve, final: final!, prompts: result.finalPrompt };
 }
 
-function safeFactors(image: Raster, mask: BinaryMask, modality: string): FactorValues | null {
+function safeFactors(image: Raster, mask: BinaryMask): FactorValues | null {
   try {
-    return computeObjectFactors(image, mask, modality);
+    return computeObjectFactors(image, mask);
   } catch {
     // A factor that cannot be computed (degenerate contour) leaves the sample out of the correlations only.
     return null;

@@ -95,6 +95,9 @@ test('end-to-end job on a tiny dataset: samples and aggregates match hand comput
     assert.equal(get(s, 'A').deployable?.candidateIndex, 2);
     assert.equal(get(s, 'A').candidates.length, 3, 'multimask keeps outputs 1..3 of a 4-output decoder');
   }
+  assert.equal(get('S2', 'A').factors?.size, 100);
+  assert.equal(get('S2', 'B').factors?.aspectRatio, 1);
+  close(get('S2', 'A').factors?.intensityDifference, 190);
   close(get('S1', 'A').oracle?.metrics.dice, 1);
   close(get('S1', 'B').oracle?.metrics.dice, 1);
 
@@ -204,6 +207,35 @@ test('faithful prompt failures are stored as failed samples with the reason; cor
   ).done;
   assert.equal(corrected.failed, 0);
   close(store.listSamples(corrected.jobId)[0].oracle?.metrics.dice, 1);
+  store.close();
+});
+
+test('randomness perturbs stored prompts reproducibly from the seed', async () => {
+  const store = new JobStore(':memory:');
+  const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-r'), images: 2, seed: 9 });
+  await registerDataset(store, synth.dir, { id: 'synth' });
+  const run = async (randomness: 'none' | '20-30', seed: number) => {
+    const h = startBenchmark(
+      { dataset: 'synth', models: ['m'], strategies: ['S6'], randomness, seed },
+      { store, segmenter: createFakeSegmenter() },
+    );
+    await h.done;
+    return store
+      .listSamples(h.jobId)
+      .map((s) => s.prompt as { points: Array<{ x: number; y: number }>; box: number[] });
+  };
+  const plain = await run('none', 0);
+  const a = await run('20-30', 5);
+  const b = await run('20-30', 5);
+  const c = await run('20-30', 6);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  for (let i = 0; i < plain.length; i++) {
+    const d = Math.hypot(a[i].points[0].x - plain[i].points[0].x, a[i].points[0].y - plain[i].points[0].y);
+    // Shift of 20-30 px, rounded and clamped to the 64x48 image.
+    assert.ok(d <= 31, `shift ${d}`);
+    assert.ok(a[i].box[0] <= plain[i].box[0] && a[i].box[2] >= plain[i].box[2]);
+  }
   store.close();
 });
 
