@@ -5,24 +5,35 @@
  *
  * Algorithm:
  * 1. Intensity: DepthToSpace(16) of the embedding gives the 1024 grey image; a 4x4 average gives the grid
- *    image, smoothed by a Gaussian (sigma 1 cell) normalized over the valid (pre-padding) region V.
- * 2. Reference grey mu: with a box, the (once trimmed) mean of a band just outside the box; otherwise the
- *    mean of a window (half the frame) around the positive points.
- * 3. Allowed set of candidate k (k = 0..3): with positive points, pixels whose grey is within
- *    f_k * max(|v_j - mu|, 10) of some positive point's grey v_j, f = (0.3, 0.45, 0.6, 0.8); with a box and
- *    no positive point, pixels differing from mu by more than b_k * (the largest difference in the box),
- *    b = (0.2, 0.3, 0.45, 0.6), and by more than 2.5 noise sigmas of the band. Always restricted to V and the
- *    box (plus one cell). A mask_input prior (logits > 0, when has_mask_input = 1) is added to the set.
- * 4. Growth: positive seeds (the points' cells; with a box only, the whole allowed set) and negative seeds
- *    grow together by constrained 3x3 dilation inside the allowed set, in a Loop that stops when nothing
- *    changes (at most 2 * MAX_ITERATIONS steps); a cell claimed by one side first is never taken by the
- *    other, so a negative click on a leaked region cuts it off at the geodesic midpoint.
+ *    image S, smoothed by a Gaussian (sigma 1 cell) normalized over the valid (pre-padding) region V, which
+ *    comes from orig_im_size exactly as SAM computes the pre-padding size.
+ * 2. Reference grey mu: with a box, the (once trimmed) mean of a band just outside the box (15% of its size,
+ *    at least 3 cells); otherwise the mean of a window (half the frame) around the positive points.
+ * 3. Allowed set of candidate k (k = 0..3), restricted to V and to the box (plus one cell):
+ *    - positive points: cells whose grey is within f_k * max(|v_j - mu|, 10) of the grey v_j of some
+ *      positive point j, f = (0.35, 0.55, 0.8, 1.1); only points with a homogeneous 5x5 neighbourhood
+ *      (local SD < 0.1 * contrast + 2) set the grey model when there are such points (points on a border
+ *      have a mixed grey and would leak);
+ *    - a box without points: candidates 0-1 are the cells differing from mu by more than (0.3, 0.45) of
+ *      the largest difference inside the box and by more than 2.5 band noise SDs (a ring, whose centre is
+ *      background, comes out whole); candidates 2-3 use the point rule from the box centre, f = (0.55, 0.8);
+ *    - mask_input logits > 0 (when has_mask_input = 1) are added to every allowed set (a prior: the last
+ *      mask is kept reachable, one more click refines it).
+ * 4. Growth: positive seeds (the positive points' cells; box only: the allowed set for candidates 0-1, the
+ *    box centre for 2-3) and negative seeds grow together by constrained 3x3 dilation inside the allowed set
+ *    on a 128 x 128 grid (a coarse cell is passable when at least half its 4 cells are), in a Loop that stops
+ *    when nothing changes (at most 2 * MAX_ITERATIONS steps); a cell claimed by one side first is never
+ *    taken by the other, so a negative click on a leaked region cuts it off at the geodesic midpoint. An If
+ *    runs the cheaper positive-only loop when no negative point is given. Two constrained dilations on the
+ *    256 grid, bounded by the coarse region grown by one cell, then restore the fine border.
  * 5. Logits: 16 * (3x3 box average of the region - 0.5): +8 inside, -8 outside, +-2.7 at the border, so
- *    thresholding at 0 and bilinear upsampling give the border half-way between cells.
- * 6. iou_predictions: c / (c + 1) * (1 - area / |V|), c = |m_in - m_out| / (s_in + s_out + 2), where m and s
- *    are the grey mean and standard deviation of the 2-cell bands inside and outside the region's border
- *    (a candidate that fits an object has a sharp contrast across its border; a partial one or a leak does
- *    not); 0 for an empty region.
+ *    thresholding at 0 and bilinear upsampling put the border half-way between cells.
+ * 6. iou_predictions = c/(c+1) * e/(e+1) * (1 - area/|V|) * fit, 0 for an empty region, where
+ *    c = |m_in - m_out| / (s_in + s_out + 2) is the contrast of the grey means m and SDs s in the 2-cell
+ *    bands inside and outside the region's border, e = mean gradient magnitude of S on the border band
+ *    divided by (its mean over V + 0.5), and fit = (share of the box's rows covered * share of its columns
+ *    covered)^2 with a box, 1 without. A candidate that fits an object has a sharp, contrasted border
+ *    (and fills its box); a partial region or a leak does not.
  * 7. masks: the low-res logits upscaled to 1024 (bilinear, half_pixel), cropped to the pre-padding size
  *    computed from orig_im_size as SAM does, then resized to orig_im_size (of batch item 0).
  */
@@ -36,8 +47,11 @@ const G = 256;
 const F = 1024 / G;
 /** Loop trip count; each iteration makes 2 dilation steps. */
 const MAX_ITERATIONS = 96;
-const POINT_TOLERANCES = [0.3, 0.45, 0.6, 0.8];
-const BOX_THRESHOLDS = [0.2, 0.3, 0.45, 0.6];
+const POINT_TOLERANCES = [0.35, 0.55, 0.8, 1.1];
+const BOX_THRESHOLDS = [0.3, 0.45, 0, 0];
+/** A positive point sets the grey model when its local SD is under INTERIOR_SD * its contrast + 2. */
+const INTERIOR_SD = 0.1;
+const CENTRE_TOLERANCES = [0, 0, 0.55, 0.8];
 const LOGIT_GAIN = 16;
 
 /** Builds the reference decoder model bytes. */
@@ -129,25 +143,61 @@ export function buildReferenceDecoder(): Uint8Array {
   const winMean = o.wmean(smooth, win);
   const ref = o.add(o.mul(hasBox, bandStats.mean), o.mul(o.not(hasBox), winMean)); // [B,1,1,1]
 
-  // 3. Allowed sets, [B,4,G,G].
+  // 3. Allowed sets, [B,4,G,G]. A positive point on an object's border has a mixed grey and a high local
+  // spread; such points still seed the growth but only set the grey model when no interior point exists.
   const spread = o.max(o.abs(o.sub(pointValues, ref)), o.f(10)); // [B,N,1,1]
+  const box5 = (v: string) =>
+    g.op1('AveragePool', [v], {
+      kernel_shape: [5, 5],
+      pads: [2, 2, 2, 2],
+      strides: [1, 1],
+      count_include_pad: 0,
+    });
+  const localMean = box5(smooth);
+  const localVar = o.max(o.sub(box5(o.mul(smooth, smooth)), o.mul(localMean, localMean)), o.f(0));
+  const pointSd = o.sqrt(o.sum(o.mul(onehot, localVar), [2, 3])); // [B,N,1,1]
+  const posN = o.unsqueeze(isPos, [2, 3]);
+  const interior = o.mul(posN, o.cmp('Less', pointSd, o.add(o.mul(spread, o.f(INTERIOR_SD)), o.f(2))));
+  const anyInterior = o.rmax(interior, [1]);
+  const model = o.add(o.mul(interior, anyInterior), o.mul(posN, o.not(anyInterior)));
   const ratio = o.div(o.abs(o.sub(smooth, pointValues)), spread); // [B,N,G,G]
-  const masked = o.add(ratio, o.mul(o.not(o.unsqueeze(isPos, [2, 3])), o.f(1e6)));
+  const masked = o.add(ratio, o.mul(o.not(model), o.f(1e6)));
   const nearest = o.rmin(masked, [1]);
   const allowPoints = o.cmp('Less', nearest, o.f(POINT_TOLERANCES, [1, 4, 1, 1]));
+  // Box without points: candidates 0-1 take what differs from the band's grey (rings, whose centre is
+  // background, come out whole); candidates 2-3 grow from the box centre with the point rule.
+  const bandCand = o.f([1, 1, 0, 0], [1, 4, 1, 1]);
   const dev = o.abs(o.sub(smooth, bandStats.mean));
   const peak = o.max(o.rmax(o.mul(o.mul(dev, boxTight), valid), [2, 3]), o.f(1));
-  const allowBox = o.mul(
+  const allowBand = o.mul(
     o.cmp('Greater', o.div(dev, peak), o.f(BOX_THRESHOLDS, [1, 4, 1, 1])),
     o.cmp('Greater', dev, o.mul(bandStats.sd, o.f(2.5))),
   );
+  const centreCell = (a: string, b: string) =>
+    g.op1('Clip', [o.floor(o.mul(o.add(a, b), o.f(0.5 / F))), o.f(0), o.f(G - 1)]);
+  const centreMap = o.mul(
+    o.cmp('Equal', centreCell(y0, y1), o.f(idx, [1, 1, G, 1])),
+    o.cmp('Equal', centreCell(x0, x1), o.f(idx, [1, 1, 1, G])),
+  );
+  const centreValue = o.sum(o.mul(centreMap, localMean), [2, 3]);
+  const centreSpread = o.max(o.abs(o.sub(centreValue, bandStats.mean)), o.f(10));
+  const allowCentre = o.max(
+    o.cmp(
+      'Less',
+      o.div(o.abs(o.sub(smooth, centreValue)), centreSpread),
+      o.f(CENTRE_TOLERANCES, [1, 4, 1, 1]),
+    ),
+    centreMap,
+  );
+  const allowBox = o.add(o.mul(bandCand, allowBand), o.mul(o.not(bandCand), allowCentre));
   const region = o.mul(o.add(o.mul(hasBox, boxLoose), o.not(hasBox)), valid);
   const allowRaw = o.add(o.mul(hasPos, allowPoints), o.mul(o.not(hasPos), allowBox));
   const prior = o.mul(o.cmp('Greater', mi, o.f(0)), o.unsqueeze(hmi, [2, 3]));
   const allow = o.mul(o.max(allowRaw, prior), region);
 
   // 4. Competitive geodesic growth on the coarse C x C grid, then a border refinement on the G grid.
-  const posSeed = o.add(o.mul(posMap, hasPos), o.mul(allow, o.not(hasPos)));
+  const boxSeed = o.add(o.mul(bandCand, allow), o.mul(o.not(bandCand), centreMap));
+  const posSeed = o.add(o.mul(posMap, hasPos), o.mul(boxSeed, o.not(hasPos)));
   const ones4 = o.f([1, 1, 1, 1], [1, 4, 1, 1]);
   const pos0 = o.mul(o.mul(posSeed, ones4), region);
   const neg0 = o.mul(o.mul(o.mul(negMap, o.not(posMap)), ones4), region);
@@ -190,8 +240,25 @@ export function buildReferenceDecoder(): Uint8Array {
   const contrast = o.div(o.abs(o.sub(sIn.mean, sOut.mean)), o.add(o.add(sIn.sd, sOut.sd), o.f(2)));
   const area = o.sum(grown, [2, 3]);
   const areaFrac = o.div(area, o.add(o.sum(valid, [2, 3]), o.f(1)));
+  const diff = (kernel: number[], dims: number[], pads: number[]) =>
+    g.op1('Conv', [smooth, o.f(kernel, dims)], { pads });
+  const gx = diff([-0.5, 0, 0.5], [1, 1, 1, 3], [0, 1, 0, 1]);
+  const gy = diff([-0.5, 0, 0.5], [1, 1, 3, 1], [1, 0, 1, 0]);
+  const gradient = o.mul(o.sqrt(o.add(o.mul(gx, gx), o.mul(gy, gy))), valid);
+  const rim = o.mul(o.sub(o.maxFilter(grown, 3), o.not(o.maxFilter(o.not(grown), 3))), valid);
+  const edge = o.div(o.wmean(gradient, rim), o.add(o.wmean(gradient, valid), o.f(0.5)));
+  const extent = (axis: number) => o.sum(o.rmax(grown, [axis]), [2, 3]);
+  const boxCells = (lo: string, hi: string) => o.max(o.mul(o.sub(hi, lo), o.f(1 / F)), o.f(1));
+  const fill = o.mul(
+    o.min(o.div(extent(3), boxCells(y0, y1)), o.f(1)),
+    o.min(o.div(extent(2), boxCells(x0, x1)), o.f(1)),
+  );
+  const boxFit = o.add(o.mul(hasBox, o.mul(fill, fill)), o.not(hasBox));
   const score = o.mul(
-    o.mul(o.div(contrast, o.add(contrast, o.f(1))), o.not(areaFrac)),
+    o.mul(
+      o.mul(o.div(contrast, o.add(contrast, o.f(1))), o.div(edge, o.add(edge, o.f(1)))),
+      o.mul(o.not(areaFrac), boxFit),
+    ),
     o.cmp('Greater', area, o.f(0)),
   );
   g.op1('Reshape', [score, o.i([0, 4])], {}, 'iou_predictions');
