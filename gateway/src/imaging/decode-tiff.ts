@@ -78,7 +78,8 @@ export function decodeTiff(bytes: Uint8Array, maxPixels: number): Raster {
     );
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const little = bytes[0] === 0x49;
+  // utif already swaps 16-bit big-endian samples into little-endian order; wider samples keep the file's order.
+  const little = bits === 16 || bytes[0] === 0x49;
   const data =
     layout === '1:8'
       ? new Uint8Array(n * channels)
