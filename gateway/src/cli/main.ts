@@ -6,6 +6,8 @@ type Loader = () => Promise<{ command: CliCommand }>;
 /** Every command, by name; modules load lazily so `medseg --help` stays fast. */
 const COMMANDS: Record<string, Loader> = {
   start: () => import('./commands/start.ts'),
+  'serve-models': () => import('./commands/serve-models.ts'),
+  infer: () => import('./commands/infer.ts'),
   models: () => import('./commands/models.ts'),
   rle: () => import('./commands/rle.ts'),
   metrics: () => import('./commands/metrics.ts'),
