@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -485,6 +485,14 @@ describe('checkRepository on the project repository (triton-models/)', () => {
         assert.equal(f.code, 'MISSING_MODEL_FILE', `${m.name}: ${f.code} ${f.message}`);
         const expected = path.join(realRepository, f.file ?? '');
         await assert.rejects(stat(expected), `${expected} exists but was reported missing`);
+      }
+    }
+    // Exported production weights stay out of git even though the reference model files are committed.
+    for (const base of PRODUCTION) {
+      for (const name of [`${base}_encoder`, `${base}_decoder`]) {
+        const ignore = await readFile(path.join(realRepository, name, '.gitignore'), 'utf8');
+        assert.match(ignore, /^\*\.onnx$/m, name);
+        assert.match(ignore, /^\*\.onnx\.data$/m, name);
       }
     }
     // The reference models are committed with their ONNX files and must be fully valid.
