@@ -60,9 +60,10 @@ export function applyWindow(values: ArrayLike<number>, window: Window): Uint8Arr
 export function applyRange(values: ArrayLike<number>, lo: number, hi: number): Uint8Array {
   const out = new Uint8Array(values.length);
   if (!(hi > lo)) return out;
-  const scale = 255 / (hi - lo);
+  const span = hi - lo;
   for (let i = 0; i < values.length; i++) {
-    const v = (values[i] - lo) * scale;
+    // multiply before dividing so exact halves (e.g. 50 * 255 / 100 = 127.5) round as expected
+    const v = ((values[i] - lo) * 255) / span;
     out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
   }
   return out;
