@@ -1,0 +1,138 @@
+/** Collects what every report format shows about one job: its configuration, dataset, counts and aggregates. */
+import {
+  aggregateSamples,
+  type AggregateRow,
+  type BenchmarkAggregate,
+  type MetricStat,
+} from '../aggregate.ts';
+import type { DatasetRow, JobRow, JobStore } from '../job-store.ts';
+import type { MetricName } from '../types.ts';
+
+/** The content of a report, independent of its format. */
+export interface BenchmarkReport {
+  title: string;
+  job: JobRow;
+  dataset: DatasetRow | null;
+  /** Samples stored so far (a running or cancelled job reports what it has). */
+  stored: number;
+  aggregate: BenchmarkAggregate;
+  generatedAt: string;
+}
+
+/** Thrown when the job to report does not exist. */
+export class ReportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportError';
+  }
+}
+
+/** Builds the report of a stored job. */
+export function buildReport(store: JobStore, jobId: string, now: Date = new Date()): BenchmarkReport {
+  const job = store.getJob(jobId);
+  if (job === undefined) throw new ReportError(`no job '${jobId}' in this database`);
+  const dataset = store.getDataset(job.datasetId) ?? null;
+  const samples = store.listSamples(jobId);
+  const aggregate = aggregateSamples(samples, store.listCurves(jobId), {
+    dataset: dataset?.name ?? job.datasetId,
+  });
+  return {
+    title: `SAM benchmark ${job.config.models.join(', ')} on ${dataset?.name ?? job.datasetId}`,
+    job,
+    dataset,
+    stored: samples.length,
+    aggregate,
+    generatedAt: now.toISOString(),
+  };
+}
+
+/** Overlap metrics are shown x100 (as the paper's tables); distances stay in pixels. */
+export const SCALED_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['dice', 'iou', 'nsd']);
+
+/** Display label of a metric, with its unit. */
+export function metricLabel(m: MetricName): string {
+  switch (m) {
+    case 'dice':
+      return 'Dice (x100)';
+    case 'iou':
+      return 'IoU (x100)';
+    case 'nsd':
+      return 'NSD (x100)';
+    case 'hd':
+      return 'HD (px)';
+    case 'hd95':
+      return 'HD95 (px)';
+    case 'asd':
+      return 'ASD (px)';
+    case 'assd':
+      return 'ASSD (px)';
+    default: {
+      const never: never = m;
+      return String(never);
+    }
+  }
+}
+
+/** A metric statistic in report units (x100 for overlap metrics). */
+export function scaledStat(m: MetricName, s: MetricStat): MetricStat {
+  const k = SCALED_METRICS.has(m) ? 100 : 1;
+  return { mean: s.mean === null ? null : s.mean * k, std: s.std === null ? null : s.std * k, n: s.n };
+}
+
+/** "mean ± std" with two decimals, or "n/a" when undefined. */
+export function formatStat(m: MetricName, s: MetricStat): string {
+  const v = scaledStat(m, s);
+  return v.mean === null ? 'n/a' : `${v.mean.toFixed(2)} ± ${(v.std ?? 0).toFixed(2)}`;
+}
+
+/** A row lookup over the aggregate. */
+export function findRow(
+  rows: readonly AggregateRow[],
+  q: Partial<
+    Pick<AggregateRow, 'model' | 'strategy' | 'selection' | 'scope' | 'target' | 'modality' | 'dataset'>
+  >,
+): AggregateRow | undefined {
+  return rows.find((r) => Object.entries(q).every(([k, v]) => r[k as keyof AggregateRow] === v));
+}
+
+/** Human names of strategies. */
+export function strategyLabel(s: string): string {
+  const names: Record<string, string> = {
+    S1: 'S1 everything',
+    S2: 'S2 1 point',
+    S3: 'S3 5 points',
+    S4: 'S4 5+/5- points',
+    S5: 'S5 box',
+    S6: 'S6 box + point',
+    'interactive-errorRegion': 'interactive (error-region clicks)',
+    'interactive-boxThen5': 'interactive (box then 5 clicks)',
+  };
+  return names[s] ?? s;
+}
+
+/** The configuration as readable lines: what was run. */
+export function describeRun(r: BenchmarkReport): Array<[string, string]> {
+  const c = r.job.config;
+  return [
+    ['job', r.job.id],
+    ['status', r.job.status + (r.job.error ? ` (${r.job.error})` : '')],
+    ['models', c.models.join(', ')],
+    [
+      'dataset',
+      `${r.dataset?.name ?? c.dataset} (${r.dataset?.modality ?? 'unknown modality'}, ${r.dataset?.layout ?? '?'} layout)`,
+    ],
+    ['strategies', c.strategies.map(strategyLabel).join('; ') || 'none'],
+    ['prompt mode', c.mode],
+    [
+      'selection shown first',
+      c.selection === 'oracle' ? 'oracle (highest Dice, as the paper)' : 'predicted IoU (deployable)',
+    ],
+    ['randomness', c.randomness === 'none' ? 'none' : `${c.randomness} px`],
+    ['interactive', c.interactive ? `${c.interactive.protocol}, ${c.interactive.clicks} clicks` : 'none'],
+    ['seed', String(c.seed)],
+    ['shard / limit', `${c.shard ? `${c.shard.index}/${c.shard.count}` : 'all'} / ${c.limit ?? 'none'}`],
+    ['samples', `${r.stored} stored of ${r.job.total} planned; ${r.aggregate.failed} failed`],
+    ['created', r.job.createdAt],
+    ['report generated', r.generatedAt],
+  ];
+}

@@ -1,0 +1,289 @@
+/**
+ * The benchmark report as one self-contained HTML page (inline CSS and SVG, no scripts): what was run, the
+ * dataset, counts and failures, the paper's tables, a bar chart of Dice by modality per strategy, Dice per
+ * interaction curves, and scatter plots of Dice against each factor with Spearman's rho and p.
+ */
+import { FACTOR_NAMES } from '../aggregate.ts';
+import { METRIC_NAMES, type SelectionName } from '../types.ts';
+import {
+  describeRun,
+  findRow,
+  formatStat,
+  metricLabel,
+  strategyLabel,
+  type BenchmarkReport,
+} from './build-report.ts';
+import { barChart, lineChart, scatterPlot, xmlEscape as esc } from './svg.ts';
+
+const FACTOR_LABELS: Record<(typeof FACTOR_NAMES)[number], string> = {
+  size: 'object size (pixels)',
+  aspectRatio: 'aspect ratio (short / long box side)',
+  intensityDifference: 'intensity difference (inside vs. box ring)',
+  boundaryComplexity: 'boundary complexity (EFD order + 200(1 - Dice))',
+};
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    '<table>',
+    `<thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`,
+    '<tbody>',
+    ...rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`),
+    '</tbody>',
+    '</table>',
+  ].join('\n');
+}
+
+const CSS = `body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111}
+table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}td{font-variant-numeric:tabular-nums}.note{color:#555;font-size:.9em}
+figure{margin:1em 0}figcaption{color:#444;font-size:.9em}`;
+
+/** Renders the report as HTML. */
+export function renderHtml(r: BenchmarkReport): string {
+  const a = r.aggregate;
+  const lead: SelectionName = r.job.config.selection;
+  const other: SelectionName = lead === 'oracle' ? 'predictedIou' : 'oracle';
+  const selName = (s: SelectionName): string =>
+    s === 'oracle'
+      ? 'oracle choice (highest Dice of the candidates, as the paper)'
+      : 'deployable choice (highest predicted IoU)';
+  const strategies = a.strategies.filter((s) => !s.startsWith('interactive-'));
+  const parts: string[] = [
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    `<title>${esc(r.title)}</title>`,
+    `<style>${CSS}</style>`,
+    '</head><body>',
+    `<h1>${esc(r.title)}</h1>`,
+    `<p>This page reports a run of the evaluation protocol of <em>Segment Anything Model for Medical Images?</em> (Huang et al., 2024): every object of the dataset (one class in one image, more than 50 pixels) is prompted with each strategy, the model returns candidate masks, and each is scored against the ground truth. Dice, IoU and NSD are shown x100; distances are in pixels. Means and standard deviations are over objects (population standard deviation).</p>`,
+    '<h2>What was run</h2>',
+    table(['', ''], describeRun(r)),
+  ];
+  if (r.dataset) {
+    const stats = r.dataset.stats as {
+      images?: number;
+      objects?: number;
+      objectsPerClass?: Record<string, number>;
+    };
+    parts.push(
+      '<h2>Dataset</h2>',
+      `<p>${esc(r.dataset.name)} at <code>${esc(r.dataset.root)}</code>: ${stats.images ?? '?'} images, ${stats.objects ?? '?'} objects, modality ${esc(r.dataset.modality)}; ${r.dataset.problems.length} file problem(s) at registration (those images were excluded).</p>`,
+      table(
+        ['class', 'objects'],
+        Object.entries(stats.objectsPerClass ?? {}).map(([k, v]) => [k, String(v)]),
+      ),
+    );
+  }
+  parts.push('<h2>Failures</h2>');
+  parts.push(
+    a.failed === 0
+      ? '<p>No sample failed.</p>'
+      : `<p>${a.failed} sample(s) failed and are excluded from the statistics:</p>` +
+          table(
+            ['reason', 'samples'],
+            Object.entries(a.failureReasons).map(([k, v]) => [k, String(v)]),
+          ),
+  );
+
+  for (const model of a.models) {
+    parts.push(`<h2>Model ${esc(model)}</h2>`);
+    // Figure 1: Dice by modality per strategy.
+    if (strategies.length > 0) {
+      const values = a.modalities.map((m) =>
+        strategies.map((s) => {
+          const row = findRow(a.rows, {
+            model,
+            selection: lead,
+            strategy: s,
+            scope: 'modality',
+            modality: m,
+          });
+          return row?.metrics.dice.mean == null ? null : row.metrics.dice.mean * 100;
+        }),
+      );
+      const errors = a.modalities.map((m) =>
+        strategies.map((s) => {
+          const row = findRow(a.rows, {
+            model,
+            selection: lead,
+            strategy: s,
+            scope: 'modality',
+            modality: m,
+          });
+          return row?.metrics.dice.std == null ? null : row.metrics.dice.std * 100;
+        }),
+      );
+      parts.push(
+        '<figure>',
+        barChart({
+          title: `Dice by modality and strategy (${model})`,
+          xLabel: 'modality',
+          yLabel: 'mean Dice (x100)',
+          groups: a.modalities,
+          series: strategies.map(strategyLabel),
+          values,
+          errors,
+          yMax: 100,
+        }),
+        `<figcaption>Mean Dice (x100) per modality for each prompt strategy, ${esc(selName(lead))}; whiskers show ± one standard deviation.</figcaption>`,
+        '</figure>',
+      );
+    }
+    for (const selection of [lead, other]) {
+      parts.push(`<h3>Dice (x100, mean ± std) per target, ${esc(selName(selection))}</h3>`);
+      const targets = a.rows.filter(
+        (x) => x.model === model && x.selection === selection && x.scope === 'target',
+      );
+      const keys = [...new Set(targets.map((t) => `${t.target}\u0000${t.modality}`))];
+      parts.push(
+        table(
+          ['target', 'modality', ...strategies.map(strategyLabel)],
+          keys.map((k) => {
+            const [target, modality] = k.split('\u0000');
+            return [
+              target,
+              modality,
+              ...strategies.map((s) => {
+                const row = findRow(a.rows, {
+                  model,
+                  selection,
+                  strategy: s,
+                  scope: 'target',
+                  target,
+                  modality,
+                });
+                return row ? `${formatStat('dice', row.metrics.dice)} (n=${row.metrics.dice.n})` : '';
+              }),
+            ];
+          }),
+        ),
+      );
+      parts.push(`<h3>Per modality, ${esc(selName(selection))}</h3>`);
+      parts.push(
+        table(
+          ['modality', ...strategies.map(strategyLabel)],
+          a.modalities.map((m) => [
+            m,
+            ...strategies.map((s) => {
+              const row = findRow(a.rows, { model, selection, strategy: s, scope: 'modality', modality: m });
+              return row ? formatStat('dice', row.metrics.dice) : '';
+            }),
+          ]),
+        ),
+      );
+      parts.push(`<h3>All metrics overall, ${esc(selName(selection))}</h3>`);
+      parts.push(
+        table(
+          ['strategy', 'samples', 'failed', ...METRIC_NAMES.map(metricLabel)],
+          a.strategies.flatMap((s) => {
+            const row = findRow(a.rows, { model, selection, strategy: s, scope: 'overall' });
+            return row
+              ? [
+                  [
+                    strategyLabel(s),
+                    String(row.samples),
+                    String(row.failed),
+                    ...METRIC_NAMES.map((m) => formatStat(m, row.metrics[m])),
+                  ],
+                ]
+              : [];
+          }),
+        ),
+      );
+    }
+  }
+
+  if (a.curves.length > 0) {
+    parts.push('<h2>Interactive segmentation</h2>');
+    parts.push(
+      '<figure>',
+      lineChart({
+        title: 'Mean Dice per interaction',
+        xLabel: 'interaction (1 = initial prompt)',
+        yLabel: 'mean Dice (x100)',
+        lines: a.curves.map((c) => ({
+          name: `${c.model} ${c.protocol}`,
+          points: c.clicks.map((k, i) => [k, c.meanDice[i] * 100] as [number, number]),
+        })),
+        yMax: 100,
+      }),
+      '<figcaption>Each next click goes to the interior-most point of the largest error region; the previous low-res logits are fed back. Mean over objects.</figcaption>',
+      '</figure>',
+    );
+    parts.push(
+      table(
+        ['model', 'protocol', 'objects', 'NoC@85', 'NoC@90', 'AUC (x100)'],
+        a.curves.map((c) => [
+          c.model,
+          c.protocol,
+          String(c.objects),
+          c.noc85.mean?.toFixed(2) ?? 'n/a',
+          c.noc90.mean?.toFixed(2) ?? 'n/a',
+          c.auc.mean === null ? 'n/a' : (c.auc.mean * 100).toFixed(2),
+        ]),
+      ),
+    );
+  }
+
+  const corr = a.correlations.filter((c) => c.selection === lead);
+  if (corr.length > 0) {
+    parts.push('<h2>Factors and Dice</h2>');
+    parts.push(
+      `<p class="note">Spearman's rank correlation of each factor with Dice (${esc(selName(lead))}); the partial correlation controls for the other factors. Modality is compared through the per-modality tables.</p>`,
+    );
+    for (const model of a.models) {
+      for (const factor of FACTOR_NAMES) {
+        const items = corr.filter((c) => c.model === model && c.factor === factor);
+        if (items.length === 0) continue;
+        const subtitle = items
+          .map(
+            (c) =>
+              `${c.strategy}: rho ${Number.isFinite(c.rho) ? c.rho.toFixed(2) : 'n/a'}, p ${Number.isFinite(c.p) ? c.p.toPrecision(2) : 'n/a'}`,
+          )
+          .join('; ');
+        parts.push(
+          '<figure>',
+          scatterPlot({
+            title: `Dice vs ${FACTOR_LABELS[factor]} (${model})`,
+            subtitle,
+            xLabel: FACTOR_LABELS[factor],
+            yLabel: 'Dice (x100)',
+            series: items.map((c) => ({
+              name: strategyLabel(c.strategy),
+              points: c.points.map(([x, d]) => [x, d * 100] as [number, number]),
+            })),
+            yMax: 100,
+          }),
+          `<figcaption>One point per object and strategy. ${esc(subtitle)}</figcaption>`,
+          '</figure>',
+        );
+      }
+      parts.push(
+        table(
+          ['strategy', 'factor', 'n', 'rho', 'p', 'partial rho', 'partial p'],
+          corr
+            .filter((c) => c.model === model)
+            .map((c) => [
+              strategyLabel(c.strategy),
+              c.factor,
+              String(c.n),
+              num(c.rho),
+              num(c.p),
+              num(c.partialRho),
+              num(c.partialP),
+            ]),
+        ),
+      );
+    }
+  }
+  parts.push(`<p class="note">Generated ${esc(r.generatedAt)} by medseg-gateway.</p>`, '</body></html>');
+  return parts.join('\n') + '\n';
+}
+
+function num(v: number | null): string {
+  return v === null || !Number.isFinite(v)
+    ? 'n/a'
+    : Math.abs(v) < 0.001 && v !== 0
+      ? v.toExponential(2)
+      : v.toFixed(3);
+}

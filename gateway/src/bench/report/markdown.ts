@@ -1,0 +1,161 @@
+/** The benchmark report as Markdown: the paper's tables (Dice per target per strategy, per modality, overall). */
+import { FACTOR_NAMES } from '../aggregate.ts';
+import { METRIC_NAMES, type SelectionName } from '../types.ts';
+import {
+  describeRun,
+  findRow,
+  formatStat,
+  metricLabel,
+  strategyLabel,
+  type BenchmarkReport,
+} from './build-report.ts';
+
+const esc = (s: string): string => s.replace(/\|/g, '\\|');
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Renders the report as Markdown. */
+export function renderMarkdown(r: BenchmarkReport): string {
+  const a = r.aggregate;
+  const out: string[] = [`# ${r.title}`, ''];
+  out.push(
+    table(
+      ['', ''],
+      describeRun(r).map(([k, v]) => [k, v]),
+    ),
+    '',
+  );
+  if (Object.keys(a.failureReasons).length > 0) {
+    out.push('Failed samples by reason (excluded from the statistics):', '');
+    for (const [k, v] of Object.entries(a.failureReasons)) out.push(`- ${k}: ${v}`);
+    out.push('');
+  }
+  const selections: SelectionName[] =
+    r.job.config.selection === 'oracle' ? ['oracle', 'predictedIou'] : ['predictedIou', 'oracle'];
+  const strategies = a.strategies.filter((s) => !s.startsWith('interactive-'));
+  for (const model of a.models) {
+    for (const selection of selections) {
+      const sel =
+        selection === 'oracle' ? 'oracle choice (highest Dice)' : 'deployable choice (highest predicted IoU)';
+      out.push(`## ${model}: Dice (x100, mean ± std) per target, ${sel}`, '');
+      const targets = a.rows.filter(
+        (x) => x.model === model && x.selection === selection && x.scope === 'target',
+      );
+      const keys = [...new Set(targets.map((t) => `${t.target}\u0000${t.modality}`))];
+      out.push(
+        table(
+          ['target', 'modality', ...strategies.map(strategyLabel)],
+          keys.map((k) => {
+            const [target, modality] = k.split('\u0000');
+            return [
+              target,
+              modality,
+              ...strategies.map((s) => {
+                const row = findRow(a.rows, {
+                  model,
+                  selection,
+                  strategy: s,
+                  scope: 'target',
+                  target,
+                  modality,
+                });
+                return row ? formatStat('dice', row.metrics.dice) + ` (n=${row.metrics.dice.n})` : '';
+              }),
+            ];
+          }),
+        ),
+        '',
+      );
+      out.push(`### ${model}: Dice per modality, ${sel}`, '');
+      out.push(
+        table(
+          ['modality', ...strategies.map(strategyLabel)],
+          a.modalities.map((m) => [
+            m,
+            ...strategies.map((s) => {
+              const row = findRow(a.rows, { model, selection, strategy: s, scope: 'modality', modality: m });
+              return row ? formatStat('dice', row.metrics.dice) : '';
+            }),
+          ]),
+        ),
+        '',
+      );
+      out.push(`### ${model}: all metrics overall, ${sel}`, '');
+      out.push(
+        table(
+          ['strategy', 'samples', 'failed', ...METRIC_NAMES.map(metricLabel)],
+          a.strategies.flatMap((s) => {
+            const row = findRow(a.rows, { model, selection, strategy: s, scope: 'overall' });
+            return row
+              ? [
+                  [
+                    strategyLabel(s),
+                    String(row.samples),
+                    String(row.failed),
+                    ...METRIC_NAMES.map((m) => formatStat(m, row.metrics[m])),
+                  ],
+                ]
+              : [];
+          }),
+        ),
+        '',
+      );
+    }
+  }
+  if (a.curves.length > 0) {
+    out.push('## Interactive segmentation', '');
+    out.push(
+      table(
+        ['model', 'protocol', 'objects', 'NoC@85', 'NoC@90', 'AUC (x100)', 'Dice per interaction (x100)'],
+        a.curves.map((c) => [
+          c.model,
+          c.protocol,
+          String(c.objects),
+          c.noc85.mean?.toFixed(2) ?? 'n/a',
+          c.noc90.mean?.toFixed(2) ?? 'n/a',
+          c.auc.mean === null ? 'n/a' : (c.auc.mean * 100).toFixed(2),
+          c.meanDice.map((d) => (d * 100).toFixed(1)).join(', '),
+        ]),
+      ),
+      '',
+    );
+  }
+  if (a.correlations.length > 0) {
+    out.push('## Factors vs Dice (Spearman rho, p; partial rho controls for the other factors)', '');
+    out.push(
+      table(
+        ['model', 'strategy', 'selection', 'factor', 'n', 'rho', 'p', 'partial rho', 'partial p'],
+        a.correlations
+          .filter((c) => c.selection === r.job.config.selection)
+          .map((c) => [
+            c.model,
+            strategyLabel(c.strategy),
+            c.selection,
+            c.factor,
+            String(c.n),
+            fmt(c.rho),
+            fmtP(c.p),
+            fmt(c.partialRho),
+            fmtP(c.partialP),
+          ]),
+      ),
+      '',
+    );
+    out.push(`Factors: ${FACTOR_NAMES.join(', ')}. Modality is analysed through the per-modality table.`, '');
+  }
+  return out.join('\n');
+}
+
+function fmt(v: number | null): string {
+  return v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3);
+}
+
+function fmtP(v: number | null): string {
+  return v === null || !Number.isFinite(v) ? 'n/a' : v < 0.001 ? v.toExponential(2) : v.toFixed(3);
+}
