@@ -528,7 +528,7 @@ function tensorNode(model: string, config: ModelConfig, t: ModelTensorConfig): E
   return { model, dataType: t.dataType, dims: [...dims], full: fullDims(config, t) };
 }
 
-function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): void {
+async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): Promise<void> {
   const config = m.config;
   if (!config) return;
   const steps = config.ensembleScheduling?.step ?? [];
@@ -580,6 +580,16 @@ function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): void {
         stepLine,
       );
       continue;
+    }
+    if (step.modelVersion > 0 && !(await isDir(path.join(target.dir, String(step.modelVersion))))) {
+      add(
+        m,
+        'error',
+        'ENSEMBLE_STEP_MODEL_MISSING',
+        `step pins ${step.modelName} version ${step.modelVersion}, but ${step.modelName}/${step.modelVersion}/ ` +
+          `does not exist`,
+        stepLine,
+      );
     }
     const sc = target.config;
     if (!sc) continue; // its own report carries the parse error
@@ -794,7 +804,7 @@ export async function checkRepository(dir: string, options: CheckOptions = {}): 
   }
   for (const m of models.values()) {
     if (!m.config) continue;
-    if (m.report.role === 'ensemble') checkEnsemble(m, models);
+    if (m.report.role === 'ensemble') await checkEnsemble(m, models);
     else if (m.report.role === 'encoder') checkEncoderProfile(m, models);
   }
   return finish(report);

@@ -381,6 +381,21 @@ describe('checkRepository on broken repositories', () => {
     );
     assert.ok(codes(r3, 'mini').includes('ENSEMBLE_TENSOR_UNDEFINED'), formatReport(r3));
 
+    const pinned = await checkRepository(
+      await writeRepo({
+        ensembleConfig: ensembleConfig().replace(
+          'model_name: "mini_decoder"\n      model_version: -1',
+          'model_name: "mini_decoder"\n      model_version: 3',
+        ),
+      }),
+    );
+    assert.match(
+      errors(pinned, 'mini')
+        .map((f) => f.message)
+        .join('\n'),
+      /step pins mini_decoder version 3, but mini_decoder\/3\/ does not exist/,
+    );
+
     const r4 = await checkRepository(
       await writeRepo({
         ensembleConfig: ensembleConfig().replace('dims: [ 1, 3, 64, 64 ]', 'dims: [ 1, 3, 32, 32 ]'),
