@@ -73,7 +73,10 @@ function checkUid(uid: string, what: string): string {
   return uid;
 }
 
-/** A DICOMweb client bound to one endpoint; every path component it sends is a validated UID. */
+/**
+ * A DICOMweb client bound to one endpoint; every path component it sends is a validated UID. Every method
+ * returns a promise; bad arguments reject with RangeError, failed calls with DicomWebError.
+ */
 export class DicomWebClient {
   readonly #root: URL;
   readonly #endpoint: DicomWebEndpoint;
@@ -96,18 +99,18 @@ export class DicomWebClient {
   }
 
   /** QIDO-RS: studies matching the query (GET {root}/studies). */
-  searchStudies(query: QidoQuery = {}): Promise<DicomJson[]> {
+  async searchStudies(query: QidoQuery = {}): Promise<DicomJson[]> {
     return this.#search(['studies'], query);
   }
 
   /** QIDO-RS: series, of one study when `studyUid` is given. */
-  searchSeries(studyUid?: string, query: QidoQuery = {}): Promise<DicomJson[]> {
+  async searchSeries(studyUid?: string, query: QidoQuery = {}): Promise<DicomJson[]> {
     const path = studyUid === undefined ? ['series'] : ['studies', checkUid(studyUid, 'study UID'), 'series'];
     return this.#search(path, query);
   }
 
   /** QIDO-RS: instances, of one study or one series when given. */
-  searchInstances(studyUid?: string, seriesUid?: string, query: QidoQuery = {}): Promise<DicomJson[]> {
+  async searchInstances(studyUid?: string, seriesUid?: string, query: QidoQuery = {}): Promise<DicomJson[]> {
     const path: string[] = [];
     if (studyUid !== undefined) path.push('studies', checkUid(studyUid, 'study UID'));
     if (seriesUid !== undefined) {
@@ -134,7 +137,7 @@ export class DicomWebClient {
   }
 
   /** WADO-RS: all instances of a series as Part 10 bytes. */
-  retrieveSeries(studyUid: string, seriesUid: string): Promise<Uint8Array[]> {
+  async retrieveSeries(studyUid: string, seriesUid: string): Promise<Uint8Array[]> {
     return this.#retrieve([
       'studies',
       checkUid(studyUid, 'study UID'),
