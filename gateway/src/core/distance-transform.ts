@@ -5,18 +5,34 @@
  * column step is `sx` (e.g. millimetres per pixel).
  */
 
-/** Reusable scratch buffers for row passes, so repeated transforms allocate nothing per pixel. */
+/** Reusable scratch buffers, so repeated transforms allocate nothing per pixel. */
 interface Scratch {
+  /** Column pass: last / next feature row per column. */
+  near: Int32Array;
+  /** Row pass: envelope vertices, their heights f(v), f(v) + a v^2, and boundaries. */
   v: Int32Array;
+  fv: Float64Array;
+  hv: Float64Array;
   z: Float64Array;
-  f: Float64Array;
 }
 
-let scratch: Scratch = { v: new Int32Array(0), z: new Float64Array(0), f: new Float64Array(0) };
+let scratch: Scratch = {
+  near: new Int32Array(0),
+  v: new Int32Array(0),
+  fv: new Float64Array(0),
+  hv: new Float64Array(0),
+  z: new Float64Array(0),
+};
 
 function scratchFor(n: number): Scratch {
   if (scratch.v.length < n) {
-    scratch = { v: new Int32Array(n), z: new Float64Array(n + 1), f: new Float64Array(n) };
+    scratch = {
+      near: new Int32Array(n),
+      v: new Int32Array(n),
+      fv: new Float64Array(n),
+      hv: new Float64Array(n),
+      z: new Float64Array(n + 1),
+    };
   }
   return scratch;
 }
@@ -33,6 +49,36 @@ export function squaredDistanceTransform(
   spacing: readonly [number, number] = [1, 1],
   out?: Float64Array,
 ): Float64Array {
+  return transform(feature, null, width, height, spacing, out);
+}
+
+/**
+ * Like `squaredDistanceTransform`, but the result is only guaranteed at pixels where `query` is nonzero
+ * (other entries hold intermediate values); rows without query pixels skip the row pass. Used for surface
+ * distances, where only border pixels of the other mask are read.
+ */
+export function squaredDistancesAt(
+  feature: Uint8Array,
+  query: Uint8Array,
+  width: number,
+  height: number,
+  spacing: readonly [number, number] = [1, 1],
+  out?: Float64Array,
+): Float64Array {
+  if (query.length !== width * height) {
+    throw new RangeError(`query length ${query.length} does not match ${width}x${height}`);
+  }
+  return transform(feature, query, width, height, spacing, out);
+}
+
+function transform(
+  feature: Uint8Array,
+  query: Uint8Array | null,
+  width: number,
+  height: number,
+  spacing: readonly [number, number],
+  out: Float64Array | undefined,
+): Float64Array {
   const n = width * height;
   if (feature.length !== n) {
     throw new RangeError(`feature length ${feature.length} does not match ${width}x${height}`);
@@ -40,85 +86,144 @@ export function squaredDistanceTransform(
   const d = out && out.length >= n ? out : new Float64Array(n);
   const sy2 = spacing[0] * spacing[0];
   const sx2 = spacing[1] * spacing[1];
-  // Columns: distance in rows to the nearest feature, by a forward then a backward scan.
-  for (let x = 0; x < width; x++) {
-    let last = -1;
-    for (let y = 0, i = x; y < height; y++, i += width) {
+  const { near, v, fv, hv, z } = scratchFor(width);
+  // Columns: rows to the nearest feature above (forward sweep) and below (backward sweep). Sweeping whole
+  // rows at a time with one tracker per column keeps memory access sequential.
+  near.fill(-1, 0, width);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
       if (feature[i] !== 0) {
-        last = y;
+        near[x] = y;
         d[i] = 0;
       } else {
-        d[i] = last < 0 ? Infinity : y - last;
+        const l = near[x];
+        d[i] = l < 0 ? Infinity : y - l;
       }
     }
-    last = -1;
-    for (let y = height - 1, i = x + (height - 1) * width; y >= 0; y--, i -= width) {
+  }
+  near.fill(-1, 0, width);
+  for (let y = height - 1; y >= 0; y--) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
       if (feature[i] !== 0) {
-        last = y;
-      } else if (last >= 0) {
-        const dy = last - y;
-        if (dy < d[i]) d[i] = dy;
+        near[x] = y;
+        continue;
       }
-      const dy = d[i];
+      let dy = d[i];
+      const b = near[x];
+      if (b >= 0 && b - y < dy) dy = b - y;
       d[i] = dy === Infinity ? Infinity : dy * dy * sy2;
     }
   }
-  const { v, z, f } = scratchFor(width);
+  // Rows: lower envelope of the parabolas sx2 (x - q)^2 + f(q) over the finite f(q), then read it off.
+  const a = sx2;
+  const inv2a = 1 / (2 * a);
   for (let y = 0; y < height; y++) {
     const row = y * width;
-    for (let x = 0; x < width; x++) f[x] = d[row + x];
-    envelopeRow(f, width, sx2, v, z);
-    for (let x = 0; x < width; x++) d[row + x] = f[x];
+    let first = 0;
+    let last = width - 1;
+    if (query !== null) {
+      while (first < width && query[row + first] === 0) first++;
+      if (first === width) continue;
+      while (query[row + last] === 0) last--;
+      if (nearestInRow(d, query, row, first, last, width, a, v, fv)) continue;
+    }
+    let k = -1;
+    for (let q = 0; q < width; q++) {
+      const fq = d[row + q];
+      if (fq === Infinity) continue;
+      const hq = fq + a * q * q;
+      if (k < 0) {
+        k = 0;
+        v[0] = q;
+        fv[0] = fq;
+        hv[0] = hq;
+        z[0] = -Infinity;
+        z[1] = Infinity;
+        continue;
+      }
+      let s = ((hq - hv[k]) * inv2a) / (q - v[k]);
+      while (s <= z[k]) {
+        k--;
+        s = ((hq - hv[k]) * inv2a) / (q - v[k]);
+      }
+      k++;
+      v[k] = q;
+      fv[k] = fq;
+      hv[k] = hq;
+      z[k] = s;
+      z[k + 1] = Infinity;
+    }
+    if (k < 0) continue;
+    let j = 0;
+    if (query === null) {
+      for (let q = 0; q < width; q++) {
+        while (z[j + 1] < q) j++;
+        const dq = q - v[j];
+        d[row + q] = a * dq * dq + fv[j];
+      }
+    } else {
+      for (let q = first; q <= last; q++) {
+        while (z[j + 1] < q) j++;
+        if (query[row + q] === 0) continue;
+        const dq = q - v[j];
+        d[row + q] = a * dq * dq + fv[j];
+      }
+    }
   }
   return d;
 }
 
 /**
- * One row of FH: replaces f[q] by min_p (a (q - p)^2 + f[p]) over finite f[p], in place. Infinite entries
- * are not parabolas and are skipped, so a row without finite entries stays infinite.
+ * The row pass for a few query pixels when that is cheaper than the envelope: each query searches outward
+ * from its own column and stops once the horizontal term alone, a r^2, reaches the best value found, which
+ * is exact. Border queries sit close to the other border, so each search is short. Returns false (nothing
+ * written) when the estimated work exceeds a few envelope passes, e.g. many far queries in one row.
  */
-function envelopeRow(f: Float64Array, n: number, a: number, v: Int32Array, z: Float64Array): void {
-  let k = -1;
-  for (let q = 0; q < n; q++) {
-    const fq = f[q];
-    if (fq === Infinity) continue;
-    if (k < 0) {
-      k = 0;
-      v[0] = q;
-      z[0] = -Infinity;
-      z[1] = Infinity;
-      continue;
-    }
-    const hq = fq + a * q * q;
-    let s: number;
-    while (true) {
-      const r = v[k];
-      s = (hq - (f[r] + a * r * r)) / (2 * a * (q - r));
-      if (s <= z[k]) k--;
-      else break;
-    }
-    k++;
-    v[k] = q;
-    z[k] = s;
-    z[k + 1] = Infinity;
+function nearestInRow(
+  d: Float64Array,
+  query: Uint8Array,
+  row: number,
+  first: number,
+  last: number,
+  width: number,
+  a: number,
+  idx: Int32Array,
+  res: Float64Array,
+): boolean {
+  let budget = 4 * width;
+  let m = 0;
+  for (let q = first; q <= last; q++) {
+    if (query[row + q] === 0) continue;
+    const f = d[row + q];
+    budget -= f === Infinity ? width : 2 * Math.sqrt(f / a) + 1;
+    if (budget < 0) return false;
+    idx[m++] = q;
   }
-  if (k < 0) return;
-  // f is overwritten in place below, so the envelope's parabola heights are saved first.
-  const count = k + 1;
-  const heights = heightsFor(count);
-  for (let i = 0; i < count; i++) heights[i] = f[v[i]];
-  let j = 0;
-  for (let q = 0; q < n; q++) {
-    while (z[j + 1] < q) j++;
-    const dq = q - v[j];
-    f[q] = a * dq * dq + heights[j];
+  // Results go to a side buffer first: later queries still read this row's column-pass values.
+  for (let t = 0; t < m; t++) {
+    const q = idx[t];
+    let best = d[row + q];
+    for (let r = 1; a * r * r < best; r++) {
+      const ar2 = a * r * r;
+      if (q - r >= 0) {
+        const c = ar2 + d[row + q - r];
+        if (c < best) best = c;
+      }
+      if (q + r < width) {
+        const c = ar2 + d[row + q + r];
+        if (c < best) best = c;
+      } else if (q - r < 0) {
+        break;
+      }
+    }
+    res[t] = best;
   }
-}
-
-let heightBuf = new Float64Array(0);
-function heightsFor(n: number): Float64Array {
-  if (heightBuf.length < n) heightBuf = new Float64Array(Math.max(n, 2 * heightBuf.length));
-  return heightBuf;
+  for (let t = 0; t < m; t++) d[row + idx[t]] = res[t];
+  return true;
 }
 
 /** Euclidean distance (not squared) to the nearest feature pixel, in spacing units. */

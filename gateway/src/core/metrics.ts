@@ -7,8 +7,9 @@
  * which is exact: all border pixels of both masks lie inside it.
  */
 import { borderOfCrop } from './border.ts';
-import { squaredDistanceTransform } from './distance-transform.ts';
+import { squaredDistancesAt } from './distance-transform.ts';
 import type { BinaryMask } from './mask.ts';
+import { percentileOfSorted } from './stats.ts';
 
 /** Invalid metric input: masks of different sizes, bad spacing or tolerance. */
 export class MetricsError extends Error {
@@ -144,8 +145,9 @@ export function surfaceDistances(
 ): SurfaceDistances | null {
   checkPair(pred, gt);
   checkSpacing(spacing);
-  const bp = maskBounds(pred);
-  const bg = maskBounds(gt);
+  const scan = scanPair(pred, gt);
+  const bp = scan.predBounds;
+  const bg = scan.gtBounds;
   if (!bp || !bg) return null;
   return distancesInCrop(pred, gt, bp, bg, spacing);
 }
@@ -171,10 +173,10 @@ function distancesInCrop(
   const ng = borderOfCrop(gt.data, width, height, x0, y0, cw, ch, borderG);
   const predToGt = new Float64Array(np);
   const gtToPred = new Float64Array(ng);
-  const d = squaredDistanceTransform(borderG, cw, ch, spacing, work.dist.subarray(0, n));
+  const d = squaredDistancesAt(borderG, borderP, cw, ch, spacing, work.dist.subarray(0, n));
   let k = 0;
   for (let i = 0; i < n; i++) if (borderP[i] !== 0) predToGt[k++] = Math.sqrt(d[i]);
-  squaredDistanceTransform(borderP, cw, ch, spacing, d);
+  squaredDistancesAt(borderP, borderG, cw, ch, spacing, d);
   k = 0;
   for (let i = 0; i < n; i++) if (borderG[i] !== 0) gtToPred[k++] = Math.sqrt(d[i]);
   return { predToGt, gtToPred };
@@ -187,55 +189,58 @@ function scanPair(
   pred: BinaryMask,
   gt: BinaryMask,
 ): { predArea: number; gtArea: number; intersection: number; predBounds: Box | null; gtBounds: Box | null } {
-  const { width, height } = pred;
+  const { width } = pred;
   const a = pred.data;
   const b = gt.data;
-  let pa = 0;
-  let ga = 0;
-  let inter = 0;
-  const pb: Box = [width, -1, -1, -1];
-  const gb: Box = [width, -1, -1, -1];
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    let pf = -1;
-    let pl = -1;
-    let gf = -1;
-    let gl = -1;
-    for (let x = 0; x < width; x++) {
-      const p = a[row + x];
-      const g = b[row + x];
-      if ((p | g) === 0) continue;
-      if (p !== 0) {
-        pa++;
-        if (pf < 0) pf = x;
-        pl = x;
-        if (g !== 0) inter++;
-      }
-      if (g !== 0) {
-        ga++;
-        if (gf < 0) gf = x;
-        gl = x;
-      }
+  const n = a.length;
+  const st = { pa: 0, ga: 0, inter: 0 };
+  const pb: Box = [width, Infinity, -1, -1];
+  const gb: Box = [width, Infinity, -1, -1];
+  const visit = (i: number): void => {
+    const p = a[i];
+    const g = b[i];
+    if ((p | g) === 0) return;
+    const y = (i / width) | 0;
+    const x = i - y * width;
+    if (p !== 0) {
+      st.pa++;
+      if (g !== 0) st.inter++;
+      if (x < pb[0]) pb[0] = x;
+      if (x > pb[2]) pb[2] = x;
+      if (y < pb[1]) pb[1] = y;
+      if (y > pb[3]) pb[3] = y;
     }
-    if (pf >= 0) {
-      if (pb[1] < 0) pb[1] = y;
-      pb[3] = y;
-      if (pf < pb[0]) pb[0] = pf;
-      if (pl > pb[2]) pb[2] = pl;
+    if (g !== 0) {
+      st.ga++;
+      if (x < gb[0]) gb[0] = x;
+      if (x > gb[2]) gb[2] = x;
+      if (y < gb[1]) gb[1] = y;
+      if (y > gb[3]) gb[3] = y;
     }
-    if (gf >= 0) {
-      if (gb[1] < 0) gb[1] = y;
-      gb[3] = y;
-      if (gf < gb[0]) gb[0] = gf;
-      if (gl > gb[2]) gb[2] = gl;
+  };
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    // Masks are mostly background: test four pixels of both masks per 32-bit word and skip empty words.
+    const words = n >> 2;
+    const wa = new Uint32Array(a.buffer, a.byteOffset, words);
+    const wb = new Uint32Array(b.buffer, b.byteOffset, words);
+    for (let k = 0; k < words; k++) {
+      if ((wa[k] | wb[k]) === 0) continue;
+      const base = k << 2;
+      visit(base);
+      visit(base + 1);
+      visit(base + 2);
+      visit(base + 3);
     }
+    i = words << 2;
   }
+  for (; i < n; i++) visit(i);
   return {
-    predArea: pa,
-    gtArea: ga,
-    intersection: inter,
-    predBounds: pb[1] < 0 ? null : pb,
-    gtBounds: gb[1] < 0 ? null : gb,
+    predArea: st.pa,
+    gtArea: st.ga,
+    intersection: st.inter,
+    predBounds: pb[3] < 0 ? null : pb,
+    gtBounds: gb[3] < 0 ? null : gb,
   };
 }
 
@@ -246,6 +251,23 @@ function workBuffers(n: number): typeof work {
     work = { borderP: new Uint8Array(n), borderG: new Uint8Array(n), dist: new Float64Array(n) };
   }
   return work;
+}
+
+/**
+ * HD95 alone: the 95th percentile (linear interpolation) of both directions' border distances pooled, in
+ * spacing units; null when either mask is empty (use computeMetrics for the empty-mask conventions).
+ */
+export function hausdorff95(
+  pred: BinaryMask,
+  gt: BinaryMask,
+  spacing: readonly [number, number] = [1, 1],
+): number | null {
+  const d = surfaceDistances(pred, gt, spacing);
+  if (!d) return null;
+  const pooled = new Float64Array(d.predToGt.length + d.gtToPred.length);
+  pooled.set(d.predToGt, 0);
+  pooled.set(d.gtToPred, d.predToGt.length);
+  return percentileOfSorted(pooled.sort(), 95);
 }
 
 /** Computes every metric of the protocol for one prediction against one ground truth. */

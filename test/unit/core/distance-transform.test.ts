@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { distanceTransform, squaredDistanceTransform } from '../../../gateway/src/core/distance-transform.ts';
+import {
+  distanceTransform,
+  squaredDistanceTransform,
+  squaredDistancesAt,
+} from '../../../gateway/src/core/distance-transform.ts';
 import { randomMask } from './ascii-mask.ts';
 
 function brute(feature: Uint8Array, w: number, h: number, sy: number, sx: number): Float64Array {
@@ -63,4 +67,30 @@ test('matches brute force on random masks, isotropic and anisotropic', () => {
 
 test('rejects a feature array of the wrong length', () => {
   assert.throws(() => squaredDistanceTransform(new Uint8Array(5), 2, 3), RangeError);
+});
+
+test('distances at query pixels match brute force on both row strategies', () => {
+  let seed = 50;
+  for (const [w, h, pf, pq] of [
+    [30, 20, 0.05, 0.05],
+    [40, 12, 0.01, 0.6],
+    [25, 25, 0.3, 0.3],
+    [60, 5, 0.002, 0.9],
+  ]) {
+    for (const [sy, sx] of [
+      [1, 1],
+      [1.5, 0.6],
+    ]) {
+      const f = randomMask(w, h, pf, seed++).data;
+      const q = randomMask(w, h, pq, seed++).data;
+      const got = squaredDistancesAt(f, q, w, h, [sy, sx]);
+      const want = brute(f, w, h, sy, sx);
+      for (let i = 0; i < w * h; i++) {
+        if (q[i] === 0) continue;
+        if (want[i] === Infinity) assert.equal(got[i], Infinity);
+        else assert.ok(Math.abs(got[i] - want[i]) <= 1e-9 * Math.max(1, want[i]), `${w}x${h} at ${i}`);
+      }
+    }
+  }
+  assert.throws(() => squaredDistancesAt(new Uint8Array(6), new Uint8Array(5), 2, 3), RangeError);
 });

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maskBorder } from '../../../gateway/src/core/border.ts';
-import { computeMetrics, overlapMetrics, surfaceDistances } from '../../../gateway/src/core/metrics.ts';
+import {
+  computeMetrics,
+  hausdorff95,
+  overlapMetrics,
+  surfaceDistances,
+} from '../../../gateway/src/core/metrics.ts';
 import type { BinaryMask } from '../../../gateway/src/core/mask.ts';
 import { ascii, randomMask } from './ascii-mask.ts';
 
@@ -206,4 +211,11 @@ test('overlap metrics count nonzero values as inside', () => {
   const b: BinaryMask = { width: 2, height: 1, data: new Uint8Array([1, 7]) };
   const o = overlapMetrics(a, b);
   assert.deepEqual(o, { dice: 2 / 3, iou: 0.5, predArea: 1, gtArea: 2, intersection: 1 });
+});
+
+test('hausdorff95 alone agrees with computeMetrics', () => {
+  const pred = ascii('#..');
+  const gt = ascii('###');
+  assert.ok(Math.abs((hausdorff95(pred, gt) ?? NaN) - 1.85) < 1e-12);
+  assert.equal(hausdorff95(ascii('...'), gt), null);
 });
