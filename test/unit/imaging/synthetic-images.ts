@@ -129,10 +129,12 @@ export function makeTiff(o: {
   o.samples.forEach((v, i) => {
     const at = dataOffset + i * bytes;
     if (o.bits === 8) out[at] = v;
-    else if (o.bits === 16 && (o.sampleFormat ?? 1) === 2)
-      le ? out.writeInt16LE(v, at) : out.writeInt16BE(v, at);
-    else if (o.bits === 16) u16(v, at);
-    else le ? out.writeFloatLE(v, at) : out.writeFloatBE(v, at);
+    else if (o.bits === 16 && (o.sampleFormat ?? 1) === 2) {
+      if (le) out.writeInt16LE(v, at);
+      else out.writeInt16BE(v, at);
+    } else if (o.bits === 16) u16(v, at);
+    else if (le) out.writeFloatLE(v, at);
+    else out.writeFloatBE(v, at);
   });
   return out;
 }
