@@ -762,7 +762,10 @@ export async function checkRepository(dir: string, options: CheckOptions = {}): 
     try {
       m.config = parse(m.text, path.posix.join(name, 'config.pbtxt'), name);
     } catch (err: unknown) {
-      add(m, 'error', 'CONFIG_PARSE', err instanceof Error ? err.message : String(err), errorLine(err));
+      // ModelConfigError carries file:line:column itself; the finding has its own file and line fields.
+      const detail = (err as { detail?: unknown }).detail;
+      const message = typeof detail === 'string' ? detail : err instanceof Error ? err.message : String(err);
+      add(m, 'error', 'CONFIG_PARSE', message, errorLine(err));
       continue;
     }
     m.report.platform = m.config.platform || m.config.backend || '';
@@ -828,9 +831,10 @@ export function formatReport(report: CheckReport): string {
     lines.push(`${errors > 0 ? 'FAIL' : 'ok  '} ${m.name} (${m.role}${m.platform ? `, ${m.platform}` : ''})`);
     for (const f of m.findings) lines.push(`  ${f.level.toUpperCase()} ${f.code} ${where(f)}${f.message}`);
   }
+  const missingWeights = report.models.some((m) => m.findings.some((f) => f.code === 'MISSING_MODEL_FILE'));
   lines.push(
     `${report.models.length} model(s), ${report.errors} error(s), ${report.warnings} warning(s)` +
-      (report.ok ? '' : `; see ${MODELS_DOC} for exporting missing weights`),
+      (missingWeights ? `; ${MODELS_DOC} explains how to export missing weights` : ''),
   );
   return lines.join('\n') + '\n';
 }
