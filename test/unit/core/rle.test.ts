@@ -192,3 +192,20 @@ test('malformed input raises RleError with a message', () => {
   assert.throws(() => rleMerge([]), RleError);
   assert.throws(() => encodeRle({ width: 3, height: 3, data: new Uint8Array(4) }), /data length 4/);
 });
+
+test('any nonzero value counts as inside, on aligned and unaligned widths', () => {
+  for (const [w, h] of [
+    [8, 6],
+    [9, 5],
+    [4, 1],
+    [1, 4],
+  ]) {
+    const base = randomMask(w, h, 0.5, w * 31 + h);
+    const noisy = { ...base, data: base.data.map((v, i) => (v === 0 ? 0 : [1, 7, 255][i % 3])) };
+    assert.deepEqual(encodeRle(noisy), encodeRle(base));
+    // A subarray view at an odd byte offset takes the unaligned path.
+    const buf = new Uint8Array(w * h + 1);
+    buf.set(noisy.data, 1);
+    assert.deepEqual(encodeRle({ width: w, height: h, data: buf.subarray(1) }), encodeRle(base));
+  }
+});
