@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Loader> = {
   metrics: () => import('./commands/metrics.ts'),
   prompts: () => import('./commands/prompts.ts'),
   segment: () => import('./commands/segment.ts'),
+  bench: () => import('./commands/bench.ts'),
 };
 
 const defaultIo: CliIo = {

@@ -1,0 +1,431 @@
+/**
+ * `medseg bench`: runs the COSMOS 1050K benchmark protocol ("Segment Anything Model for Medical Images?")
+ * on a dataset directory and reports it. Sub-commands: `run`, `resume`, `report`, `datasets add|list`.
+ * Results live in a SQLite file (--db), so a killed run resumes where it stopped.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Segmenter } from '../../core/segmenter.ts';
+import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
+import { registerDataset } from '../../bench/datasets/registry.ts';
+import { JobStore } from '../../bench/job-store.ts';
+import { buildReport, ReportError } from '../../bench/report/build-report.ts';
+import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
+import {
+  BenchmarkError,
+  resumeBenchmark,
+  resumeInterruptedJobs,
+  startBenchmark,
+  type BenchmarkHandle,
+  type JobSummary,
+} from '../../bench/runner.ts';
+import {
+  RANDOMNESS,
+  STRATEGIES,
+  type InteractiveProtocol,
+  type PromptMode,
+  type Randomness,
+  type SelectionName,
+  type StrategyName,
+} from '../../bench/types.ts';
+import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
+
+const USAGE = `usage: medseg bench <sub-command> [options]
+
+  run --dataset DIR --model M[,M2] --strategies S1,S2,S5
+      [--mode faithful|corrected] [--selection oracle|predictedIou] [--randomness 0-10|10-20|20-30]
+      [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
+      [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|nifti] [--axis 0|1|2]
+      [--db FILE] [--out results.json] [--url HOST:PORT] [--job ID]
+        registers DIR as a dataset, runs every model x strategy x object and prints progress;
+        --out writes the JSON report at the end.
+  resume [JOB] [--db FILE] [--url HOST:PORT]
+        resumes JOB, or every job a crash left running; stored samples are never recomputed.
+  report JOB [--db FILE] [--format md|csv|json|html] [--out FILE]
+  datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
+  datasets list [--db FILE]
+
+The database defaults to .medseg/bench.sqlite.`;
+
+const DEFAULT_DB = '.medseg/bench.sqlite';
+
+/** How the CLI obtains a Segmenter; injected by tests, wired to the SAM session in production. */
+export type SegmenterFactory = (options: {
+  url?: string;
+}) => Promise<{ segmenter: Segmenter; close(): Promise<void> }>;
+
+// ─── Segmenter construction: the ONE place to wire the SAM session (gateway/src/inference/sam-session.ts). ───
+/**
+ * Builds the Segmenter for `bench run|resume`. TO WIRE: return the SAM session connected to `--url`
+ * (KServe v2 / Triton) or to an embedded server started here, and close it in `close()`.
+ */
+export const createCliSegmenter: SegmenterFactory = async (options) => {
+  throw new CliError(
+    `no Segmenter is wired for the CLI yet (wanted ${options.url ?? 'the embedded backend'}); ` +
+      'see createCliSegmenter in gateway/src/cli/commands/bench.ts',
+    EXIT.failure,
+  );
+};
+// ────────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** Parses `--shard i/N` (0 <= i < N). */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) {
+    throw new CliError(`--shard must be i/N with 0 <= i < N (e.g. 0/4), got '${text}'`);
+  }
+  return { index, count };
+}
+
+/** Parses `--strategies S1,S2,S5`. */
+export function parseStrategies(text: string): StrategyName[] {
+  const items = text
+    .split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter((s) => s.length > 0);
+  for (const s of items) {
+    if (!(STRATEGIES as readonly string[]).includes(s)) {
+      throw new CliError(
+        `unknown strategy '${s}' in --strategies; expected a comma list of ${STRATEGIES.join(', ')}`,
+      );
+    }
+  }
+  return items as StrategyName[];
+}
+
+/** Parses `--classes 85=LV,170=MYO` into a class map. */
+export function parseClasses(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const [k, ...rest] = part.split('=');
+    const name = rest.join('=').trim();
+    if (!/^\d+$/.test(k.trim()) || name.length === 0) {
+      throw new CliError(
+        `--classes must be value=name pairs separated by commas (85=LV,170=MYO), got '${part}'`,
+      );
+    }
+    out[k.trim()] = name;
+  }
+  return out;
+}
+
+function integer(text: string | undefined, what: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min)
+    throw new CliError(`${what} must be an integer >= ${min}, got '${text}'`);
+  return v;
+}
+
+function oneOf<T extends string>(
+  text: string | undefined,
+  allowed: readonly T[],
+  what: string,
+): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new CliError(`${what} must be one of ${allowed.join(', ')}, got '${text}'`);
+  }
+  return text as T;
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (err: unknown) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
+const DATASET_OPTIONS = {
+  modality: { type: 'string' },
+  classes: { type: 'string' },
+  layout: { type: 'string' },
+  axis: { type: 'string' },
+  db: { type: 'string' },
+} as const;
+
+function datasetOptions(values: Record<string, unknown>): DatasetOptions {
+  const axis = integer(values.axis as string | undefined, '--axis', 0);
+  if (axis !== undefined && axis > 2) throw new CliError(`--axis must be 0, 1 or 2, got ${axis}`);
+  return {
+    modality: values.modality as string | undefined,
+    classes: values.classes ? parseClasses(values.classes as string) : undefined,
+    layout: oneOf(
+      values.layout as string | undefined,
+      ['cosmos', 'per-structure', 'nifti'] as DatasetLayout[],
+      '--layout',
+    ),
+    axis: axis as 0 | 1 | 2 | undefined,
+  };
+}
+
+function checkDir(dir: string | undefined, what: string): string {
+  if (!dir) throw new CliError(`${what} is required\n${USAGE}`);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new CliError(`${what} ${dir} does not exist`);
+  }
+  if (!isDir) throw new CliError(`${what} ${dir} is not a directory`);
+  return dir;
+}
+
+function openStore(db: string | undefined): JobStore {
+  const file = db ?? DEFAULT_DB;
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  return new JobStore(file);
+}
+
+/** Prints progress lines to stderr (at most one per second) and the final summary. */
+async function follow(handle: BenchmarkHandle, io: CliIo): Promise<JobSummary> {
+  let lastPrint = 0;
+  handle.events.on('event', (e) => {
+    if (e.type === 'status') {
+      io.stderr(`job ${e.jobId}: ${e.status}${e.error ? ` (${e.error})` : ''}\n`);
+      return;
+    }
+    const now = Date.now();
+    if (now - lastPrint < 1000 && e.done < e.total) return;
+    lastPrint = now;
+    const eta = e.etaSeconds === null ? '?' : `${Math.round(e.etaSeconds)} s`;
+    io.stderr(`  ${e.done}/${e.total} samples, ${e.failed} failed, ${e.rate.toFixed(1)}/s, ETA ${eta}\n`);
+  });
+  const s = await handle.done;
+  io.stdout(
+    `job ${s.jobId} ${s.status}: ${s.done}/${s.total} samples (${s.computed} computed now, ${s.failed} failed) ` +
+      `in ${(s.wallMs / 1000).toFixed(1)} s, ${((100 * s.segmenterMs) / Math.max(1, s.wallMs)).toFixed(0)}% in the segmenter\n`,
+  );
+  return s;
+}
+
+function mapError(err: unknown): never {
+  if (err instanceof DatasetError)
+    throw new CliError(err.message, err.code === 'NOT_FOUND' ? EXIT.usage : EXIT.usage);
+  if (err instanceof BenchmarkError || err instanceof ReportError) throw new CliError(err.message);
+  throw err;
+}
+
+/** Creates the command with an injectable Segmenter factory (tests pass a fake). */
+export function createBenchCommand(deps: { createSegmenter?: SegmenterFactory } = {}): CliCommand {
+  const factory = deps.createSegmenter ?? createCliSegmenter;
+  return {
+    name: 'bench',
+    summary: 'run the SAM medical benchmark protocol on a dataset; reports (md/csv/json/html)',
+    usage: USAGE,
+    async run(args, io) {
+      const [sub, ...rest] = args;
+      switch (sub) {
+        case 'run':
+          return runCommand(rest, io, factory);
+        case 'resume':
+          return resumeCommand(rest, io, factory);
+        case 'report':
+          return reportCommand(rest, io);
+        case 'datasets':
+          return datasetsCommand(rest, io);
+        default:
+          throw new CliError(
+            `unknown sub-command '${sub ?? ''}'; expected run, resume, report or datasets\n${USAGE}`,
+          );
+      }
+    },
+  };
+}
+
+async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory): Promise<number> {
+  const { values } = parse(args, {
+    ...DATASET_OPTIONS,
+    dataset: { type: 'string' },
+    model: { type: 'string' },
+    strategies: { type: 'string' },
+    mode: { type: 'string' },
+    selection: { type: 'string' },
+    randomness: { type: 'string' },
+    interactive: { type: 'string' },
+    clicks: { type: 'string' },
+    seed: { type: 'string' },
+    limit: { type: 'string' },
+    shard: { type: 'string' },
+    out: { type: 'string' },
+    url: { type: 'string' },
+    job: { type: 'string' },
+  });
+  const dir = checkDir(values.dataset as string | undefined, '--dataset');
+  if (!values.model) throw new CliError(`--model is required\n${USAGE}`);
+  const models = (values.model as string)
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  const strategies = parseStrategies((values.strategies as string | undefined) ?? 'S1,S2,S3,S4,S5,S6');
+  const mode = oneOf(values.mode as string | undefined, ['faithful', 'corrected'] as PromptMode[], '--mode');
+  const selection = oneOf(
+    values.selection as string | undefined,
+    ['oracle', 'predictedIou'] as SelectionName[],
+    '--selection',
+  );
+  const randomness = oneOf(
+    values.randomness as string | undefined,
+    RANDOMNESS as readonly Randomness[],
+    '--randomness',
+  );
+  const protocol = oneOf(
+    values.interactive as string | undefined,
+    ['errorRegion', 'boxThen5'] as InteractiveProtocol[],
+    '--interactive',
+  );
+  const clicks = integer(values.clicks as string | undefined, '--clicks', 1);
+  const seed = integer(values.seed as string | undefined, '--seed', 0);
+  const limit = integer(values.limit as string | undefined, '--limit', 1);
+  const shard = values.shard ? parseShard(values.shard as string) : undefined;
+  const dsOptions = datasetOptions(values);
+  const store = openStore(values.db as string | undefined);
+  try {
+    const { row, dataset } = await registerDataset(store, dir, dsOptions).catch(mapError);
+    io.stderr(
+      `dataset ${row.id}: ${dataset.stats.images} images, ${dataset.stats.objects} objects, ${dataset.problems.length} problem(s)\n`,
+    );
+    for (const p of dataset.problems) io.stderr(`  problem: ${p.file}: ${p.problem}\n`);
+    const { segmenter, close } = await factory({ url: values.url as string | undefined });
+    try {
+      let handle: BenchmarkHandle;
+      try {
+        handle = startBenchmark(
+          {
+            dataset: row.id,
+            models,
+            strategies,
+            mode,
+            selection,
+            randomness,
+            interactive: protocol ? { protocol, clicks } : null,
+            seed,
+            limit,
+            shard,
+          },
+          { store, segmenter, jobId: values.job as string | undefined },
+        );
+      } catch (err) {
+        mapError(err);
+      }
+      io.stderr(`job ${handle.jobId} started\n`);
+      const summary = await follow(handle, io);
+      if (values.out) {
+        await writeFile(values.out as string, renderReport(buildReport(store, handle.jobId), 'json'));
+        io.stdout(`report written to ${values.out as string}\n`);
+      }
+      return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
+    } finally {
+      await close();
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactory): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' }, url: { type: 'string' } });
+  const store = openStore(values.db as string | undefined);
+  try {
+    const { segmenter, close } = await factory({ url: values.url as string | undefined });
+    try {
+      let handles: BenchmarkHandle[];
+      try {
+        handles = positionals[0]
+          ? [resumeBenchmark(positionals[0], { store, segmenter })]
+          : resumeInterruptedJobs({ store, segmenter });
+      } catch (err) {
+        mapError(err);
+      }
+      if (handles.length === 0) io.stdout('no interrupted job\n');
+      let ok = true;
+      for (const h of handles) ok = (await follow(h, io)).status === 'completed' && ok;
+      return ok ? EXIT.ok : EXIT.failure;
+    } finally {
+      await close();
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function reportCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    db: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+  });
+  const jobId = positionals[0];
+  if (!jobId) throw new CliError(`report needs a JOB id\n${USAGE}`);
+  const format =
+    oneOf(values.format as string | undefined, REPORT_FORMATS as readonly ReportFormat[], '--format') ?? 'md';
+  const store = openStore(values.db as string | undefined);
+  try {
+    let text: string;
+    try {
+      text = renderReport(buildReport(store, jobId), format);
+    } catch (err) {
+      mapError(err);
+    }
+    if (values.out) {
+      await writeFile(values.out as string, text);
+      io.stdout(`report written to ${values.out as string}\n`);
+    } else {
+      io.stdout(text);
+    }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === 'add') {
+    const { values, positionals } = parse(rest, { ...DATASET_OPTIONS, id: { type: 'string' } });
+    const dir = checkDir(positionals[0], 'datasets add DIR:');
+    const store = openStore(values.db as string | undefined);
+    try {
+      const { row, dataset } = await registerDataset(store, dir, {
+        ...datasetOptions(values),
+        id: values.id as string | undefined,
+      }).catch(mapError);
+      io.stdout(
+        `${row.id}: ${dataset.layout} layout, ${dataset.modality}, ${dataset.stats.images} images, ` +
+          `${dataset.stats.objects} objects (${Object.entries(dataset.stats.objectsPerClass)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}), ${dataset.problems.length} problem(s)\n`,
+      );
+      for (const p of dataset.problems) io.stdout(`  problem: ${p.file}: ${p.problem}\n`);
+      return EXIT.ok;
+    } finally {
+      store.close();
+    }
+  }
+  if (action === 'list') {
+    const { values } = parse(rest, { db: { type: 'string' } });
+    const store = openStore(values.db as string | undefined);
+    try {
+      const rows = store.listDatasets();
+      if (rows.length === 0) io.stdout('no dataset registered\n');
+      for (const r of rows) {
+        const stats = r.stats as { images: number; objects: number };
+        io.stdout(
+          `${r.id}\t${r.layout}\t${r.modality}\t${stats.images} images\t${stats.objects} objects\t${r.root}\n`,
+        );
+      }
+      return EXIT.ok;
+    } finally {
+      store.close();
+    }
+  }
+  throw new CliError(`datasets needs 'add DIR' or 'list', got '${action ?? ''}'\n${USAGE}`);
+}
+
+/** The `medseg bench` command. */
+export const command: CliCommand = createBenchCommand();
