@@ -8,6 +8,7 @@ import { SessionStore } from './api/annotation-sessions.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
+import { GatewayMetrics } from './api/metrics.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedInferenceServer } from './embedded/grpc-server.ts';
 import { EmbeddingCache } from './inference/embedding-cache.ts';
@@ -60,18 +61,28 @@ export async function startGateway(
     fp16: config.cacheFp16,
     ttlMs: config.embeddingTtlS * 1000,
   });
+  const metrics = new GatewayMetrics(cache);
   const services: ApiServices = {
     config,
     sam: new SamSession(client, {
       cache,
       batchWindowMs: config.batchWindowMs,
       deadlineMs: config.backendDeadlineMs,
+      observer: {
+        encoder: (model, s) => metrics.encoderSeconds.observe({ model }, s),
+        decoder: (model, s, n) => {
+          metrics.decoderSeconds.observe({ model }, s);
+          metrics.decoderBatchSize.observe({ model }, n);
+        },
+        backendError: (code) => metrics.backendErrors.inc({ code }),
+      },
     }),
     cache,
     lowRes: new LowResStore({ maxEntries: 4096, ttlMs: config.embeddingTtlS * 1000 }),
     sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
     modelsByName: new Map(),
     log,
+    metrics,
   };
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when

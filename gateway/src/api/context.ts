@@ -6,6 +6,7 @@ import type { SamModel } from '../inference/model-profile.ts';
 import type { SamSession } from '../inference/sam-session.ts';
 import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
 export interface ApiServices {
@@ -17,6 +18,7 @@ export interface ApiServices {
   /** Resolved models by public name (filled on first use). */
   modelsByName: Map<string, SamModel>;
   log: Logger;
+  metrics: GatewayMetrics;
 }
 
 /** Per-request GraphQL context. */

@@ -3,7 +3,7 @@
  * /healthz (process up), /readyz (backend reachable and default model ready). Plain node:http, so request
  * size limits and ids are applied before Apollo sees a byte.
  */
-import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -57,6 +57,33 @@ function formatter(services: ApiServices) {
   };
 }
 
+/**
+ * Counts and times every operation by name and outcome, and writes one log line per operation with the
+ * request id. Variables are never logged: they carry pixel data and, for DICOM, patient data.
+ */
+function observabilityPlugin(services: ApiServices): ApolloServerPlugin<ApiContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const started = performance.now();
+      return {
+        async willSendResponse({ operationName, errors, response }) {
+          const operation = operationName ?? 'anonymous';
+          const seconds = (performance.now() - started) / 1000;
+          const bodyErrors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+          const first = errors?.[0]?.extensions?.code ?? bodyErrors?.[0]?.extensions?.code;
+          const outcome = typeof first === 'string' ? first : 'ok';
+          services.metrics.requests.inc({ operation, outcome });
+          services.metrics.requestSeconds.observe({ operation }, seconds);
+          services.log.info(
+            { requestId: contextValue.requestId, operation, outcome, durationMs: Math.round(seconds * 1000) },
+            'graphql operation',
+          );
+        },
+      };
+    },
+  };
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
@@ -103,6 +130,7 @@ export async function startHttpServer(
     schema,
     formatError: formatter(services),
     includeStacktraceInErrorResponses: false,
+    plugins: [observabilityPlugin(services)],
     introspection: true,
     csrfPrevention: true,
   });
@@ -127,6 +155,12 @@ export async function startHttpServer(
           reason === undefined ? 200 : 503,
           reason === undefined ? { status: 'ready' } : { status: 'not ready', reason },
         );
+        return;
+      }
+      case '/metrics': {
+        const text = await services.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': services.metrics.registry.contentType });
+        res.end(text);
         return;
       }
       case '/graphql':

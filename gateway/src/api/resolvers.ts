@@ -217,7 +217,10 @@ async function runSession(ctx: ApiContext, s: AnnotationSessionState) {
   if (points.length === 0 && !box) return undefined;
   const prev = s.masks.length > 0 ? s.masks[s.masks.length - 1] : undefined;
   const set: PromptSet = { points, box, maskInput: prev?.lowRes };
-  const [candidates] = await ctx.services.sam.decode(s.embeddingId, [set], { multimask: points.length <= 1 });
+  const [candidates] = await ctx.services.sam.decode(s.embeddingId, [set], {
+    multimask: points.length <= 1,
+    select: 'best',
+  });
   const best = [...candidates].sort((a, b) => b.predictedIou - a.predictedIou)[0];
   return { best, set };
 }
@@ -292,15 +295,17 @@ export const resolvers = {
       const o = input.options ?? {};
       const threshold = o.maskThreshold ?? 0;
       finite(threshold, 'options.maskThreshold');
+      const all = (o.selection ?? 'BEST_PREDICTED_IOU') === 'ALL';
       const results = await ctx.services.sam.decode(e.id, sets, {
         multimask: o.multimask ?? true,
         maskThreshold: threshold,
+        select: all ? 'all' : 'best',
       });
       return {
         embedding: embeddingOut(e),
         results: results.map((candidates, i) => {
           const ordered = [...candidates].sort((a, b) => b.predictedIou - a.predictedIou);
-          const chosen = (o.selection ?? 'BEST_PREDICTED_IOU') === 'ALL' ? ordered : ordered.slice(0, 1);
+          const chosen = all ? ordered : ordered.slice(0, 1);
           return {
             promptIndex: i,
             masks: chosen.map((c) => maskOutput(ctx, c, provenance(ctx, e, sets[i], c), o.outputs ?? [])),

@@ -45,6 +45,8 @@ export interface DecodeBatcherOptions {
   /** Coalescing window in milliseconds (0: only requests queued in the same tick). */
   windowMs: number;
   infer: InferFn;
+  /** Called after each ModelInfer call with its duration (seconds), batch size and error (if any). */
+  onCall?: (seconds: number, batchSize: number, error: unknown) => void;
 }
 
 interface Pending {
@@ -102,12 +104,15 @@ export class DecodeBatcher {
   }
 
   private async run(batch: Pending[]): Promise<void> {
+    const started = performance.now();
     try {
       this.stats.calls += 1;
       const outputs = await this.options.infer(this.buildRequest(batch.map((p) => p.item)));
+      this.options.onCall?.((performance.now() - started) / 1000, batch.length, undefined);
       const split = splitOutputs(outputs.outputs, batch.length, this.options.maxBatch > 0);
       batch.forEach((p, i) => p.resolve(split[i]));
     } catch (err: unknown) {
+      this.options.onCall?.((performance.now() - started) / 1000, batch.length, err);
       for (const p of batch) p.reject(err);
     }
   }

@@ -58,21 +58,31 @@ export class EmbeddingCache {
     this.now = options.now ?? Date.now;
   }
 
-  /** The embedding for an id, refreshing its recency and expiry; counts a hit or a miss. */
-  get(id: string): { meta: CachedEmbedding; data: Float32Array; expiresAtMs: number } | undefined {
-    const entry = this.lookup(id);
+  /**
+   * Looks an embedding up on behalf of an encode request: counts a hit or a miss, refreshes recency and
+   * expiry, and returns its metadata.
+   */
+  lookup(id: string): { meta: CachedEmbedding; expiresAtMs: number } | undefined {
+    const entry = this.find(id);
     if (!entry) {
       this.misses += 1;
       return undefined;
     }
     this.hits += 1;
+    return { meta: entry.meta, expiresAtMs: entry.expiresAtMs };
+  }
+
+  /** The embedding's values (fp32) for a decode, refreshing recency; not counted as a hit or a miss. */
+  get(id: string): { meta: CachedEmbedding; data: Float32Array; expiresAtMs: number } | undefined {
+    const entry = this.find(id);
+    if (!entry) return undefined;
     const data = entry.data instanceof Uint16Array ? fromFp16Array(entry.data) : entry.data;
     return { meta: entry.meta, data, expiresAtMs: entry.expiresAtMs };
   }
 
   /** Metadata only, without counting a hit or a miss (for handles and listings). */
   peek(id: string): { meta: CachedEmbedding; expiresAtMs: number } | undefined {
-    const entry = this.lookup(id);
+    const entry = this.find(id);
     return entry ? { meta: entry.meta, expiresAtMs: entry.expiresAtMs } : undefined;
   }
 
@@ -115,7 +125,7 @@ export class EmbeddingCache {
     };
   }
 
-  private lookup(id: string): Entry | undefined {
+  private find(id: string): Entry | undefined {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     const now = this.now();

@@ -89,6 +89,20 @@ export interface SamSessionOptions {
   batchWindowMs: number;
   /** Deadline of one backend call in milliseconds. */
   deadlineMs: number;
+  /** Receives timings and failures of backend calls (metrics). */
+  observer?: SessionObserver;
+}
+
+/** Hooks for metrics: durations in seconds, error codes as the inference layer's table names them. */
+export interface SessionObserver {
+  encoder(model: string, seconds: number): void;
+  decoder(model: string, seconds: number, batchSize: number): void;
+  backendError(code: string): void;
+}
+
+function errorCodeOf(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : 'INTERNAL';
 }
 
 /** Counters for tests, benchmarks and metrics. */
@@ -247,7 +261,7 @@ export class SamSession implements Segmenter {
   async encode(image: Raster, modelName: string): Promise<EmbeddingInfo> {
     const model = await this.resolve(modelName);
     const id = this.embeddingId(image, model);
-    const hit = this.options.cache.peek(id);
+    const hit = this.options.cache.lookup(id);
     if (hit) return { ...this.handle(hit.meta), cached: true, expiresAtMs: hit.expiresAtMs };
     const running = this.inflight.get(id);
     if (running) return running;
@@ -305,14 +319,22 @@ export class SamSession implements Segmenter {
       }
     }
     this.encoderCalls += 1;
-    const response = await this.backend.infer(
-      {
-        modelName: model.encoder,
-        inputs: [{ name: profile.imageInput, datatype: 'FP32', shape, data }],
-        outputs: ['image_embeddings'],
-      },
-      { deadlineMs: this.options.deadlineMs },
-    );
+    const started = performance.now();
+    let response: InferResponse;
+    try {
+      response = await this.backend.infer(
+        {
+          modelName: model.encoder,
+          inputs: [{ name: profile.imageInput, datatype: 'FP32', shape, data }],
+          outputs: ['image_embeddings'],
+        },
+        { deadlineMs: this.options.deadlineMs },
+      );
+    } catch (err: unknown) {
+      this.options.observer?.backendError(errorCodeOf(err));
+      throw err;
+    }
+    this.options.observer?.encoder(model.encoder, (performance.now() - started) / 1000);
     const out = response.outputs.find((t) => t.name === 'image_embeddings') ?? response.outputs[0];
     if (!out || !(out.data instanceof Float32Array)) {
       throw new SessionError('INTERNAL', `encoder ${model.encoder} returned no FP32 image_embeddings`);
@@ -343,6 +365,10 @@ export class SamSession implements Segmenter {
         maxBatch: model.decoderMaxBatch,
         windowMs: this.options.batchWindowMs,
         infer: (req) => this.backend.infer(req, { deadlineMs: this.options.deadlineMs }),
+        onCall: (seconds, batchSize, error) => {
+          if (error !== undefined) this.options.observer?.backendError(errorCodeOf(error));
+          else this.options.observer?.decoder(model.decoder, seconds, batchSize);
+        },
       });
       this.batchers.set(model.decoder, b);
     }
@@ -409,7 +435,7 @@ export class SamSession implements Segmenter {
           maskInputSize: model.profile.maskInputSize,
           origSize: [h, w],
         });
-        return this.candidates(out, w, h, threshold, options.multimask);
+        return this.candidates(out, w, h, threshold, options.multimask, options.select ?? 'all');
       }),
     );
   }
@@ -421,8 +447,9 @@ export class SamSession implements Segmenter {
     h: number,
     threshold: number,
     multimask: boolean,
+    select: 'all' | 'best',
   ): MaskCandidate[] {
-    const indices =
+    let indices =
       out.candidates === 1
         ? [0]
         : multimask
@@ -430,6 +457,8 @@ export class SamSession implements Segmenter {
             ? [1, 2, 3]
             : [...Array(out.candidates).keys()]
           : [0];
+    // Thresholding, stability and copies cost a pass over H x W each: only pay for what the caller keeps.
+    if (select === 'best') indices = [indices.reduce((best, i) => (out.iou[i] > out.iou[best] ? i : best))];
     const plane = w * h;
     const lowPlane = out.lowResSize * out.lowResSize;
     return indices.map((index) => {

@@ -14,7 +14,7 @@ const meta = (id: string) => ({
 test('evicts least recently used entries to stay within the byte budget', () => {
   const cache = new EmbeddingCache({ capacityBytes: 3 * 16, fp16: false, ttlMs: 60_000 });
   for (const id of ['a', 'b', 'c']) cache.set(meta(id), new Float32Array(4).fill(1));
-  assert.ok(cache.get('a')); // a is now the most recent
+  assert.ok(cache.lookup('a')); // a is now the most recent
   cache.set(meta('d'), new Float32Array(4));
   assert.equal(cache.peek('b'), undefined, 'b was least recently used');
   assert.ok(cache.peek('a'));
@@ -30,7 +30,8 @@ test('evicts least recently used entries to stay within the byte budget', () => 
 test('counts misses, and entries larger than the budget are not stored', () => {
   const cache = new EmbeddingCache({ capacityBytes: 8, fp16: false, ttlMs: 60_000 });
   cache.set(meta('big'), new Float32Array(4));
-  assert.equal(cache.get('big'), undefined);
+  assert.equal(cache.lookup('big'), undefined);
+  assert.equal(cache.get('big'), undefined, 'get does not count');
   assert.equal(cache.stats().misses, 1);
   assert.equal(cache.stats().entries, 0);
 });

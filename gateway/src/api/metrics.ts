@@ -1,0 +1,112 @@
+/**
+ * Prometheus metrics of the gateway (prom-client), exposed at /metrics: GraphQL operations, encoder and
+ * decoder latency, decoder batch sizes, embedding cache counters, backend errors by code, benchmark progress.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EmbeddingCache } from '../inference/embedding-cache.ts';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The gateway's metric instruments, on their own registry (tests create several gateways per process). */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'medseg_graphql_requests_total',
+    help: 'GraphQL operations handled, by operation name and outcome (ok or the first error code).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly requestSeconds = new Histogram({
+    name: 'medseg_graphql_request_duration_seconds',
+    help: 'GraphQL operation latency in seconds, by operation name.',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly encoderSeconds = new Histogram({
+    name: 'medseg_encoder_duration_seconds',
+    help: 'Image encoder ModelInfer latency in seconds (cache misses only).',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly decoderSeconds = new Histogram({
+    name: 'medseg_decoder_duration_seconds',
+    help: 'Prompt decoder ModelInfer latency in seconds (one batched call).',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly decoderBatchSize = new Histogram({
+    name: 'medseg_decoder_batch_size',
+    help: 'Prompt sets per decoder ModelInfer call.',
+    labelNames: ['model'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
+  readonly backendErrors = new Counter({
+    name: 'medseg_backend_errors_total',
+    help: 'Failed inference backend calls by error code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly benchmarkSamples = new Counter({
+    name: 'medseg_benchmark_samples_total',
+    help: 'Benchmark samples stored, by job.',
+    labelNames: ['job'] as const,
+    registers: [this.registry],
+  });
+  readonly benchmarkProgress = new Gauge({
+    name: 'medseg_benchmark_progress_ratio',
+    help: 'Share of a running benchmark job that is done (0-1), by job.',
+    labelNames: ['job'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(cache: EmbeddingCache) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'medseg_' });
+    const registers = [this.registry];
+    // Cache counters are read from the cache at scrape time, so they can never drift from it.
+    new Gauge({
+      name: 'medseg_embedding_cache_hits',
+      help: 'Embedding cache hits since start.',
+      registers,
+      collect() {
+        this.set(cache.stats().hits);
+      },
+    });
+    new Gauge({
+      name: 'medseg_embedding_cache_misses',
+      help: 'Embedding cache misses since start.',
+      registers,
+      collect() {
+        this.set(cache.stats().misses);
+      },
+    });
+    new Gauge({
+      name: 'medseg_embedding_cache_evictions',
+      help: 'Embedding cache evictions since start.',
+      registers,
+      collect() {
+        this.set(cache.stats().evictions);
+      },
+    });
+    new Gauge({
+      name: 'medseg_embedding_cache_bytes',
+      help: 'Bytes held by the embedding cache.',
+      registers,
+      collect() {
+        this.set(cache.stats().bytes);
+      },
+    });
+    new Gauge({
+      name: 'medseg_embedding_cache_hit_ratio',
+      help: 'hits / (hits + misses) of the embedding cache since start (0 before any lookup).',
+      registers,
+      collect() {
+        const s = cache.stats();
+        this.set(s.hits + s.misses > 0 ? s.hits / (s.hits + s.misses) : 0);
+      },
+    });
+  }
+}
