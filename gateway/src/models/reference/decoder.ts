@@ -191,13 +191,15 @@ export function buildReferenceDecoder(): Uint8Array {
   );
   const allowBox = o.add(o.mul(bandCand, allowBand), o.mul(o.not(bandCand), allowCentre));
   const region = o.mul(o.add(o.mul(hasBox, boxLoose), o.not(hasBox)), valid);
-  const allowRaw = o.add(o.mul(hasPos, allowPoints), o.mul(o.not(hasPos), allowBox));
+  // Without a positive point or a box there is nothing to segment: every candidate stays empty.
+  const boxOnly = o.mul(o.not(hasPos), hasBox);
+  const allowRaw = o.add(o.mul(hasPos, allowPoints), o.mul(boxOnly, allowBox));
   const prior = o.mul(o.cmp('Greater', mi, o.f(0)), o.unsqueeze(hmi, [2, 3]));
   const allow = o.mul(o.max(allowRaw, prior), region);
 
   // 4. Competitive geodesic growth on the coarse C x C grid, then a border refinement on the G grid.
   const boxSeed = o.add(o.mul(bandCand, allow), o.mul(o.not(bandCand), centreMap));
-  const posSeed = o.add(o.mul(posMap, hasPos), o.mul(boxSeed, o.not(hasPos)));
+  const posSeed = o.add(o.mul(posMap, hasPos), o.mul(boxSeed, boxOnly));
   const ones4 = o.f([1, 1, 1, 1], [1, 4, 1, 1]);
   const pos0 = o.mul(o.mul(posSeed, ones4), region);
   const neg0 = o.mul(o.mul(o.mul(negMap, o.not(posMap)), ones4), region);
