@@ -7,6 +7,7 @@
  * Specs: https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_repository.md,
  * model_configuration.md, ensemble_models.md; ONNX IR https://onnx.ai/onnx/repo-docs/IR.html.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CliError, EXIT, type CliIo } from '../cli/command.ts';
@@ -128,6 +129,11 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
+/** A directory entry that is a folder, following symbolic links as Triton does. */
+async function isFolder(parent: string, e: Dirent): Promise<boolean> {
+  return e.isDirectory() || (e.isSymbolicLink() && (await isDir(path.join(parent, e.name))));
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
@@ -203,7 +209,7 @@ async function checkVersions(m: LoadedModel, root: string): Promise<string[]> {
   const entries = await readdir(m.dir, { withFileTypes: true });
   const numeric: number[] = [];
   for (const e of entries) {
-    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    if (e.name.startsWith('.') || !(await isFolder(m.dir, e))) continue;
     if (/^\d+$/.test(e.name)) numeric.push(Number(e.name));
     else {
       add(
@@ -730,10 +736,11 @@ export async function checkRepository(dir: string, options: CheckOptions = {}): 
     });
     return finish(report);
   }
-  const entries = (await readdir(root, { withFileTypes: true }))
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+  const entries: string[] = [];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    if (!e.name.startsWith('.') && (await isFolder(root, e))) entries.push(e.name);
+  }
+  entries.sort();
   const models = new Map<string, LoadedModel>();
   for (const name of entries) {
     const modelDir = path.join(root, name);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -419,6 +419,18 @@ describe('checkRepository on broken repositories', () => {
     assert.equal(missing.code, 'MISSING_MODEL_FILE');
     assert.equal(missing.file, 'mini_encoder/1/model.onnx');
     assert.match(missing.message, /mini_encoder\/1\/model\.onnx.*deploy\/MODELS\.md/);
+  });
+
+  it('follows symbolic links to model and version folders', async () => {
+    const target = await writeRepo();
+    const root = path.join(tmp, `linked${counter}`);
+    await mkdir(root);
+    for (const name of ['mini', 'mini_encoder', 'mini_decoder']) {
+      await symlink(path.join(target, name), path.join(root, name), 'dir');
+    }
+    const report = await checkRepository(root);
+    assert.deepEqual(all(report), [], formatReport(report));
+    assert.equal(report.models.length, 3);
   });
 
   it('reports a folder without config.pbtxt and a repository that does not exist', async () => {
