@@ -281,7 +281,7 @@ function applyModalityLut(
 }
 
 function planarToInterleaved(raw: Uint8Array, pixels: number, planar: 0 | 1): Uint8Array {
-  if (planar === 0) return raw.slice(0, pixels * 3);
+  if (planar === 0) return new Uint8Array(raw.subarray(0, pixels * 3)); // a copy even when raw is a Buffer
   const out = new Uint8Array(pixels * 3);
   for (let i = 0; i < pixels; i++) {
     out[i * 3] = raw[i];

@@ -162,6 +162,19 @@ export function decodeNifti(bytes: Uint8Array, options: NiftiDecodeOptions = {})
   };
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+const CONSTRUCTORS = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+} as const;
+
 function readVoxels(
   raw: Uint8Array,
   start: number,
@@ -169,12 +182,18 @@ function readVoxels(
   type: NiftiDatatype,
   little: boolean,
 ): VolumeData {
+  if (little === HOST_LITTLE_ENDIAN) {
+    // Same byte order as the host: one aligned copy instead of a per-voxel DataView loop.
+    const Ctor = CONSTRUCTORS[type];
+    // new Uint8Array(view) copies into a fresh buffer (Buffer#slice would share node's pool).
+    return new Ctor(new Uint8Array(raw.subarray(start, start + count * Ctor.BYTES_PER_ELEMENT)).buffer);
+  }
   const view = new DataView(raw.buffer, raw.byteOffset + start, raw.byteLength - start);
   switch (type) {
     case 'uint8':
-      return raw.slice(start, start + count);
+      return new Uint8Array(raw.subarray(start, start + count));
     case 'int8':
-      return new Int8Array(raw.slice(start, start + count).buffer);
+      return new Int8Array(new Uint8Array(raw.subarray(start, start + count)).buffer);
     case 'int16': {
       const out = new Int16Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getInt16(2 * i, little);

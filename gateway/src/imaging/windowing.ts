@@ -92,9 +92,12 @@ export function percentileRange(values: ArrayLike<number>, low: number, high: nu
       `percentiles must satisfy 0 <= low <= high <= 100, got ${low} and ${high}`,
     );
   }
-  const sorted = Float64Array.from(values).filter((v) => !Number.isNaN(v));
-  if (sorted.length === 0) return [0, 0];
-  sorted.sort();
+  // Typed-array sort is numeric and puts NaN last, so NaNs are dropped by trimming the tail.
+  const all = Float64Array.from(values).sort();
+  let n = all.length;
+  while (n > 0 && Number.isNaN(all[n - 1])) n--;
+  if (n === 0) return [0, 0];
+  const sorted = all.subarray(0, n);
   const at = (p: number): number => {
     const rank = (p / 100) * (sorted.length - 1);
     const i = Math.floor(rank);
