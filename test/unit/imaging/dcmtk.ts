@@ -85,3 +85,17 @@ export function dciodvfy(bytes: Uint8Array): { errors: string[]; warnings: strin
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Re-encodes a DICOM file with dcmconv, e.g. `+tb` (Explicit VR Big Endian) or `+td` (Deflated). */
+export function dcmconv(bytes: Uint8Array, option: string): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'medseg-dcmtk-'));
+  try {
+    const input = join(dir, 'in.dcm');
+    const output = join(dir, 'out.dcm');
+    writeFileSync(input, bytes);
+    run('dcmconv', [option, input, output]);
+    return new Uint8Array(readFileSync(output));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

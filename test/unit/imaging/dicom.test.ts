@@ -9,7 +9,7 @@ import { decodeImage } from '../../../gateway/src/imaging/decode-image.ts';
 import { decodeDicom, readDicomMetadata } from '../../../gateway/src/imaging/dicom.ts';
 import { encodeRleFrame } from '../../../gateway/src/imaging/dicom-rle.ts';
 import { ImageError } from '../../../gateway/src/imaging/image-error.ts';
-import { dcm2pnm, dcmdumpPixelBytes } from './dcmtk.ts';
+import { dcm2pnm, dcmconv, dcmdumpPixelBytes } from './dcmtk.ts';
 import { le16, makeDicom } from './synthetic-dicom.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -271,6 +271,30 @@ test('JPEG Baseline: grey X-ray and RGB frames decode close to dcm2pnm', () => {
   const c = decodeDicom(colour);
   assert.equal(c.raster.channels, 3);
   assert.ok(maxAbsDiff(c.raster.data, dcm2pnm(colour, [], true).data) <= 3);
+});
+
+test('Explicit VR Big Endian and Deflated files written by dcmconv decode to the same values', () => {
+  const values = [1, -2, 300, -400, 5, 32767, -32768, 0];
+  const source = makeDicom({
+    rows: 2,
+    columns: 4,
+    bitsAllocated: 16,
+    pixelRepresentation: 1,
+    rescaleIntercept: -10,
+    rescaleSlope: 1,
+    pixelData: le16(values),
+  });
+  for (const [option, uid] of [
+    ['+tb', '1.2.840.10008.1.2.2'],
+    ['+td', '1.2.840.10008.1.2.1.99'],
+  ]) {
+    const img = decodeDicom(dcmconv(source, option));
+    assert.equal(img.metadata.transferSyntaxUid, uid);
+    assert.deepEqual(
+      Array.from(img.raster.data),
+      values.map((v) => v - 10),
+    );
+  }
 });
 
 test('unsupported transfer syntaxes are named by UID and name', () => {
