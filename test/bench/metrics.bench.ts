@@ -3,6 +3,8 @@
  * masks, RLE encode/decode of 1024x1024 masks. Prints medians with the targets next to them.
  */
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
+import { computeFactors } from '../../gateway/src/core/factors.ts';
+import { nextClick } from '../../gateway/src/core/interactive.ts';
 import { computeMetrics, hausdorff95 } from '../../gateway/src/core/metrics.ts';
 import { createRng } from '../../gateway/src/core/random.ts';
 import { decodeRle, encodeRle } from '../../gateway/src/core/rle.ts';
@@ -106,4 +108,11 @@ export async function run(): Promise<void> {
   line('RLE encode 1024x1024 masks per second', `${(1000 / enc).toFixed(0)}/s`, '(info)', true);
   line('RLE decode 1024x1024 (median)', `${dec.toFixed(2)} ms`, '(few ms)', dec <= 5);
   line('RLE decode 1024x1024 masks per second', `${(1000 / dec).toFixed(0)}/s`, '(info)', true);
+
+  const factorTimes = timeEach(pairs1024, 2, (a) => computeFactors(a));
+  const fac = median(factorTimes);
+  line('object factors (size, ratio, EFD complexity), 1024x1024', `${fac.toFixed(2)} ms`, '(info)', true);
+  const clickTimes = timeEach(pairs1024, 3, (a, b) => nextClick(a, b));
+  const click = median(clickTimes);
+  line('next interactive click, 1024x1024 pair', `${click.toFixed(2)} ms`, '(info)', true);
 }

@@ -12,41 +12,81 @@ export interface Components {
   sizes: number[];
 }
 
-/** Labels the connected components of a mask's nonzero pixels. */
+/**
+ * Labels the connected components of a mask's nonzero pixels. Works on horizontal runs: each run is joined
+ * (union-find) with the overlapping runs of the row above, where 8-connectivity also accepts runs that only
+ * touch at a corner; pixels are touched once to find runs and once to write labels.
+ */
 export function labelComponents(mask: BinaryMask, connectivity: Connectivity = 4): Components {
   const { width: w, height: h, data } = mask;
-  const n = w * h;
-  const labels = new Int32Array(n);
-  const queue = new Int32Array(n);
-  const sizes: number[] = [];
-  let count = 0;
-  for (let start = 0; start < n; start++) {
-    if (data[start] === 0 || labels[start] !== 0) continue;
-    const label = ++count;
-    labels[start] = label;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = start;
-    while (head < tail) {
-      const i = queue[head++];
-      const y = (i / w) | 0;
-      const x = i - y * w;
-      for (let dy = -1; dy <= 1; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= h) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          if ((dx === 0 && dy === 0) || (connectivity === 4 && dx !== 0 && dy !== 0)) continue;
-          const xx = x + dx;
-          if (xx < 0 || xx >= w) continue;
-          const j = yy * w + xx;
-          if (data[j] !== 0 && labels[j] === 0) {
-            labels[j] = label;
-            queue[tail++] = j;
-          }
+  const ext = connectivity === 8 ? 1 : 0;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const rows: number[] = [];
+  let parent = new Int32Array(64);
+  const find = (a: number): number => {
+    let r = a;
+    while (parent[r] !== r) r = parent[r];
+    // Path halving keeps later finds short.
+    while (parent[a] !== r) {
+      const next = parent[a];
+      parent[a] = r;
+      a = next;
+    }
+    return r;
+  };
+  let prevFirst = 0;
+  let prevLast = 0;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    const first = starts.length;
+    let x = 0;
+    while (x < w) {
+      if (data[row + x] === 0) {
+        x++;
+        continue;
+      }
+      const s = x;
+      while (x < w && data[row + x] !== 0) x++;
+      const id = starts.length;
+      starts.push(s);
+      ends.push(x);
+      rows.push(y);
+      if (id >= parent.length) {
+        const grown = new Int32Array(parent.length * 2);
+        grown.set(parent);
+        parent = grown;
+      }
+      parent[id] = id;
+      // Runs of the previous row overlapping [s - ext, x + ext): runs are sorted, so advance a cursor.
+      while (prevFirst < prevLast && ends[prevFirst] + ext <= s) prevFirst++;
+      for (let k = prevFirst; k < prevLast && starts[k] < x + ext; k++) {
+        const ra = find(id);
+        const rb = find(k);
+        if (ra !== rb) {
+          if (ra < rb) parent[rb] = ra;
+          else parent[ra] = rb;
         }
       }
     }
-    sizes.push(tail);
+    prevFirst = first;
+    prevLast = starts.length;
+  }
+  const labels = new Int32Array(w * h);
+  const sizes: number[] = [];
+  const labelOf = new Int32Array(starts.length);
+  let count = 0;
+  for (let id = 0; id < starts.length; id++) {
+    const root = find(id);
+    // Roots are always the smallest run id of their component, i.e. its first run in row-major order.
+    if (root === id) {
+      labelOf[id] = ++count;
+      sizes.push(0);
+    }
+    const label = labelOf[root];
+    labelOf[id] = label;
+    sizes[label - 1] += ends[id] - starts[id];
+    labels.fill(label, rows[id] * w + starts[id], rows[id] * w + ends[id]);
   }
   return { labels, count, sizes };
 }

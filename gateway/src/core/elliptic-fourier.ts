@@ -133,7 +133,7 @@ export function ellipticFourier(contour: Float64Array, order: number): EllipticF
   return { order, a0: a0 / T, c0: c0 / T, coefficients, perimeter: T };
 }
 
-/** Samples the series truncated at `order` (<= series.order) at `samples` equally spaced t: [x0, y0, ...]. */
+/** Samples the series truncated at `order` (0..series.order; 0 is the centre) at `samples` equally spaced t. */
 export function reconstructContour(
   series: EllipticFourierSeries,
   order: number,
@@ -160,6 +160,35 @@ export function reconstructContour(
 }
 
 /**
+ * Adds harmonic n of a series to sampled points in place (`poly` as from `reconstructContour` at order n - 1,
+ * same sample count), so that orders can be reconstructed one after another in O(samples) each.
+ */
+export function addHarmonic(series: EllipticFourierSeries, n: number, poly: Float64Array): void {
+  if (n < 1 || n > series.order) throw new RangeError(`harmonic ${n} is outside 1..${series.order}`);
+  const samples = poly.length / 2;
+  const o = 4 * (n - 1);
+  const [a, b, c, d] = series.coefficients.subarray(o, o + 4);
+  // cos/sin of n * theta_s by rotating with a fixed step instead of calling trig functions per sample.
+  const step = (2 * Math.PI * n) / samples;
+  const cs = Math.cos(step);
+  const sn = Math.sin(step);
+  let co = 1;
+  let si = 0;
+  for (let s = 0; s < samples; s++) {
+    if ((s & 63) === 0) {
+      // Re-anchor every 64 samples so rounding errors of the rotation cannot accumulate.
+      co = Math.cos(step * s);
+      si = Math.sin(step * s);
+    }
+    poly[2 * s] += a * co + b * si;
+    poly[2 * s + 1] += c * co + d * si;
+    const nc = co * cs - si * sn;
+    si = si * cs + co * sn;
+    co = nc;
+  }
+}
+
+/**
  * Rasterizes a closed polygon (interleaved vertices) into a width x height mask whose pixel (x, y) covers
  * [ox + x, ox + x + 1) x [oy + y, oy + y + 1): a pixel is inside when its centre is (even-odd rule).
  */
@@ -174,25 +203,42 @@ export function rasterizePolygon(
   const mask = out ?? new Uint8Array(width * height);
   mask.fill(0, 0, width * height);
   const k = polygon.length / 2;
-  const xs: number[] = [];
+  // Bucket each edge's crossings by row: the edge from y1 to y2 crosses the centre line yc of row r when
+  // yc is in [min(y1, y2), max(y1, y2)), the half-open rule that counts shared vertices once.
+  const rowOf = (v: number): number => Math.ceil(v - oy - 0.5);
+  const counts = new Int32Array(height + 1);
+  for (let i = 0; i < k; i++) {
+    const j = i + 1 === k ? 0 : i + 1;
+    const y1 = polygon[2 * i + 1];
+    const y2 = polygon[2 * j + 1];
+    if (y1 === y2) continue;
+    const r0 = Math.max(0, rowOf(Math.min(y1, y2)));
+    const r1 = Math.min(height, rowOf(Math.max(y1, y2)));
+    for (let r = r0; r < r1; r++) counts[r + 1]++;
+  }
+  for (let r = 0; r < height; r++) counts[r + 1] += counts[r];
+  const xs = new Float64Array(counts[height]);
+  const fillAt = counts.slice(0, height);
+  for (let i = 0; i < k; i++) {
+    const j = i + 1 === k ? 0 : i + 1;
+    const x1 = polygon[2 * i];
+    const y1 = polygon[2 * i + 1];
+    const y2 = polygon[2 * j + 1];
+    if (y1 === y2) continue;
+    const slope = (polygon[2 * j] - x1) / (y2 - y1);
+    const r0 = Math.max(0, rowOf(Math.min(y1, y2)));
+    const r1 = Math.min(height, rowOf(Math.max(y1, y2)));
+    for (let r = r0; r < r1; r++) xs[fillAt[r]++] = x1 + (oy + r + 0.5 - y1) * slope;
+  }
   for (let y = 0; y < height; y++) {
-    const yc = oy + y + 0.5;
-    xs.length = 0;
-    for (let i = 0; i < k; i++) {
-      const j = i + 1 === k ? 0 : i + 1;
-      const y1 = polygon[2 * i + 1];
-      const y2 = polygon[2 * j + 1];
-      if (y1 <= yc !== y2 <= yc) {
-        const x1 = polygon[2 * i];
-        xs.push(x1 + ((yc - y1) * (polygon[2 * j] - x1)) / (y2 - y1));
-      }
-    }
-    if (xs.length < 2) continue;
-    xs.sort((p, q) => p - q);
-    for (let e = 0; e + 1 < xs.length; e += 2) {
-      // Pixel centres ox + x + 0.5 within [xs[e], xs[e+1]).
-      const from = Math.max(0, Math.ceil(xs[e] - ox - 0.5));
-      const to = Math.min(width, Math.ceil(xs[e + 1] - ox - 0.5));
+    const a = counts[y];
+    const b = counts[y + 1];
+    if (b - a < 2) continue;
+    const row = xs.subarray(a, b).sort();
+    for (let e = 0; e + 1 < row.length; e += 2) {
+      // Pixel centres ox + x + 0.5 within [row[e], row[e+1]).
+      const from = Math.max(0, Math.ceil(row[e] - ox - 0.5));
+      const to = Math.min(width, Math.ceil(row[e + 1] - ox - 0.5));
       for (let x = from; x < to; x++) mask[y * width + x] = 1;
     }
   }

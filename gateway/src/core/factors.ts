@@ -14,6 +14,7 @@
  */
 import { largestComponent } from './connected-components.ts';
 import {
+  addHarmonic,
   ellipticFourier,
   rasterizePolygon,
   reconstructContour,
@@ -32,22 +33,38 @@ export class FactorError extends Error {
 
 /** Tight inclusive box [x0, y0, x1, y1] and pixel count of a mask, or null when empty. */
 function boundsAndArea(mask: BinaryMask): { box: [number, number, number, number]; area: number } | null {
-  const { width: W, height: H, data } = mask;
+  const { width: W, data } = mask;
+  const n = data.length;
   let x0 = W;
   let y0 = -1;
   let x1 = -1;
   let y1 = -1;
   let area = 0;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0, i = y * W; x < W; x++, i++) {
-      if (data[i] === 0) continue;
-      area++;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y0 < 0) y0 = y;
-      y1 = y;
+  const visit = (i: number): void => {
+    if (data[i] === 0) return;
+    const y = (i / W) | 0;
+    const x = i - y * W;
+    area++;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y0 < 0) y0 = y;
+    y1 = y;
+  };
+  let i = 0;
+  if (data.byteOffset % 4 === 0) {
+    // Objects are small against the image: skip four background pixels per 32-bit word.
+    const words = new Uint32Array(data.buffer, data.byteOffset, n >> 2);
+    for (let k = 0; k < words.length; k++) {
+      if (words[k] === 0) continue;
+      const base = k << 2;
+      visit(base);
+      visit(base + 1);
+      visit(base + 2);
+      visit(base + 3);
     }
+    i = words.length << 2;
   }
+  for (; i < n; i++) visit(i);
   return area === 0 ? null : { box: [x0, y0, x1, y1], area };
 }
 
@@ -151,19 +168,31 @@ export function boundaryComplexity(mask: BinaryMask, options: ComplexityOptions 
     throw new FactorError(`maxOrder must be an integer >= 1, got ${maxOrder}`);
   }
   const { box, area } = requireObject(mask);
-  const component = largestComponent(mask, 4) as BinaryMask;
+  // Work on the object's bounding box only: labelling, tracing and Dice never need the rest of the image.
+  const bw = box[2] - box[0] + 1;
+  const bh = box[3] - box[1] + 1;
+  const crop = new Uint8Array(bw * bh);
+  for (let y = 0; y < bh; y++) {
+    const src = (box[1] + y) * mask.width + box[0];
+    for (let x = 0; x < bw; x++) crop[y * bw + x] = mask.data[src + x] === 0 ? 0 : 1;
+  }
+  const objectCrop: BinaryMask = { width: bw, height: bh, data: crop };
+  const component = largestComponent(objectCrop, 4) as BinaryMask;
   const contour = traceOuterContour(component) as Float64Array;
-  const series = ellipticFourier(contour, maxOrder);
+  // Most objects stop within a few orders: compute 12 first and the rest only when needed.
+  let series = ellipticFourier(contour, Math.min(maxOrder, 12));
   const samples = Math.max(64, Math.min(4096, Math.ceil(2 * series.perimeter)));
+  const poly = reconstructContour(series, 0, samples);
   const diceByOrder: number[] = [];
   let buffer = new Uint8Array(0);
   for (let order = 1; order <= maxOrder; order++) {
-    const poly = reconstructContour(series, order, samples);
-    // Rasterize over the union of the object's box and the reconstruction's bounds, so no pixel is lost.
-    let minX = box[0];
-    let minY = box[1];
-    let maxX = box[2] + 1;
-    let maxY = box[3] + 1;
+    if (order > series.order) series = ellipticFourier(contour, maxOrder);
+    addHarmonic(series, order, poly);
+    // Rasterize over the union of the crop and the reconstruction's bounds, so no pixel is lost.
+    let minX = 0;
+    let minY = 0;
+    let maxX = bw;
+    let maxY = bh;
     for (let i = 0; i < poly.length; i += 2) {
       if (poly[i] < minX) minX = poly[i];
       if (poly[i] > maxX) maxX = poly[i];
@@ -180,12 +209,12 @@ export function boundaryComplexity(mask: BinaryMask, options: ComplexityOptions 
     let inter = 0;
     for (let y = 0; y < ch; y++) {
       const iy = oy + y;
-      const inImageY = iy >= 0 && iy < mask.height;
+      const inCropY = iy >= 0 && iy < bh;
       for (let x = 0; x < cw; x++) {
         if (raster[y * cw + x] === 0) continue;
         drawn++;
         const ix = ox + x;
-        if (inImageY && ix >= 0 && ix < mask.width && mask.data[iy * mask.width + ix] !== 0) inter++;
+        if (inCropY && ix >= 0 && ix < bw && crop[iy * bw + ix] !== 0) inter++;
       }
     }
     const d = (2 * inter) / (drawn + area);

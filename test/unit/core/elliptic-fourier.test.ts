@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  addHarmonic,
   ellipticFourier,
   rasterizePolygon,
   reconstructContour,
@@ -78,4 +79,23 @@ test('Fourier series of a square: DC at the centre, perimeter 4s, order 1 is a c
   assert.ok(Math.abs(maxX - 4) < 0.25);
   assert.throws(() => ellipticFourier(square, 0), RangeError);
   assert.throws(() => reconstructContour(s, 10, 8), RangeError);
+});
+
+test('adding harmonics one by one equals the direct reconstruction', () => {
+  const c = traceOuterContour(
+    ascii(`
+    .######...
+    .#....##..
+    .#.....##.
+    .########.`),
+  );
+  assert.ok(c);
+  const s = ellipticFourier(c, 15);
+  const poly = reconstructContour(s, 0, 300);
+  for (let n = 1; n <= 15; n++) {
+    addHarmonic(s, n, poly);
+    const direct = reconstructContour(s, n, 300);
+    for (let i = 0; i < poly.length; i++) assert.ok(Math.abs(poly[i] - direct[i]) < 1e-9);
+  }
+  assert.throws(() => addHarmonic(s, 16, poly), RangeError);
 });
