@@ -44,6 +44,7 @@ export type FindingCode =
   | 'DIMS_MISMATCH'
   | 'BATCH_DIM'
   | 'DYNAMIC_BATCHING_WITHOUT_BATCH'
+  | 'ACCELERATOR_PARAMETER'
   | 'PROFILE_INVALID'
   | 'PROFILE_MISMATCH'
   | 'DECODER_MISSING'
@@ -108,6 +109,126 @@ const DEFAULT_FILENAMES: Record<string, string> = {
   python: 'model.py',
 };
 
+/**
+ * Parameters Triton's onnxruntime backend accepts for the `tensorrt` GPU accelerator, with the kind of value
+ * it parses; any other key fails the model load ("unknown parameter ... is provided for TensorRT Execution
+ * Accelerator"). Source: onnxruntime_backend src/onnxruntime.cc (ModelState::LoadModel).
+ */
+const TRT_PARAMETERS: Record<string, 'precision' | 'uint' | 'int' | 'bool' | 'string'> = {
+  precision_mode: 'precision',
+  max_workspace_size_bytes: 'uint',
+  trt_max_partition_iterations: 'int',
+  trt_min_subgraph_size: 'int',
+  int8_calibration_table_name: 'string',
+  int8_use_native_calibration_table: 'bool',
+  trt_dla_enable: 'bool',
+  trt_dla_core: 'int',
+  trt_engine_cache_enable: 'bool',
+  trt_engine_cache_path: 'string',
+  trt_engine_cache_prefix: 'string',
+  trt_dump_subgraphs: 'bool',
+  trt_force_sequential_engine_build: 'bool',
+  trt_context_memory_sharing_enable: 'bool',
+  trt_layer_norm_fp32_fallback: 'bool',
+  trt_timing_cache_enable: 'bool',
+  trt_timing_cache_path: 'string',
+  trt_force_timing_cache: 'bool',
+  trt_detailed_build_log: 'bool',
+  trt_build_heuristics_enable: 'bool',
+  trt_sparsity_enable: 'bool',
+  trt_builder_optimization_level: 'int',
+  trt_auxiliary_streams: 'int',
+  trt_tactic_sources: 'string',
+  trt_extra_plugin_lib_paths: 'string',
+  trt_profile_min_shapes: 'string',
+  trt_profile_max_shapes: 'string',
+  trt_profile_opt_shapes: 'string',
+  trt_cuda_graph_enable: 'bool',
+  trt_dump_ep_context_model: 'bool',
+  trt_ep_context_file_path: 'string',
+  trt_ep_context_embed_mode: 'int',
+};
+
+/** Keys recent backends accept but older releases reject as unknown (server issue #7156: 24.03). */
+const TRT_RECENT_PARAMETERS = new Set([
+  'trt_profile_min_shapes',
+  'trt_profile_max_shapes',
+  'trt_profile_opt_shapes',
+]);
+
+function checkAccelerators(m: LoadedModel, config: ModelConfig): void {
+  const platform = config.platform || config.backend;
+  if (platform !== 'onnxruntime_onnx' && platform !== 'onnxruntime') return;
+  const eas = config.optimization?.executionAccelerators;
+  for (const ea of eas?.gpuExecutionAccelerator ?? []) {
+    const line = lineOf(m.text, new RegExp(`name\\s*:\\s*"${escapeRegExp(ea.name)}"`));
+    if (ea.name === 'cuda') continue;
+    if (ea.name !== 'tensorrt') {
+      add(
+        m,
+        'error',
+        'ACCELERATOR_PARAMETER',
+        `unknown GPU execution accelerator '${ea.name}' (tensorrt, cuda)`,
+        line,
+      );
+      continue;
+    }
+    for (const [key, value] of Object.entries(ea.parameters ?? {})) {
+      const kind = Object.hasOwn(TRT_PARAMETERS, key) ? TRT_PARAMETERS[key] : undefined;
+      const keyLine = lineOf(m.text, `"${key}"`) ?? line;
+      if (!kind) {
+        add(
+          m,
+          'error',
+          'ACCELERATOR_PARAMETER',
+          `TensorRT accelerator parameter '${key}' is unknown to Triton's onnxruntime backend, which then ` +
+            `refuses to load the model`,
+          keyLine,
+        );
+        continue;
+      }
+      const valid =
+        kind === 'precision'
+          ? ['FP32', 'FP16', 'BF16', 'INT8'].includes(value)
+          : kind === 'uint'
+            ? /^\d+$/.test(value)
+            : kind === 'int'
+              ? /^-?\d+$/.test(value)
+              : kind === 'bool'
+                ? /^(0|1|true|false|True|False)$/.test(value)
+                : value.length > 0;
+      if (!valid) {
+        add(
+          m,
+          'error',
+          'ACCELERATOR_PARAMETER',
+          `TensorRT accelerator parameter '${key}' expects ${kind === 'precision' ? 'FP32, FP16, BF16 or INT8' : `a ${kind} value`}, got '${value}'`,
+          keyLine,
+        );
+      } else if (TRT_RECENT_PARAMETERS.has(key)) {
+        add(
+          m,
+          'warning',
+          'ACCELERATOR_PARAMETER',
+          `'${key}' is rejected as unknown by older Triton releases (24.03 and earlier); check your Triton version`,
+          keyLine,
+        );
+      }
+    }
+  }
+  for (const ea of eas?.cpuExecutionAccelerator ?? []) {
+    if (ea.name !== 'openvino') {
+      add(
+        m,
+        'error',
+        'ACCELERATOR_PARAMETER',
+        `unknown CPU execution accelerator '${ea.name}' (openvino)`,
+        lineOf(m.text, `"${ea.name}"`),
+      );
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Repository walk
 // ---------------------------------------------------------------------------------------------------------
@@ -152,6 +273,10 @@ function errorLine(err: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** 1-based line of the first match of `needle` in `text`, for pointing findings at a config entry. */
 function lineOf(text: string, needle: string | RegExp): number | undefined {
   const idx = typeof needle === 'string' ? text.indexOf(needle) : text.search(needle);
@@ -160,7 +285,7 @@ function lineOf(text: string, needle: string | RegExp): number | undefined {
 }
 
 function tensorLine(m: LoadedModel, tensor: string): number | undefined {
-  return lineOf(m.text, new RegExp(`name\\s*:\\s*"${tensor.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`));
+  return lineOf(m.text, new RegExp(`name\\s*:\\s*"${escapeRegExp(tensor)}"`));
 }
 
 function paramLine(m: LoadedModel, key: string): number | undefined {
@@ -612,7 +737,11 @@ async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): 
     const stepInputs = sc.input ?? [];
     for (const [key, ens] of Object.entries(step.inputMap ?? {})) {
       const t = stepInputs.find((x) => x.name === key);
-      const line = lineOf(m.text, new RegExp(`key\\s*:\\s*"${key}"\\s*value\\s*:\\s*"${ens}"`)) ?? stepLine;
+      const line =
+        lineOf(
+          m.text,
+          new RegExp(`key\\s*:\\s*"${escapeRegExp(key)}"\\s*value\\s*:\\s*"${escapeRegExp(ens)}"`),
+        ) ?? stepLine;
       if (!t) {
         add(
           m,
@@ -641,7 +770,7 @@ async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): 
     }
     for (const t of stepInputs) {
       if (t.optional) continue;
-      if (!Object.prototype.hasOwnProperty.call(step.inputMap ?? {}, t.name)) {
+      if (!Object.hasOwn(step.inputMap ?? {}, t.name)) {
         add(
           m,
           'error',
@@ -654,7 +783,11 @@ async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): 
     const stepOutputs = sc.output ?? [];
     for (const [key, ens] of Object.entries(step.outputMap ?? {})) {
       const t = stepOutputs.find((x) => x.name === key);
-      const line = lineOf(m.text, new RegExp(`key\\s*:\\s*"${key}"\\s*value\\s*:\\s*"${ens}"`)) ?? stepLine;
+      const line =
+        lineOf(
+          m.text,
+          new RegExp(`key\\s*:\\s*"${escapeRegExp(key)}"\\s*value\\s*:\\s*"${escapeRegExp(ens)}"`),
+        ) ?? stepLine;
       if (!t) {
         add(
           m,
@@ -794,6 +927,7 @@ export async function checkRepository(dir: string, options: CheckOptions = {}): 
         lineOf(m.text, 'dynamic_batching'),
       );
     }
+    checkAccelerators(m, m.config);
     if (isEnsemble(m.config)) m.report.role = 'ensemble';
     else if (m.config.parameters?.['sam.decoder']) m.report.role = 'encoder';
     else if (m.report.role === 'unknown') m.report.role = 'model';

@@ -421,6 +421,33 @@ describe('checkRepository on broken repositories', () => {
     assert.match(missing.message, /mini_encoder\/1\/model\.onnx.*deploy\/MODELS\.md/);
   });
 
+  it('reports TensorRT accelerator parameters that Triton would refuse, and version-dependent ones', async () => {
+    const optimization = `optimization { execution_accelerators { gpu_execution_accelerator [
+  { name: "tensorrt"
+    parameters { key: "precision_mode" value: "FP8" }
+    parameters { key: "trt_fp16_enable" value: "1" }
+    parameters { key: "trt_profile_min_shapes" value: "image:1x3x64x64" }
+    parameters { key: "max_workspace_size_bytes" value: "1073741824" } },
+  { name: "openvino" }
+] } }
+`;
+    const report = await checkRepository(await writeRepo({ encoderConfig: encoderConfig() + optimization }));
+    const found = report.models
+      .find((m) => m.name === 'mini_encoder')!
+      .findings.map((f) => `${f.level} ${f.code} ${f.line} ${f.message}`);
+    assert.equal(found.length, 4, found.join('\n'));
+    assert.match(
+      found[0],
+      /^error ACCELERATOR_PARAMETER \d+ .*'precision_mode' expects FP32, FP16, BF16 or INT8, got 'FP8'/,
+    );
+    assert.match(found[1], /^error ACCELERATOR_PARAMETER \d+ .*'trt_fp16_enable' is unknown/);
+    assert.match(
+      found[2],
+      /^warning ACCELERATOR_PARAMETER \d+ 'trt_profile_min_shapes' is rejected .* older Triton/,
+    );
+    assert.match(found[3], /^error ACCELERATOR_PARAMETER \d+ unknown GPU execution accelerator 'openvino'/);
+  });
+
   it('follows symbolic links to model and version folders', async () => {
     const target = await writeRepo();
     const root = path.join(tmp, `linked${counter}`);
