@@ -101,7 +101,17 @@ test('tiny fixture: big-endian int16 image and gzipped uint16 label with 330 vox
   const labelled = [0, 1, 2].map((a) => sliceCounts(label, a as 0 | 1 | 2).filter((c) => c > 0).length);
   assert.ok(labelled.includes(1), `one axis has all 330 voxels on a single slice (${labelled})`);
   assert.equal(Math.max(...sliceCounts(label, labelled.indexOf(1) as 0 | 1 | 2)), 330);
-  assert.match(label.axisCodes, /^[LR][PA][IS]$/);
+  // The image carries an sform and the label only a qform (quaternion with qfac -1): both must agree.
+  assert.equal(image.orientationSource, 'sform');
+  assert.equal(label.orientationSource, 'qform');
+  assert.deepEqual(label.affine, image.affine);
+  assert.deepEqual(image.affine, [
+    [-2, 0, 0, 32],
+    [0, 2, 0, -40],
+    [0, 0, 2, -16],
+    [0, 0, 0, 1],
+  ]);
+  assert.equal(label.axisCodes, 'LAS');
 });
 
 test('BraTS FLAIR and its labels: 240x240x155 float32, labels {0..4}, slices on every axis', () => {
@@ -113,6 +123,7 @@ test('BraTS FLAIR and its labels: 240x240x155 float32, labels {0..4}, slices on 
     assert.equal(v.datatype, 'float32');
   }
   assert.deepEqual([...new Set(labels.data)].sort(), [0, 1, 2, 3, 4]);
+  assert.equal(labels.axisCodes, 'LPS');
   const total = countNonZero(labels.data);
   for (const axis of [0, 1, 2] as const) {
     assert.equal(
