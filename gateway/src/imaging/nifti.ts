@@ -257,7 +257,8 @@ function affineOf(
     const off = [h.qoffset_x, h.qoffset_y, h.qoffset_z];
     return {
       affine: [0, 1, 2]
-        .map((i) => [r[i][0] * s[0], r[i][1] * s[1], r[i][2] * s[2], off[i]])
+        // "+ 0" turns the -0 that sign flips of zero entries produce into 0
+        .map((i) => [r[i][0] * s[0] + 0, r[i][1] * s[1] + 0, r[i][2] * s[2] + 0, off[i]])
         .concat([[0, 0, 0, 1]]),
       source: 'qform',
     };
