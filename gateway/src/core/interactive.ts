@@ -38,15 +38,23 @@ export function nextClick(pred: BinaryMask, gt: BinaryMask): Click | null {
       `prediction is ${pred.width}x${pred.height} but ground truth is ${gt.width}x${gt.height}`,
     );
   }
-  const { width: w, height: h } = gt;
+  // Everything below works on the bounding box of the disagreement, which holds every error region.
+  const diff = differenceBounds(pred, gt);
+  if (diff === null) return null;
+  const [bx, by] = diff;
+  const w = diff[2] - bx + 1;
+  const h = diff[3] - by + 1;
   const n = w * h;
   const fn = new Uint8Array(n);
   const fp = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = pred.data[i] !== 0;
-    const g = gt.data[i] !== 0;
-    if (g && !p) fn[i] = 1;
-    else if (p && !g) fp[i] = 1;
+  for (let y = 0; y < h; y++) {
+    const src = (by + y) * gt.width + bx;
+    for (let x = 0; x < w; x++) {
+      const p = pred.data[src + x] !== 0;
+      const g = gt.data[src + x] !== 0;
+      if (g && !p) fn[y * w + x] = 1;
+      else if (p && !g) fp[y * w + x] = 1;
+    }
   }
   let bestLabels: Int32Array | null = null;
   let bestLabel = 0;
@@ -102,12 +110,50 @@ export function nextClick(pred: BinaryMask, gt: BinaryMask): Click | null {
   const cy = (bi / cw) | 0;
   const cx = bi - cy * cw;
   return {
-    x: cx - 1 + x0,
-    y: cy - 1 + y0,
+    x: cx - 1 + x0 + bx,
+    y: cy - 1 + y0 + by,
     label: bestPositive ? 1 : 0,
     regionSize: bestSize,
     depth: Math.sqrt(best),
   };
+}
+
+/** Inclusive bounds [x0, y0, x1, y1] of the pixels where two masks disagree (inside vs outside), or null. */
+function differenceBounds(a: BinaryMask, b: BinaryMask): [number, number, number, number] | null {
+  const W = a.width;
+  const da = a.data;
+  const db = b.data;
+  const n = da.length;
+  let x0 = W;
+  let y0 = -1;
+  let x1 = -1;
+  let y1 = -1;
+  const visit = (i: number): void => {
+    if ((da[i] === 0) === (db[i] === 0)) return;
+    const y = (i / W) | 0;
+    const x = i - y * W;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y0 < 0) y0 = y;
+    y1 = y;
+  };
+  let i = 0;
+  if (da.byteOffset % 4 === 0 && db.byteOffset % 4 === 0) {
+    // Identical 4-byte words cannot disagree; most of an image is background in both masks.
+    const wa = new Uint32Array(da.buffer, da.byteOffset, n >> 2);
+    const wb = new Uint32Array(db.buffer, db.byteOffset, n >> 2);
+    for (let k = 0; k < wa.length; k++) {
+      if (wa[k] === wb[k]) continue;
+      const base = k << 2;
+      visit(base);
+      visit(base + 1);
+      visit(base + 2);
+      visit(base + 3);
+    }
+    i = wa.length << 2;
+  }
+  for (; i < n; i++) visit(i);
+  return y0 < 0 ? null : [x0, y0, x1, y1];
 }
 
 /** Dice of two masks of one size; 1 when both are empty (nothing to find, nothing found). */
