@@ -366,8 +366,9 @@ function extractMetadata(
   const position = tuple(pick('x00209113', 'x00200032'), 3, 'Image Position (Patient)');
   const orientation = tuple(pick('x00209116', 'x00200037'), 6, 'Image Orientation (Patient)');
   const thickness = pick('x00289110', 'x00180050')[0];
-  const slope = numberValue(ds, 'x00281053');
-  const intercept = numberValue(ds, 'x00281052');
+  // Enhanced objects: Pixel Value Transformation (0028,9145) and Frame VOI LUT (0028,9132) functional groups.
+  const slope = pick('x00289145', 'x00281053')[0];
+  const intercept = pick('x00289145', 'x00281052')[0];
   const frames = numberValue(ds, 'x00280008') ?? 1;
   const meta: DicomMetadata = {
     transferSyntaxUid,
@@ -396,8 +397,8 @@ function extractMetadata(
     imageOrientationPatient: orientation as DicomMetadata['imageOrientationPatient'],
     sliceThickness: thickness,
     rescaleType: stringValue(ds, 'x00281054'),
-    windowCenter: numberValues(ds, 'x00281050')[0],
-    windowWidth: numberValues(ds, 'x00281051')[0],
+    windowCenter: pick('x00289132', 'x00281050')[0],
+    windowWidth: pick('x00289132', 'x00281051')[0],
   };
   for (const [k, v] of Object.entries(optional))
     if (v !== undefined) (meta as unknown as Record<string, unknown>)[k] = v;

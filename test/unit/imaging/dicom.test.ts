@@ -225,6 +225,39 @@ test('multi-frame native and RLE files decode each requested frame like dcm2pnm'
   }
 });
 
+test('enhanced multi-frame geometry, rescale and window come from the functional groups', () => {
+  const file = makeDicom({
+    rows: 2,
+    columns: 2,
+    frames: 2,
+    bitsAllocated: 16,
+    pixelData: le16([0, 10, 20, 30, 40, 50, 60, 70]),
+    extra: {
+      SharedFunctionalGroupsSequence: [
+        {
+          PixelMeasuresSequence: [{ PixelSpacing: ['0.5', '0.25'], SliceThickness: '3' }],
+          PixelValueTransformationSequence: [
+            { RescaleSlope: '2', RescaleIntercept: '-100', RescaleType: 'HU' },
+          ],
+          FrameVOILUTSequence: [{ WindowCenter: '0', WindowWidth: '100' }],
+        },
+      ],
+      PerFrameFunctionalGroupsSequence: [0, 1].map((f) => ({
+        PlanePositionSequence: [{ ImagePositionPatient: ['1', '2', String(10 + 5 * f)] }],
+        PlaneOrientationSequence: [{ ImageOrientationPatient: ['1', '0', '0', '0', '1', '0'] }],
+      })),
+    },
+  });
+  const img = decodeDicom(file, { frameIndex: 1 });
+  assert.deepEqual(img.spacing, [0.5, 0.25]);
+  assert.equal(img.metadata.sliceThickness, 3);
+  assert.deepEqual(img.metadata.imagePositionPatient, [1, 2, 15]);
+  assert.deepEqual(img.metadata.imageOrientationPatient, [1, 0, 0, 0, 1, 0]);
+  assert.deepEqual(Array.from(img.raster.data), [-20, 0, 20, 40]);
+  assert.deepEqual(img.window, { center: 0, width: 100 });
+  assert.deepEqual(decodeDicom(file).metadata.imagePositionPatient, [1, 2, 10]);
+});
+
 test('RLE 8-bit RGB decodes to the original samples and matches dcm2pnm', () => {
   const rgb = Uint8Array.from({ length: 7 * 3 * 3 }, (_, i) => (i < 30 ? 200 : (i * 11) % 256));
   const file = makeDicom({
