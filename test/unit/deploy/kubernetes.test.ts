@@ -175,6 +175,16 @@ describe('deploy/k8s manifests', () => {
     assert.equal(shard, `$(JOB_COMPLETION_INDEX)/${n}`);
     assert.equal(c.image, compose.services.gateway.image);
     assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    // Every flag is one `medseg bench run` documents, and its store lives on the shared volume per shard.
+    const usage = readRepoFile('gateway/src/cli/commands/bench.ts');
+    const runUsage = usage.slice(usage.indexOf('  run --dataset'), usage.indexOf('  resume ['));
+    for (const flag of c.args.filter((a: string) => a.startsWith('--'))) {
+      assert.ok(runUsage.includes(flag), `${flag} is not a 'medseg bench run' option`);
+    }
+    const db = c.args[c.args.indexOf('--db') + 1] as string;
+    assert.match(db, /^\/results\/.*\$\(JOB_COMPLETION_INDEX\).*\.sqlite$/);
+    assert.equal(c.args[c.args.indexOf('--url') + 1], '$(TRITON_URL)');
+    assert.ok('TRITON_URL' in configMap.data);
     const results = job.spec.template.spec.volumes.find(
       (v: Obj) => v.persistentVolumeClaim?.claimName === 'medseg-results',
     );
