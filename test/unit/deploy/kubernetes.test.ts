@@ -111,6 +111,10 @@ describe('deploy/k8s manifests', () => {
     assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: GATEWAY_PORT });
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: GATEWAY_PORT });
     assert.ok(routes.has('/readyz') && routes.has('/healthz'), [...routes].join());
+    // Prometheus scrapes the gateway's own /metrics route on the same port.
+    const annotations = gateway.spec.template.metadata.annotations;
+    assert.ok(routes.has(annotations['prometheus.io/path']), annotations['prometheus.io/path']);
+    assert.equal(annotations['prometheus.io/port'], String(GATEWAY_PORT));
     assert.deepEqual(c.envFrom, [{ configMapRef: { name: configMap.metadata.name } }]);
     assert.deepEqual(
       c.ports.map((p: Obj) => p.containerPort),
