@@ -17,7 +17,7 @@ import type { BinaryMask } from '../../gateway/src/core/mask.ts';
 import { simulatePrompt, type Strategy } from '../../gateway/src/core/prompts.ts';
 import type { Raster } from '../../gateway/src/core/raster.ts';
 import { dice } from '../helpers/dice.ts';
-import { ReferenceRunner, type TestPrompt } from '../unit/models/reference-runner.ts';
+import { decoderFeeds, ReferenceRunner, type TestPrompt } from '../unit/models/reference-runner.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = resolve(repoRoot, '../shared/samples');
@@ -97,13 +97,8 @@ export async function run(): Promise<void> {
   const runner = await ReferenceRunner.create();
   const cases = loadCases();
   const sums = new Map<string, { picked: number; oracle: number; n: number }>();
-  let encMs = 0;
-  let decMs = 0;
-  let decCalls = 0;
   for (const c of cases) {
-    const t0 = performance.now();
     const emb = await runner.embed(c.image);
-    encMs += performance.now() - t0;
     for (const obj of c.objects) {
       for (const s of STRATEGIES) {
         const sim = simulatePrompt(obj.mask, s.strategy, 'corrected');
@@ -112,10 +107,7 @@ export async function run(): Promise<void> {
           points: sim.prompt.points.map((p) => ({ x: p.x, y: p.y, label: p.label === 1 ? 1 : 0 })),
           box: sim.prompt.box,
         };
-        const t1 = performance.now();
         const [r] = await runner.decode(emb, [prompt], c.image.height, c.image.width);
-        decMs += performance.now() - t1;
-        decCalls++;
         const ds = r.masks.map((m) => dice(m, obj.mask.data));
         for (const key of [`${c.dataset} | ${s.name}`, `${c.dataset}/${obj.label} | ${s.name}`]) {
           const acc = sums.get(key) ?? { picked: 0, oracle: 0, n: 0 };
@@ -138,8 +130,63 @@ export async function run(): Promise<void> {
       `${key.padEnd(52)} ${((100 * v.picked) / v.n).toFixed(1).padStart(7)} ${((100 * v.oracle) / v.n).toFixed(1).padStart(7)} ${String(v.n).padStart(4)}`,
     );
   }
+  await timings(runner, cases);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median session.run times on one thread: encoder, decoder at batch 1 and 16 (one point each). */
+async function timings(runner: ReferenceRunner, cases: Case[]): Promise<void> {
   console.log(
-    `encoder: ${(encMs / cases.length).toFixed(1)} ms/image (1 thread, incl. nothing but session.run)`,
+    '\ntimings, median per call (decoder: session.run only; 1 intra-op thread; CPU = process CPU time, which a loaded machine inflates less than wall time)',
   );
-  console.log(`decoder: ${(decMs / decCalls).toFixed(1)} ms/call at batch 1 (1 thread), ${decCalls} calls`);
+  for (const c of [cases[0], cases[cases.length - 1]]) {
+    const { image, objects } = c;
+    const emb = await runner.embed(image);
+    const enc: number[] = [];
+    const encCpu: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      await runner.embed(image);
+      enc.push(performance.now() - t);
+      const dc = process.cpuUsage(c0);
+      encCpu.push((dc.user + dc.system) / 1000);
+    }
+    const sim = simulatePrompt(objects[0].mask, 'S2', 'corrected');
+    const point: TestPrompt = sim.ok ? { points: [{ ...sim.prompt.points[0], label: 1 }] } : {};
+    const bg: TestPrompt = { points: [{ x: 2, y: 2, label: 1 }] };
+    const lines: string[] = [];
+    for (const [name, prompt, batch] of [
+      ['object point, batch 1', point, 1],
+      ['background point (grows over the image), batch 1', bg, 1],
+      ['object point, batch 16, per item', point, 16],
+    ] as const) {
+      const feeds = decoderFeeds(
+        emb,
+        Array.from({ length: batch }, () => prompt),
+        image.height,
+        image.width,
+      );
+      await runner.decoder.run(feeds);
+      const ts: number[] = [];
+      const cpu: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        const c0 = process.cpuUsage();
+        const t = performance.now();
+        await runner.decoder.run(feeds);
+        ts.push((performance.now() - t) / batch);
+        const dc = process.cpuUsage(c0);
+        cpu.push((dc.user + dc.system) / 1000 / batch);
+      }
+      lines.push(`  decoder, ${name}: wall ${median(ts).toFixed(1)} ms, CPU ${median(cpu).toFixed(1)} ms`);
+    }
+    console.log(
+      `${c.dataset}/${c.name} (${image.width}x${image.height}): encoder wall ${median(enc).toFixed(1)} ms, CPU ${median(encCpu).toFixed(1)} ms (with the JS preprocessing)`,
+    );
+    console.log(lines.join('\n'));
+  }
 }
