@@ -2,6 +2,13 @@
  * Runs one ONNX model file on CPU with onnxruntime-node: one InferenceSession per configured instance
  * (instance_group counts, all on CPU), checked at load against the configuration (names, element types and
  * dimensions of every input and output), and the conversions between KServe tensors and ORT tensors.
+ *
+ * Threading: onnxruntime-node 1.22 runs `session.run` synchronously on the calling thread (after a
+ * setImmediate), and its native binding loads only once per process (a second thread gets "Module did not
+ * self-register"), so sessions cannot move to worker threads. While a model runs, this process's event loop
+ * waits, and several instances take turns rather than run in parallel; ONNX Runtime's intra-op threads are
+ * the parallelism. Where the gateway must stay responsive during long runs, start the server as its own
+ * process (`medseg serve-models`) and point the gateway at it.
  * Spec: https://onnxruntime.ai/docs/api/js/ and Triton's onnxruntime backend conventions
  */
 import ort from 'onnxruntime-node';
