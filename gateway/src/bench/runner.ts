@@ -6,13 +6,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { batches, filterEverythingMasks, gridPoints, type EverythingCandidate } from '../core/everything.ts';
+import { batches, boxNms, gridPoints, maskBox, type EverythingCandidate } from '../core/everything.ts';
+import { decodeRle, encodeRle, type CocoRle } from '../core/rle.ts';
 import { nextClick, runBoxThenClicks, runInteractive } from '../core/interactive.ts';
 import { emptyMask, type BinaryMask } from '../core/mask.ts';
 import { overlapMetrics } from '../core/metrics.ts';
 import { EVERYTHING_MODE, simulatePrompt, type ObjectPrompt } from '../core/prompts.ts';
 import type { Raster } from '../core/raster.ts';
-import type { LowResLogits, MaskCandidate, PromptSet, Segmenter } from '../core/segmenter.ts';
+import type { LowResLogits, PromptSet, Segmenter } from '../core/segmenter.ts';
 import { multimaskCandidates, scoreCandidates, toMetricValues } from './candidates.ts';
 import type { Dataset, DatasetObject } from './datasets/dataset.ts';
 import { openRegisteredDataset } from './datasets/registry.ts';
@@ -589,7 +590,12 @@ interface EverythingMask extends EverythingCandidate {
   index: number;
 }
 
-/** S1 without a native everything method: SAM's 32x32 grid in batches of 64, filtered per batch, then NMS. */
+/**
+ * S1 without a native everything method: SAM's 32x32 grid decoded in batches of 64 points (3 masks per
+ * point), each mask kept when its predicted IoU > 0.88 and stability >= 0.95, then one box NMS at 0.7 over
+ * all survivors, as SAM's automatic mask generator with one crop. Survivors wait as COCO RLE (as SAM keeps
+ * them) so memory stays small for large images.
+ */
 async function runEverything(
   segmenter: Segmenter,
   embeddingId: string,
@@ -607,22 +613,48 @@ async function runEverything(
     }));
   }
   const points = gridPoints(EVERYTHING_MODE.pointsPerSide, image.width, image.height);
-  const survivors: EverythingMask[] = [];
+  const survivors: Array<{
+    rle: CocoRle;
+    box: number[];
+    predictedIou: number;
+    stabilityScore: number;
+    index: number;
+  }> = [];
   let index = 0;
   for (const batch of batches(points, EVERYTHING_MODE.pointsPerBatch)) {
     const prompts: PromptSet[] = batch.map(([x, y]) => ({ points: [{ x, y, label: 1 }] }));
     const results = await timed(() => segmenter.decode(embeddingId, prompts, { multimask: true }));
-    const flat: EverythingMask[] = [];
-    for (const cands of results)
-      for (const c of multimaskCandidates(cands)) flat.push(toEverything(c, index++));
-    // Thresholds are per mask, so filtering each batch first keeps memory bounded; NMS runs once at the end.
-    survivors.push(...filterEverythingMasks(flat, { boxNmsThresh: 1 }));
+    for (const cands of results) {
+      for (const c of multimaskCandidates(cands)) {
+        const i = index++;
+        if (!(c.predictedIou > EVERYTHING_MODE.predIouThresh)) continue;
+        if (!(c.stabilityScore >= EVERYTHING_MODE.stabilityScoreThresh)) continue;
+        const box = maskBox(c.mask);
+        if (box === null) continue;
+        survivors.push({
+          rle: encodeRle(c.mask),
+          box,
+          predictedIou: c.predictedIou,
+          stabilityScore: c.stabilityScore,
+          index: i,
+        });
+      }
+    }
   }
-  return filterEverythingMasks(survivors);
-}
-
-function toEverything(c: MaskCandidate, index: number): EverythingMask {
-  return { mask: c.mask, predictedIou: c.predictedIou, stabilityScore: c.stabilityScore, index };
+  const kept = boxNms(
+    survivors.map((s) => s.box),
+    survivors.map((s) => s.predictedIou),
+    EVERYTHING_MODE.boxNmsThresh,
+  );
+  return kept.map((k) => {
+    const s = survivors[k];
+    return {
+      mask: decodeRle(s.rle),
+      predictedIou: s.predictedIou,
+      stabilityScore: s.stabilityScore,
+      index: s.index,
+    };
+  });
 }
 
 /** A Segmenter that produces S1's masks itself (e.g. a server-side automatic mask generator). */
