@@ -2,6 +2,7 @@
  * The gateway's configuration, read once from the environment by the composition root (main.ts / the CLI)
  * and passed down frozen. Explicit options (CLI flags) override the environment. Every field states its unit.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** Frozen gateway configuration. */
@@ -44,6 +45,26 @@ export interface GatewayConfig {
   sessionTtlS: number;
   /** Log level (LOG_LEVEL: debug, info, warn, error, silent; default info). */
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * DICOMweb PACS endpoints by name (PACS_ENDPOINTS: JSON `{"name": {"baseUrl": "http://host/dicom-web",
+   * "authHeader": "Bearer ..."}}`, or PACS_ENDPOINTS_FILE: a file holding that JSON; default: none).
+   * Requests name an endpoint; they never carry a URL.
+   */
+  pacsEndpoints: Readonly<Record<string, PacsEndpointConfig>>;
+  /** Time limit of one PACS request in milliseconds (PACS_TIMEOUT_MS, default 30000). */
+  pacsTimeoutMs: number;
+  /** Most slices one 3-D propagation may segment (MAX_VOLUME_SLICES, default 512). */
+  maxVolumeSlices: number;
+  /** Most volume jobs kept (running and finished; the oldest finished go first) (MAX_VOLUME_JOBS, default 64). */
+  maxVolumeJobs: number;
+}
+
+/** One configured DICOMweb endpoint. */
+export interface PacsEndpointConfig {
+  /** DICOMweb service root (http or https), e.g. http://orthanc:8042/dicom-web. */
+  baseUrl: string;
+  /** Value of the Authorization header sent with every request, if any (never logged). */
+  authHeader?: string;
 }
 
 /** A configuration value that could not be used, naming the variable, what was expected and what arrived. */
@@ -62,6 +83,48 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
     throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got '${raw}'`);
   }
   return value;
+}
+
+/** Parses PACS_ENDPOINTS (JSON) or PACS_ENDPOINTS_FILE (a JSON file); both set is an error. */
+function pacsEndpointsFrom(env: NodeJS.ProcessEnv): Record<string, PacsEndpointConfig> {
+  const inline = env.PACS_ENDPOINTS?.trim();
+  const file = env.PACS_ENDPOINTS_FILE?.trim();
+  if (inline && file) throw new ConfigError('set PACS_ENDPOINTS or PACS_ENDPOINTS_FILE, not both');
+  const source = inline ? 'PACS_ENDPOINTS' : 'PACS_ENDPOINTS_FILE';
+  let text: string;
+  if (inline) text = inline;
+  else if (file) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err: unknown) {
+      throw new ConfigError(`PACS_ENDPOINTS_FILE '${file}' could not be read: ${(err as Error).message}`);
+    }
+  } else return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${source} must be JSON like {"name": {"baseUrl": "http://host/dicom-web"}}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`${source} must be a JSON object of named endpoints, got ${typeof parsed}`);
+  }
+  const out: Record<string, PacsEndpointConfig> = {};
+  for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
+    const v = value as { baseUrl?: unknown; authHeader?: unknown } | null;
+    if (!/^[\w.-]{1,64}$/.test(name))
+      throw new ConfigError(`${source}: endpoint name '${name}' must be 1-64 of [A-Za-z0-9_.-]`);
+    if (typeof v?.baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(v.baseUrl)) {
+      throw new ConfigError(`${source}: endpoint '${name}' needs an http(s) baseUrl, got ${JSON.stringify(v?.baseUrl)}`);
+    }
+    if (v.authHeader !== undefined && typeof v.authHeader !== 'string')
+      throw new ConfigError(`${source}: endpoint '${name}' authHeader must be a string`);
+    out[name] = Object.freeze({
+      baseUrl: v.baseUrl,
+      ...(typeof v.authHeader === 'string' ? { authHeader: v.authHeader } : {}),
+    });
+  }
+  return Object.freeze(out);
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -103,6 +166,10 @@ export function loadConfig(
     maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),
     sessionTtlS: int(env, 'SESSION_TTL_S', 1800, 1, 7 * 24 * 3600),
     logLevel,
+    pacsEndpoints: pacsEndpointsFrom(env),
+    pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    maxVolumeSlices: int(env, 'MAX_VOLUME_SLICES', 512, 1, 100_000),
+    maxVolumeJobs: int(env, 'MAX_VOLUME_JOBS', 64, 1, 100_000),
     ...overrides,
   };
   return Object.freeze(config);

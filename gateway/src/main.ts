@@ -9,6 +9,8 @@ import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
 import { GatewayMetrics } from './api/metrics.ts';
+import { createMedicalServices } from './api/medical-services.ts';
+import { PubSub } from './api/subscriptions.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedInferenceServer } from './embedded/grpc-server.ts';
 import { EmbeddingCache } from './inference/embedding-cache.ts';
@@ -62,6 +64,7 @@ export async function startGateway(
     ttlMs: config.embeddingTtlS * 1000,
   });
   const metrics = new GatewayMetrics(cache);
+  const pubsub = new PubSub();
   const services: ApiServices = {
     config,
     sam: new SamSession(client, {
@@ -83,6 +86,8 @@ export async function startGateway(
     modelsByName: new Map(),
     log,
     metrics,
+    pubsub,
+    medical: createMedicalServices(config, pubsub),
   };
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when
@@ -101,6 +106,7 @@ export async function startGateway(
     services,
     client,
     async close() {
+      services.medical.volumeJobs.cancelAll();
       await http.close();
       client.close();
       await embedded?.close();

@@ -6,7 +6,9 @@ import type { SamModel } from '../inference/model-profile.ts';
 import type { SamSession } from '../inference/sam-session.ts';
 import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
+import type { MedicalServices } from './medical-services.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { PubSub } from './subscriptions.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
 export interface ApiServices {
@@ -19,6 +21,10 @@ export interface ApiServices {
   modelsByName: Map<string, SamModel>;
   log: Logger;
   metrics: GatewayMetrics;
+  /** In-process pub/sub behind GraphQL subscriptions (job progress). */
+  pubsub: PubSub;
+  /** PACS endpoints, volume jobs and embedding spacings of the medical API. */
+  medical: MedicalServices;
 }
 
 /** Per-request GraphQL context. */

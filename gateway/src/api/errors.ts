@@ -21,6 +21,9 @@ export const ERROR_CODES = {
   BACKEND_UNAVAILABLE: 'the inference backend cannot be reached',
   DEADLINE_EXCEEDED: 'the backend did not answer in time',
   RESOURCE_EXHAUSTED: 'the backend or gateway is overloaded; retry later',
+  PACS_UNAVAILABLE: 'the configured PACS cannot be reached or did not answer in time',
+  PACS_ERROR: 'the PACS answered a DICOMweb request with an error',
+  NOT_FOUND: 'the PACS (or the gateway) has no such study, series, instance or job',
   INTERNAL: 'an unexpected error; logged with the request id',
 } as const;
 

@@ -14,6 +14,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import type { ApiContext, ApiServices } from './context.ts';
 import { ERROR_CODES } from './errors.ts';
 import { resolvers } from './resolvers.ts';
+import { attachSubscriptions } from './subscriptions.ts';
 
 /** Path of the public schema file. */
 export const SCHEMA_PATH = fileURLToPath(new URL('../../../schema/schema.graphql', import.meta.url));
@@ -223,12 +224,15 @@ export async function startHttpServer(
     server.once('error', reject);
     server.listen(services.config.port, services.config.host, () => resolve());
   });
+  // GraphQL subscriptions (graphql-ws over WebSocket) share the listener and the /graphql path.
+  const subscriptions = attachSubscriptions(server, schema, services);
   const { port } = server.address() as AddressInfo;
   const host = services.config.host.includes(':') ? `[${services.config.host}]` : services.config.host;
   return {
     url: `http://${host}:${port}`,
     port,
     async close() {
+      await subscriptions.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await apollo.stop();

@@ -7,11 +7,23 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Raster } from '../core/raster.ts';
 import { decodeImage } from '../imaging/decode-image.ts';
 import { ApiError } from './errors.ts';
+import {
+  readDicomInput,
+  readDicomWebInput,
+  readNiftiInput,
+  type DicomArg,
+  type DicomWebArg,
+  type NiftiArg,
+} from './medical-input.ts';
+import type { PacsRegistry } from './medical-pacs.ts';
 
 /** The ImageInput GraphQL input object (exactly one field set). */
 export interface ImageInputArg {
   encoded?: { base64: string; mediaType?: string | null } | null;
   path?: string | null;
+  dicom?: DicomArg | null;
+  nifti?: NiftiArg | null;
+  dicomweb?: DicomWebArg | null;
 }
 
 /** Limits applied while reading an image. */
@@ -22,6 +34,8 @@ export interface ImageLimits {
   maxPixels: number;
   /** Folders `path` inputs may read from (absolute). */
   dataRoots: string[];
+  /** Configured PACS endpoints for `dicomweb` inputs (none: such inputs are BAD_REQUEST). */
+  pacs?: PacsRegistry;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -87,6 +101,13 @@ function toApi(err: unknown): never {
 export async function readImageInput(input: ImageInputArg, limits: ImageLimits): Promise<Raster> {
   let bytes: Uint8Array;
   let mediaType: string | undefined;
+  if (input.dicom || input.nifti || input.dicomweb) {
+    if (!limits.pacs && input.dicomweb) throw new ApiError('BAD_REQUEST', 'no PACS endpoints are configured');
+    const medical = { maxBytes: limits.maxBytes, maxPixels: limits.maxPixels, pacs: limits.pacs! };
+    if (input.dicom) return readDicomInput(input.dicom, medical);
+    if (input.nifti) return readNiftiInput(input.nifti, medical);
+    return readDicomWebInput(input.dicomweb!, medical);
+  }
   if (input.encoded) {
     bytes = decodeBase64(input.encoded.base64, limits.maxBytes);
     mediaType = input.encoded.mediaType ?? undefined;

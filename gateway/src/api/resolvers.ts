@@ -11,6 +11,7 @@ import type { ApiContext } from './context.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
+import { medicalResolvers } from './medical-resolvers.ts';
 
 interface PointArg {
   x: number;
@@ -125,8 +126,11 @@ async function embeddingFor(
     maxBytes: services.config.maxBodyBytes,
     maxPixels: services.config.maxPixels,
     dataRoots: services.config.dataRoots,
+    pacs: services.medical.pacs,
   });
-  return services.sam.encode(raster, model ?? services.config.defaultModel);
+  const encoded = await services.sam.encode(raster, model ?? services.config.defaultModel);
+  services.medical.spacings.remember(encoded.id, raster.spacing);
+  return encoded;
 }
 
 function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo): PromptSet[] {
@@ -356,6 +360,7 @@ export const resolvers = {
       return s ? sessionOut(ctx, s) : null;
     }),
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
+    ...medicalResolvers.Query,
   },
   Mutation: {
     encodeImage: guarded(
@@ -429,7 +434,10 @@ export const resolvers = {
     closeSession: guarded((_: unknown, a: { session: string }, ctx: ApiContext) =>
       ctx.services.sessions.delete(a.session),
     ),
+    ...medicalResolvers.Mutation,
   },
+  Subscription: { ...medicalResolvers.Subscription },
+  Embedding: { ...medicalResolvers.Embedding },
 };
 
 function modelOut(m: Awaited<ReturnType<ApiContext['services']['sam']['listModels']>>[number]) {
