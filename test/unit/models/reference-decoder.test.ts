@@ -197,10 +197,18 @@ describe('reference decoder prompts', () => {
     assert.deepEqual(Array.from(b.iou_predictions.data as Float32Array), a.iou.map(Math.fround));
   });
 
-  it('returns empty masks and zero scores without a positive prompt', async () => {
+  it('returns empty masks and zero scores without a positive prompt, even with no point at all', async () => {
     const [r] = await runner.decode(dumbbell, [{}], H, W);
     assert.ok(r.logits.every((v) => v < 0));
     assert.deepEqual(r.iou, [0, 0, 0, 0]);
+    const { decoderFeeds } = await import('./reference-runner.ts');
+    const ortMod = await import('onnxruntime-node');
+    const feeds = decoderFeeds(dumbbell, [{}], H, W);
+    feeds.point_coords = new ortMod.Tensor('float32', new Float32Array(0), [1, 0, 2]);
+    feeds.point_labels = new ortMod.Tensor('float32', new Float32Array(0), [1, 0]);
+    const none = await runner.decoder.run(feeds);
+    assert.deepEqual(Array.from(none.iou_predictions.data as Float32Array), [0, 0, 0, 0], 'no points at all');
+    assert.ok((none.masks.data as Float32Array).every((v) => v < 0));
   });
 
   it('gives a batch of 3 different prompts the same results as 3 single runs', async () => {

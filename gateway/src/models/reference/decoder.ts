@@ -81,14 +81,23 @@ export function buildReferenceDecoder(): Uint8Array {
   const smooth = o.mul(o.div(gauss(o.mul(grid, valid)), o.add(gauss(valid), o.f(1e-6))), valid);
 
   // 2. Prompts.
-  const xs = o.pick(pc, 0, 2);
-  const ys = o.pick(pc, 1, 2);
+  // One padding point is appended so every reduction over points sees at least one (N = 0 is legal input).
+  const batchDim = g.op1('Slice', [g.op1('Shape', [pc]), o.i([0]), o.i([1])]);
+  const padCoords = g.op1('Expand', [
+    o.f([0, 0], [1, 1, 2]),
+    g.op1('Concat', [batchDim, o.i([1, 2])], { axis: 0 }),
+  ]);
+  const padLabels = g.op1('Expand', [o.f([-1], [1, 1]), g.op1('Concat', [batchDim, o.i([1])], { axis: 0 })]);
+  const coords = g.op1('Concat', [pc, padCoords], { axis: 1 });
+  const labels = g.op1('Concat', [pl, padLabels], { axis: 1 });
+  const xs = o.pick(coords, 0, 2);
+  const ys = o.pick(coords, 1, 2);
   const toCell = (v: string) => g.op1('Clip', [o.floor(o.mul(v, o.f(1 / F))), o.f(0), o.f(G - 1)]);
   const idx = Array.from({ length: G }, (_, i) => i);
   const onX = o.cmp('Equal', o.unsqueeze(toCell(xs), [2, 3]), o.f(idx, [1, 1, 1, G]));
   const onY = o.cmp('Equal', o.unsqueeze(toCell(ys), [2, 3]), o.f(idx, [1, 1, G, 1]));
   const onehot = o.mul(onY, onX); // [B,N,G,G]
-  const label = (value: number) => o.cmp('Equal', pl, o.f(value));
+  const label = (value: number) => o.cmp('Equal', labels, o.f(value));
   const isPos = label(1);
   const isNeg = label(0);
   const isTL = label(2);
