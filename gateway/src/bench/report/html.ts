@@ -235,12 +235,9 @@ export function renderHtml(r: BenchmarkReport): string {
       for (const factor of FACTOR_NAMES) {
         const items = corr.filter((c) => c.model === model && c.factor === factor);
         if (items.length === 0) continue;
-        const subtitle = items
-          .map(
-            (c) =>
-              `${c.strategy}: rho ${Number.isFinite(c.rho) ? c.rho.toFixed(2) : 'n/a'}, p ${Number.isFinite(c.p) ? c.p.toPrecision(2) : 'n/a'}`,
-          )
-          .join('; ');
+        const stat = (c: (typeof items)[number]): string =>
+          `rho ${Number.isFinite(c.rho) ? c.rho.toFixed(2) : 'n/a'}, p ${Number.isFinite(c.p) ? c.p.toPrecision(2) : 'n/a'}`;
+        const subtitle = `Spearman rho and two-sided p per strategy (n = ${items[0].n} objects each)`;
         parts.push(
           '<figure>',
           scatterPlot({
@@ -249,12 +246,12 @@ export function renderHtml(r: BenchmarkReport): string {
             xLabel: FACTOR_LABELS[factor],
             yLabel: 'Dice (x100)',
             series: items.map((c) => ({
-              name: strategyLabel(c.strategy),
+              name: `${c.strategy.startsWith('interactive-') ? 'interactive' : c.strategy}: ${stat(c)}`,
               points: c.points.map(([x, d]) => [x, d * 100] as [number, number]),
             })),
             yMax: 100,
           }),
-          `<figcaption>One point per object and strategy. ${esc(subtitle)}</figcaption>`,
+          `<figcaption>One point per object and strategy. ${esc(items.map((c) => `${strategyLabel(c.strategy)}: ${stat(c)}`).join('; '))}.</figcaption>`,
           '</figure>',
         );
       }

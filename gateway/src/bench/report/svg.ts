@@ -20,11 +20,22 @@ export function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-const W = 640;
 const H = 360;
-const M = { left: 64, right: 170, top: 44, bottom: 56 };
-const PW = W - M.left - M.right;
-const PH = H - M.top - M.bottom;
+const PW = 440;
+const PH = H - 44 - 56;
+
+/** Plot geometry: the plot area is fixed; the canvas widens to fit the legend's longest label. */
+interface Layout {
+  W: number;
+  M: { left: number; right: number; top: number; bottom: number };
+}
+
+function layout(legendLabels: readonly string[]): Layout {
+  const longest = Math.max(0, ...legendLabels.map((l) => l.length));
+  const right = Math.min(420, Math.max(120, 40 + Math.ceil(longest * 6.4)));
+  const M = { left: 64, right, top: 44, bottom: 56 };
+  return { W: M.left + PW + right, M };
+}
 
 /** Round tick values covering [lo, hi]. */
 export function ticks(lo: number, hi: number, count = 5): number[] {
@@ -37,7 +48,15 @@ export function ticks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
-function frame(title: string, xLabel: string, yLabel: string, body: string[], desc: string): string {
+function frame(
+  L: Layout,
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  body: string[],
+  desc: string,
+): string {
+  const { W, M } = L;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${xmlEscape(title)}">`,
     `<title>${xmlEscape(title)}</title>`,
@@ -53,14 +72,16 @@ function frame(title: string, xLabel: string, yLabel: string, body: string[], de
   ].join('\n');
 }
 
-function yAxis(yMin: number, yMax: number, y: (v: number) => number): string[] {
+function yAxis(L: Layout, yMin: number, yMax: number, y: (v: number) => number): string[] {
+  const { M } = L;
   return ticks(yMin, yMax).flatMap((t) => [
     `<line x1="${M.left - 4}" y1="${y(t)}" x2="${M.left + PW}" y2="${y(t)}" stroke="#ddd"/>`,
     `<text x="${M.left - 7}" y="${y(t) + 4}" text-anchor="end" font-family="sans-serif" font-size="11">${fmtTick(t)}</text>`,
   ]);
 }
 
-function legend(names: string[]): string[] {
+function legend(L: Layout, names: string[]): string[] {
+  const { M } = L;
   return names.flatMap((n, i) => [
     `<rect x="${M.left + PW + 14}" y="${M.top + i * 18}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>`,
     `<text x="${M.left + PW + 31}" y="${M.top + i * 18 + 10}" font-family="sans-serif" font-size="11">${xmlEscape(n)}</text>`,
@@ -68,7 +89,7 @@ function legend(names: string[]): string[] {
 }
 
 function fmtTick(v: number): string {
-  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0)
+  return Math.abs(v) >= 1e6 || (Math.abs(v) < 0.01 && v !== 0)
     ? v.toExponential(1)
     : String(Number(v.toFixed(3)));
 }
@@ -85,10 +106,12 @@ export function barChart(o: {
   errors?: Array<Array<number | null>>;
   yMax: number;
 }): string {
+  const L = layout(o.series);
+  const { M } = L;
   const y = (v: number): number => M.top + PH - (Math.max(0, Math.min(v, o.yMax)) / o.yMax) * PH;
   const gw = PW / Math.max(1, o.groups.length);
   const bw = (gw * 0.8) / Math.max(1, o.series.length);
-  const body = [...yAxis(0, o.yMax, y)];
+  const body = [...yAxis(L, 0, o.yMax, y)];
   o.groups.forEach((g, gi) => {
     const gx = M.left + gi * gw + gw * 0.1;
     body.push(
@@ -110,8 +133,9 @@ export function barChart(o: {
       }
     });
   });
-  body.push(...legend(o.series));
+  body.push(...legend(L, o.series));
   return frame(
+    L,
     o.title,
     o.xLabel,
     o.yLabel,
@@ -128,12 +152,14 @@ export function lineChart(o: {
   lines: Array<{ name: string; points: Array<[number, number]> }>;
   yMax: number;
 }): string {
+  const L = layout(o.lines.map((l) => l.name));
+  const { M } = L;
   const xs = o.lines.flatMap((l) => l.points.map((p) => p[0]));
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs, xMin + 1);
   const x = (v: number): number => M.left + ((v - xMin) / (xMax - xMin)) * PW;
   const y = (v: number): number => M.top + PH - (Math.max(0, Math.min(v, o.yMax)) / o.yMax) * PH;
-  const body = [...yAxis(0, o.yMax, y)];
+  const body = [...yAxis(L, 0, o.yMax, y)];
   for (const t of ticks(xMin, xMax).filter((t) => Number.isInteger(t))) {
     body.push(
       `<text x="${x(t)}" y="${M.top + PH + 16}" text-anchor="middle" font-family="sans-serif" font-size="11">${t}</text>`,
@@ -151,8 +177,13 @@ export function lineChart(o: {
       );
     }
   });
-  body.push(...legend(o.lines.map((l) => l.name)));
-  return frame(o.title, o.xLabel, o.yLabel, body, `Line chart of ${o.yLabel} against ${o.xLabel}.`);
+  body.push(
+    ...legend(
+      L,
+      o.lines.map((l) => l.name),
+    ),
+  );
+  return frame(L, o.title, o.xLabel, o.yLabel, body, `Line chart of ${o.yLabel} against ${o.xLabel}.`);
 }
 
 /** Scatter plot of several series, with a subtitle line (e.g. the correlation). */
@@ -164,6 +195,8 @@ export function scatterPlot(o: {
   series: Array<{ name: string; points: Array<[number, number]> }>;
   yMax: number;
 }): string {
+  const L = layout(o.series.map((s) => s.name));
+  const { W, M } = L;
   const xs = o.series.flatMap((s) => s.points.map((p) => p[0])).filter(Number.isFinite);
   let xMin = xs.length > 0 ? Math.min(...xs) : 0;
   let xMax = xs.length > 0 ? Math.max(...xs) : 1;
@@ -171,13 +204,17 @@ export function scatterPlot(o: {
     xMin -= 0.5;
     xMax += 0.5;
   }
+  // A little room on both sides so points do not sit on the axis.
+  const pad = (xMax - xMin) * 0.04;
+  xMin -= pad;
+  xMax += pad;
   const x = (v: number): number => M.left + ((v - xMin) / (xMax - xMin)) * PW;
   const y = (v: number): number => M.top + PH - (Math.max(0, Math.min(v, o.yMax)) / o.yMax) * PH;
   const body = [
-    ...yAxis(0, o.yMax, y),
+    ...yAxis(L, 0, o.yMax, y),
     `<text x="${W / 2}" y="38" text-anchor="middle" font-family="sans-serif" font-size="11" fill="#444">${xmlEscape(o.subtitle)}</text>`,
   ];
-  for (const t of ticks(xMin, xMax)) {
+  for (const t of ticks(xMin + pad, xMax - pad)) {
     body.push(
       `<text x="${x(t)}" y="${M.top + PH + 16}" text-anchor="middle" font-family="sans-serif" font-size="11">${fmtTick(t)}</text>`,
     );
@@ -190,8 +227,14 @@ export function scatterPlot(o: {
       );
     }
   });
-  body.push(...legend(o.series.map((s) => s.name)));
+  body.push(
+    ...legend(
+      L,
+      o.series.map((s) => s.name),
+    ),
+  );
   return frame(
+    L,
     o.title,
     o.xLabel,
     o.yLabel,
