@@ -239,6 +239,25 @@ test('randomness perturbs stored prompts reproducibly from the seed', async () =
   store.close();
 });
 
+test('a segmenter error fails the job with its message; the job resumes later', async () => {
+  const store = new JobStore(':memory:');
+  const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-e'), images: 1, seed: 3 });
+  await registerDataset(store, synth.dir, { id: 'synth' });
+  const good = createFakeSegmenter();
+  const broken = { ...good, decode: async () => Promise.reject(new Error('backend UNAVAILABLE')) };
+  const failed = await startBenchmark(
+    { dataset: 'synth', models: ['m'], strategies: ['S2'] },
+    { store, segmenter: broken },
+  ).done;
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.error, 'backend UNAVAILABLE');
+  assert.equal(store.getJob(failed.jobId)?.error, 'backend UNAVAILABLE');
+  const again = await resumeBenchmark(failed.jobId, { store, segmenter: good }).done;
+  assert.equal(again.status, 'completed');
+  assert.equal(again.done, 3);
+  store.close();
+});
+
 test('shard and limit select objects in dataset order', async () => {
   const store = new JobStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-c'), images: 3, seed: 4 });
