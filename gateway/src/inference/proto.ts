@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { alignedSerializer } from './aligned-wire.ts';
 
 /** The repository's `proto/` folder, resolved from this module so any working directory works. */
 export const PROTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../proto');
@@ -26,14 +27,28 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
-/** The generated GRPCInferenceService client constructor (its `.service` is the server definition). */
+/**
+ * The GRPCInferenceService client constructor (its `.service` is the server definition), with ModelInfer
+ * serializers that align raw tensors (aligned-wire.ts).
+ */
 export function inferenceService(): grpc.ServiceClientConstructor {
   if (!cached) {
     const definition = protoLoader.loadSync('grpc_service.proto', PROTO_LOADER_OPTIONS);
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
     };
-    cached = loaded.inference.GRPCInferenceService;
+    const service = loaded.inference.GRPCInferenceService.service;
+    const infer = service.ModelInfer;
+    // Raw tensors land 8-byte aligned at the receiver, which can then use them without a copy.
+    const patched: grpc.ServiceDefinition = {
+      ...service,
+      ModelInfer: {
+        ...infer,
+        requestSerialize: alignedSerializer(infer.requestSerialize, 'rawInputContents', 7),
+        responseSerialize: alignedSerializer(infer.responseSerialize, 'rawOutputContents', 6),
+      },
+    };
+    cached = grpc.makeGenericClientConstructor(patched, 'GRPCInferenceService');
   }
   return cached;
 }
