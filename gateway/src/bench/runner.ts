@@ -315,7 +315,6 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
       total = objects.length * config.models.length * strategyKeys.length;
       store.setJobTotal(jobId, total);
       const stored = store.doneKeys(jobId);
-      doneCount = stored.size;
       failed = store.countSamples(jobId, 'failed');
       setStatus('running');
       const planned: PlannedObject[] = objects.map((object) => {
@@ -326,6 +325,8 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         }
         return { object, pending };
       });
+      // Count only stored samples that belong to the plan (the dataset may have changed since).
+      doneCount = total - planned.reduce((n, p) => n + p.pending.size, 0);
       const progress = (): void => {
         const elapsed = (performance.now() - started) / 1000;
         const rate = elapsed > 0 ? computed / elapsed : 0;

@@ -239,6 +239,38 @@ test('randomness perturbs stored prompts reproducibly from the seed', async () =
   store.close();
 });
 
+test('S1 uses a native everything method when the segmenter has one', async () => {
+  const store = new JobStore(':memory:');
+  await registerDataset(store, tinyDataset(), {
+    id: 'tiny',
+    modality: 'CT',
+    classes: { '1': 'A', '2': 'B' },
+  });
+  const fake = createFakeSegmenter();
+  let everythingCalls = 0;
+  const withEverything = {
+    ...fake,
+    async everything(embeddingId: string) {
+      everythingCalls++;
+      // The fake's region for a point inside A (x 2..11, y 2..11): A itself.
+      const [cands] = await fake.decode(embeddingId, [{ points: [{ x: 5, y: 5, label: 1 }] }], {
+        multimask: true,
+      });
+      return { masks: [cands[1]] };
+    },
+  };
+  const s = await startBenchmark(
+    { dataset: 'tiny', models: ['m'], strategies: ['S1'] },
+    { store, segmenter: withEverything },
+  ).done;
+  assert.equal(s.status, 'completed', s.error ?? '');
+  assert.equal(everythingCalls, 1, 'one everything call per image and model');
+  const samples = store.listSamples(s.jobId);
+  close(samples.find((x) => x.className === 'A')?.oracle?.metrics.dice, 1);
+  close(samples.find((x) => x.className === 'B')?.oracle?.metrics.dice, 0);
+  store.close();
+});
+
 test('a segmenter error fails the job with its message; the job resumes later', async () => {
   const store = new JobStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-e'), images: 1, seed: 3 });
