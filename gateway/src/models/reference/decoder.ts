@@ -274,33 +274,36 @@ export function buildReferenceDecoder(): Uint8Array {
   );
   g.op1('Reshape', [score, o.i([0, 4])], {}, 'iou_predictions');
 
-  // 7. Masks at the original size.
-  const lead = g.op1('Concat', [g.op1('Slice', [g.op1('Shape', [emb]), o.i([0]), o.i([1])]), o.i([4])], {
-    axis: 0,
-  });
-  // Only the low-res rows/columns the crop reads are upscaled (exactly 4x, so half_pixel sampling of the
-  // kept part is unchanged): ceil(newHW / 4) + 1 cells, at most 256.
+  // 7. Masks at the original size. Bilinear resizing is separable, so SAM's sequence (2-D upscale to 1024,
+  // crop, 2-D resize) is done one axis at a time: rows first (low-res rows -> 1024 -> crop -> H), then
+  // columns; same values up to float rounding, with intermediates 2-4x smaller. Only the low-res cells the
+  // crop reads are upscaled (exactly 4x, so half_pixel sampling of the kept part is unchanged).
+  const newI = g.op1('Cast', [newHW], { to: OnnxType.INT64 });
+  const origI = g.op1('Cast', [hw], { to: OnnxType.INT64 });
   const keep = g.op1('Cast', [o.min(o.add(g.op1('Ceil', [o.mul(newHW, o.f(0.25))]), o.f(1)), o.f(G))], {
     to: OnnxType.INT64,
   });
-  const lowKept = g.op1('Slice', ['low_res_masks', o.i([0, 0]), keep, o.i([2, 3])]);
-  const upscaled = g.op1('Resize', [lowKept, '', o.f([1, 1, 1024 / G, 1024 / G])], {
-    mode: 'linear',
-    coordinate_transformation_mode: 'half_pixel',
-  });
-  const cropped = g.op1('Slice', [
-    upscaled,
-    o.i([0, 0]),
-    g.op1('Cast', [newHW], { to: OnnxType.INT64 }),
-    o.i([2, 3]),
-  ]);
-  const origSize = g.op1('Cast', [hw], { to: OnnxType.INT64 });
-  g.op1(
-    'Resize',
-    [cropped, '', '', g.op1('Concat', [lead, origSize], { axis: 0 })],
-    { mode: 'linear', coordinate_transformation_mode: 'half_pixel' },
-    'masks',
-  );
+  const linear = { mode: 'linear', coordinate_transformation_mode: 'half_pixel' };
+  const shapeOf = (v: string) => g.op1('Shape', [v]);
+  const along = (v: string, axis: 2 | 3): string => {
+    const at = (t: string, i: number) => g.op1('Slice', [t, o.i([i]), o.i([i + 1])]);
+    const kept = g.op1('Slice', [v, o.i([0]), at(keep, axis - 2), o.i([axis])]);
+    const up = g.op1(
+      'Resize',
+      [kept, '', o.f(axis === 2 ? [1, 1, 1024 / G, 1] : [1, 1, 1, 1024 / G])],
+      linear,
+    );
+    const cropped = g.op1('Slice', [up, o.i([0]), at(newI, axis - 2), o.i([axis])]);
+    const shape = shapeOf(cropped);
+    const sizes =
+      axis === 2
+        ? g.op1('Concat', [g.op1('Slice', [shape, o.i([0]), o.i([2])]), at(origI, 0), at(shape, 3)], {
+            axis: 0,
+          })
+        : g.op1('Concat', [g.op1('Slice', [shape, o.i([0]), o.i([3])]), at(origI, 1)], { axis: 0 });
+    return g.op1('Resize', [cropped, '', '', sizes], linear);
+  };
+  g.op1('Identity', [along(along('low_res_masks', 2), 3)], {}, 'masks');
 
   g.output('masks', OnnxType.FLOAT, ['batch', 4, 'height', 'width']);
   g.output('iou_predictions', OnnxType.FLOAT, ['batch', 4]);
