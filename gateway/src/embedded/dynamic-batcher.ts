@@ -111,6 +111,7 @@ export class DynamicBatcher {
       const preferredReached = this.maxPreferred > 0 && total >= this.maxPreferred;
       if (!full && !preferredReached && waitedUs < this.opts.maxQueueDelayMicroseconds) {
         if (!this.timer) {
+          // Node timers have a 1 ms resolution: delays under 1000 µs wait about 1 ms.
           const delayMs = Math.max(0, (this.opts.maxQueueDelayMicroseconds - waitedUs) / 1000);
           this.timer = setTimeout(() => {
             this.timer = undefined;
