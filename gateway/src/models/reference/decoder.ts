@@ -13,7 +13,9 @@
  *    - positive points: cells whose grey is within f_k * max(|v_j - mu|, 10) of the grey v_j of some
  *      positive point j, f = (0.35, 0.55, 0.8, 1.1); only points with a homogeneous 5x5 neighbourhood
  *      (local SD < 0.1 * contrast + 2) set the grey model when there are such points (points on a border
- *      have a mixed grey and would leak);
+ *      have a mixed grey and would leak); with several positive points, f = (0.55, 0.8, 0.55, 0.8) where
+ *      candidates 0-1 use the first positive point's grey alone (a later point on a differently grey
+ *      structure would open the region to it) and 2-3 the union of the points' greys;
  *    - a box without points: candidates 0-1 are the cells differing from mu by more than (0.3, 0.45) of
  *      the largest difference inside the box and by more than 2.5 band noise SDs (a ring, whose centre is
  *      background, comes out whole); candidates 2-3 use the point rule from the box centre, f = (0.55, 0.8);
@@ -48,6 +50,7 @@ const F = 1024 / G;
 /** Loop trip count; each iteration makes 2 dilation steps. */
 const MAX_ITERATIONS = 96;
 const POINT_TOLERANCES = [0.35, 0.55, 0.8, 1.1];
+const MULTI_POINT_TOLERANCES = [0.55, 0.8, 0.55, 0.8];
 const BOX_THRESHOLDS = [0.3, 0.45, 0, 0];
 /** A positive point sets the grey model when its local SD is under INTERIOR_SD * its contrast + 2. */
 const INTERIOR_SD = 0.1;
@@ -172,7 +175,18 @@ export function buildReferenceDecoder(): Uint8Array {
   const ratio = o.div(o.abs(o.sub(smooth, pointValues)), spread); // [B,N,G,G]
   const masked = o.add(ratio, o.mul(o.not(model), o.f(1e6)));
   const nearest = o.rmin(masked, [1]);
-  const allowPoints = o.cmp('Less', nearest, o.f(POINT_TOLERANCES, [1, 4, 1, 1]));
+  // Several positive points: candidates 0-1 take the grey model of the first positive point alone (a
+  // later point on a differently grey structure would otherwise open the region to it), 2-3 the union.
+  const firstPos = o.mul(posN, o.cmp('Equal', g.op1('CumSum', [posN, o.i(1)]), o.f(1)));
+  const nearestFirst = o.rmin(o.add(ratio, o.mul(o.not(firstPos), o.f(1e6))), [1]);
+  const multi = o.cmp('Greater', o.sum(posN, [1]), o.f(1)); // [B,1,1,1]
+  const useFirst = o.mul(multi, o.f([1, 1, 0, 0], [1, 4, 1, 1]));
+  const tolerance = o.add(
+    o.mul(multi, o.f(MULTI_POINT_TOLERANCES, [1, 4, 1, 1])),
+    o.mul(o.not(multi), o.f(POINT_TOLERANCES, [1, 4, 1, 1])),
+  );
+  const nearestK = o.add(o.mul(useFirst, nearestFirst), o.mul(o.not(useFirst), nearest));
+  const allowPoints = o.cmp('Less', nearestK, tolerance);
   // Box without points: candidates 0-1 take what differs from the band's grey (rings, whose centre is
   // background, come out whole); candidates 2-3 grow from the box centre with the point rule.
   const bandCand = o.f([1, 1, 0, 0], [1, 4, 1, 1]);
