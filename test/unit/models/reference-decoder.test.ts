@@ -98,6 +98,12 @@ describe('reference decoder on phantoms (noise and bias field)', () => {
         const pointDice = dice(byPoint.masks[byPoint.best], obj.mask.data);
         assert.ok(boxDice >= 0.9, `${obj.label}: box Dice ${boxDice.toFixed(3)}`);
         assert.ok(pointDice >= 0.8, `${obj.label}: point Dice ${pointDice.toFixed(3)}`);
+        // What SAM's everything mode filters on: predicted IoU > 0.88 and stability (IoU of the masks at
+        // logits > 1 and > -1) > 0.95; a mask that fits its object passes both.
+        assert.ok(byBox.iou[byBox.best] > 0.88, `${obj.label}: predicted IoU ${byBox.iou[byBox.best]}`);
+        const logits = byBox.logits.subarray(byBox.best * width * height, (byBox.best + 1) * width * height);
+        const stability = logits.filter((v) => v > 1).length / logits.filter((v) => v > -1).length;
+        assert.ok(stability > 0.95, `${obj.label}: stability ${stability}`);
       }
     });
   }
