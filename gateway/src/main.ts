@@ -36,13 +36,26 @@ export function createLogger(config: Pick<GatewayConfig, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, base: { service: 'medseg-gateway' } }, pino.destination(2));
 }
 
-/** Starts everything the configuration asks for. */
-export async function startGateway(
+/** A connected inference backend: Triton at TRITON_URL, or the embedded server started here. */
+export interface InferenceBackendHandle {
+  client: KServeClient;
+  /** gRPC address in use. */
+  address: string;
+  /** True when the embedded server was started in this process. */
+  embedded: boolean;
+  /** Closes the client and stops the embedded server (if any). */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Triton at `config.tritonUrl`, or starts the embedded KServe v2 server on a loopback port over
+ * `config.modelRepository`; either way the caller gets one KServe client, so one code path runs everywhere.
+ */
+export async function startInferenceBackend(
   config: Readonly<GatewayConfig>,
-  log: Logger = createLogger(config),
-): Promise<RunningGateway> {
-  mkdirSync(config.stateDir, { recursive: true });
-  let embedded: Awaited<ReturnType<typeof EmbeddedInferenceServer.start>> | undefined;
+  log: Logger,
+): Promise<InferenceBackendHandle> {
+  let embedded: EmbeddedInferenceServer | undefined;
   let address: string;
   if (config.tritonUrl) {
     address = config.tritonUrl;
@@ -58,6 +71,25 @@ export async function startGateway(
     log.info({ address, repository: config.modelRepository }, 'embedded inference server started');
   }
   const client = KServeClient.connect(address, { deadlineMs: config.backendDeadlineMs });
+  return {
+    client,
+    address,
+    embedded: embedded !== undefined,
+    async close() {
+      client.close();
+      await embedded?.close();
+    },
+  };
+}
+
+/** Starts everything the configuration asks for. */
+export async function startGateway(
+  config: Readonly<GatewayConfig>,
+  log: Logger = createLogger(config),
+): Promise<RunningGateway> {
+  mkdirSync(config.stateDir, { recursive: true });
+  const backend = await startInferenceBackend(config, log);
+  const { client, address } = backend;
   const cache = new EmbeddingCache({
     capacityBytes: config.cacheBytes,
     fp16: config.cacheFp16,
@@ -102,14 +134,13 @@ export async function startGateway(
   return {
     url: http.url,
     inferenceAddress: address,
-    embedded: embedded !== undefined,
+    embedded: backend.embedded,
     services,
     client,
     async close() {
       services.medical.volumeJobs.cancelAll();
       await http.close();
-      client.close();
-      await embedded?.close();
+      await backend.close();
     },
   };
 }

@@ -56,19 +56,44 @@ export type SegmenterFactory = (options: {
   url?: string;
 }) => Promise<{ segmenter: Segmenter; close(): Promise<void> }>;
 
-// ─── Segmenter construction: the ONE place to wire the SAM session (gateway/src/inference/sam-session.ts). ───
 /**
- * Builds the Segmenter for `bench run|resume`. TO WIRE: return the SAM session connected to `--url`
- * (KServe v2 / Triton) or to an embedded server started here, and close it in `close()`.
+ * Builds the Segmenter for `bench run|resume`: the SAM session over Triton at `--url` (or TRITON_URL), or over
+ * the embedded server started here on the model repository (MODEL_REPOSITORY), exactly as `medseg start` does.
  */
 export const createCliSegmenter: SegmenterFactory = async (options) => {
-  throw new CliError(
-    `no Segmenter is wired for the CLI yet (wanted ${options.url ?? 'the embedded backend'}); ` +
-      'see createCliSegmenter in gateway/src/cli/commands/bench.ts',
-    EXIT.failure,
-  );
+  const { loadConfig, ConfigError } = await import('../../config.ts');
+  const { startInferenceBackend, createLogger } = await import('../../main.ts');
+  const { EmbeddingCache } = await import('../../inference/embedding-cache.ts');
+  const { SamSession } = await import('../../inference/sam-session.ts');
+  let config;
+  try {
+    config = loadConfig({
+      ...process.env,
+      ...(options.url ? { TRITON_URL: options.url } : {}),
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    });
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) throw new CliError(err.message);
+    throw err;
+  }
+  if (!config.tritonUrl) {
+    const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
+    await ensureReferenceModels(config.modelRepository);
+  }
+  const backend = await startInferenceBackend(config, createLogger(config));
+  // A benchmark revisits each image once per model and strategy: keep embeddings for the whole run.
+  const cache = new EmbeddingCache({
+    capacityBytes: config.cacheBytes,
+    fp16: config.cacheFp16,
+    ttlMs: 24 * 3600_000,
+  });
+  const segmenter = new SamSession(backend.client, {
+    cache,
+    batchWindowMs: config.batchWindowMs,
+    deadlineMs: config.backendDeadlineMs,
+  });
+  return { segmenter, close: () => backend.close() };
 };
-// ────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /** Parses `--shard i/N` (0 <= i < N). */
 export function parseShard(text: string): { index: number; count: number } {
