@@ -4,12 +4,13 @@
  * inputs, and logs free of patient identifiers.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { loadConfig } from '../../gateway/src/config.ts';
+import { ConfigError, loadConfig } from '../../gateway/src/config.ts';
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import { decodeRle, encodeRle } from '../../gateway/src/core/rle.ts';
@@ -269,4 +270,22 @@ test('a DICOM with a patient name and id leaves no trace of them in the logs', a
   } finally {
     await gw.close();
   }
+});
+
+test('PACS endpoints come from PACS_ENDPOINTS or PACS_ENDPOINTS_FILE and are validated', () => {
+  const inline = loadConfig({
+    PACS_ENDPOINTS: '{"main": {"baseUrl": "https://pacs.example/dicom-web", "authHeader": "Bearer t"}}',
+  });
+  assert.deepEqual(inline.pacsEndpoints, {
+    main: { baseUrl: 'https://pacs.example/dicom-web', authHeader: 'Bearer t' },
+  });
+  const file = resolve(mkdtempSync(resolve(tmpdir(), 'medseg-pacs-')), 'pacs.json');
+  writeFileSync(file, '{"a": {"baseUrl": "http://127.0.0.1:8042/dicom-web"}}');
+  assert.deepEqual(Object.keys(loadConfig({ PACS_ENDPOINTS_FILE: file }).pacsEndpoints), ['a']);
+  assert.deepEqual(loadConfig({}).pacsEndpoints, {});
+  for (const bad of ['[1]', '{"a": {"baseUrl": "ftp://x"}}', '{"a b": {"baseUrl": "http://x"}}', 'nope']) {
+    assert.throws(() => loadConfig({ PACS_ENDPOINTS: bad }), ConfigError, bad);
+  }
+  assert.throws(() => loadConfig({ PACS_ENDPOINTS: '{}', PACS_ENDPOINTS_FILE: file }), ConfigError);
+  assert.throws(() => loadConfig({ PACS_ENDPOINTS_FILE: '/nonexistent/pacs.json' }), ConfigError);
 });
