@@ -177,13 +177,15 @@ export function preprocessSam(raster: Raster, target = SAM_INPUT_SIZE): SamInput
   const out = new Float32Array(3 * target * target);
   const plane = target * target;
   const ch = resized.channels;
-  for (let y = 0; y < newH; y++) {
-    for (let x = 0; x < newW; x++) {
-      const base = (y * newW + x) * ch;
-      for (let c = 0; c < 3; c++) {
-        const v = resized.data[base + (ch === 3 ? c : 0)];
-        out[c * plane + y * target + x] = (v - SAM_PIXEL_MEAN[c]) / SAM_PIXEL_STD[c];
-      }
+  const src = resized.data;
+  for (let c = 0; c < 3; c++) {
+    const mean = SAM_PIXEL_MEAN[c];
+    const std = SAM_PIXEL_STD[c];
+    const offset = ch === 3 ? c : 0;
+    for (let y = 0; y < newH; y++) {
+      const rowOut = c * plane + y * target;
+      const rowIn = y * newW;
+      for (let x = 0; x < newW; x++) out[rowOut + x] = (src[(rowIn + x) * ch + offset] - mean) / std;
     }
   }
   return { data: out, dims: [3, target, target], resizedSize: [newH, newW] };
