@@ -28,6 +28,8 @@
  *    taken by the other, so a negative click on a leaked region cuts it off at the geodesic midpoint. An If
  *    runs the cheaper positive-only loop when no negative point is given. Two constrained dilations on the
  *    256 grid, bounded by the coarse region grown by one cell, then restore the fine border.
+ *    Limitation: with a box and no positive point, candidates 0-1 are seeded with their whole allowed set,
+ *    so negative points cannot cut them (they still compete in candidates 2-3).
  * 5. Logits: 40 * (3x3 box average of the region - 0.5): +20 inside, -20 outside, +-6.7 at the border, so
  *    thresholding at 0 and bilinear upsampling put the border half-way between cells, and the band between
  *    the +-1 thresholds of SAM's stability score is under a fifth of a cell wide.
