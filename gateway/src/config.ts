@@ -41,6 +41,8 @@ export interface GatewayConfig {
   maxPointsPerSet: number;
   /** Most open annotation sessions (MAX_SESSIONS, default 256). */
   maxSessions: number;
+  /** Most benchmark jobs running at once (MAX_BENCHMARK_JOBS, default 2). */
+  maxBenchmarkJobs: number;
   /** Idle lifetime of an annotation session in seconds (SESSION_TTL_S, default 1800). */
   sessionTtlS: number;
   /** Log level (LOG_LEVEL: debug, info, warn, error, silent; default info). */
@@ -165,6 +167,7 @@ export function loadConfig(
     maxPointsPerSet: int(env, 'MAX_POINTS_PER_SET', 64, 1, 4096),
     maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),
     sessionTtlS: int(env, 'SESSION_TTL_S', 1800, 1, 7 * 24 * 3600),
+    maxBenchmarkJobs: int(env, 'MAX_BENCHMARK_JOBS', 2, 1, 64),
     logLevel,
     pacsEndpoints: pacsEndpointsFrom(env),
     pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),

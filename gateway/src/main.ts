@@ -4,7 +4,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
+import { join } from 'node:path';
 import { SessionStore } from './api/annotation-sessions.ts';
+import { BenchmarkService } from './bench/benchmark-service.ts';
+import { JobStore } from './bench/job-store.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -97,22 +100,25 @@ export async function startGateway(
   });
   const metrics = new GatewayMetrics(cache);
   const pubsub = new PubSub();
+  const sam = new SamSession(client, {
+    cache,
+    batchWindowMs: config.batchWindowMs,
+    deadlineMs: config.backendDeadlineMs,
+    observer: {
+      encoder: (model, s) => metrics.encoderSeconds.observe({ model }, s),
+      decoder: (model, s, n) => {
+        metrics.decoderSeconds.observe({ model }, s);
+        metrics.decoderBatchSize.observe({ model }, n);
+      },
+      backendError: (code) => metrics.backendErrors.inc({ code }),
+    },
+  });
+  const benchmark = new BenchmarkService(new JobStore(join(config.stateDir, 'bench.sqlite')), sam);
   const services: ApiServices = {
     config,
-    sam: new SamSession(client, {
-      cache,
-      batchWindowMs: config.batchWindowMs,
-      deadlineMs: config.backendDeadlineMs,
-      observer: {
-        encoder: (model, s) => metrics.encoderSeconds.observe({ model }, s),
-        decoder: (model, s, n) => {
-          metrics.decoderSeconds.observe({ model }, s);
-          metrics.decoderBatchSize.observe({ model }, n);
-        },
-        backendError: (code) => metrics.backendErrors.inc({ code }),
-      },
-    }),
+    sam,
     cache,
+    benchmark,
     lowRes: new LowResStore({ maxEntries: 4096, ttlMs: config.embeddingTtlS * 1000 }),
     sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
     modelsByName: new Map(),
@@ -130,6 +136,9 @@ export async function startGateway(
     return undefined;
   };
   const http = await startHttpServer(services, ready);
+  // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
+  for (const h of benchmark.resumeInterrupted())
+    log.info({ job: h.jobId }, 'resuming interrupted benchmark job');
   log.info({ url: http.url }, 'gateway listening');
   return {
     url: http.url,
@@ -139,6 +148,8 @@ export async function startGateway(
     client,
     async close() {
       services.medical.volumeJobs.cancelAll();
+      await benchmark.drain(true);
+      benchmark.store.close();
       await http.close();
       await backend.close();
     },

@@ -1,4 +1,7 @@
 /** Test helpers: start a real gateway (embedded backend over triton-models/) and call it over HTTP. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type GatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
@@ -17,7 +20,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
       PORT: '0',
       LOG_LEVEL: 'silent',
       MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
-      STATE_DIR: '/tmp/medseg-test-state',
+      STATE_DIR: mkdtempSync(join(tmpdir(), 'medseg-state-')),
     },
     overrides,
   );

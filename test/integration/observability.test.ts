@@ -1,5 +1,8 @@
 /** /metrics counters move with real requests; logs carry request ids and never pixel data. */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -25,7 +28,7 @@ test('metrics move with requests, and logs have request ids but no pixels', asyn
   const config = loadConfig({
     PORT: '0',
     MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
-    STATE_DIR: '/tmp/medseg-test-state',
+    STATE_DIR: mkdtempSync(join(tmpdir(), 'medseg-state-')),
   });
   const gw = await startGateway(config, pino({ level: 'info' }, sink));
   try {

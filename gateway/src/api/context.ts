@@ -1,5 +1,6 @@
 /** What every resolver receives: the request id and the gateway's long-lived services. */
 import type { Logger } from 'pino';
+import type { BenchmarkService } from '../bench/benchmark-service.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { EmbeddingCache } from '../inference/embedding-cache.ts';
 import type { SamModel } from '../inference/model-profile.ts';
@@ -21,6 +22,8 @@ export interface ApiServices {
   modelsByName: Map<string, SamModel>;
   log: Logger;
   metrics: GatewayMetrics;
+  /** The benchmark engine (jobs in STATE_DIR/bench.sqlite). */
+  benchmark: BenchmarkService;
   /** In-process pub/sub behind GraphQL subscriptions (job progress). */
   pubsub: PubSub;
   /** PACS endpoints, volume jobs and embedding spacings of the medical API. */

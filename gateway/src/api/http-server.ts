@@ -4,7 +4,8 @@
  * size limits and ids are applied before Apollo sees a byte.
  */
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,19 @@ import { attachSubscriptions } from './subscriptions.ts';
 
 /** Path of the public schema file. */
 export const SCHEMA_PATH = fileURLToPath(new URL('../../../schema/schema.graphql', import.meta.url));
+
+/** The folder of the public schema: schema.graphql plus files that extend it (benchmark.graphql). */
+export const SCHEMA_DIR = dirname(SCHEMA_PATH);
+
+/** The full SDL: schema.graphql first, then every other .graphql file in its folder, by name. */
+export function readSchemaSdl(): string {
+  const others = readdirSync(SCHEMA_DIR)
+    .filter((f) => f.endsWith('.graphql') && f !== 'schema.graphql')
+    .sort();
+  return [SCHEMA_PATH, ...others.map((f) => join(SCHEMA_DIR, f))]
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+}
 
 /** A running gateway HTTP server. */
 export interface RunningHttpServer {
@@ -126,7 +140,7 @@ export async function startHttpServer(
   services: ApiServices,
   ready: ReadinessCheck,
 ): Promise<RunningHttpServer> {
-  const schema = makeExecutableSchema({ typeDefs: readFileSync(SCHEMA_PATH, 'utf8'), resolvers });
+  const schema = makeExecutableSchema({ typeDefs: readSchemaSdl(), resolvers });
   const apollo = new ApolloServer<ApiContext>({
     schema,
     formatError: formatter(services),

@@ -12,6 +12,7 @@ import { ApiError, toGraphQLError } from './errors.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical-resolvers.ts';
+import { benchmarkResolvers } from './benchmark-resolvers.ts';
 
 interface PointArg {
   x: number;
@@ -361,6 +362,7 @@ export const resolvers = {
     }),
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
     ...medicalResolvers.Query,
+    ...benchmarkResolvers.Query,
   },
   Mutation: {
     encodeImage: guarded(
@@ -435,8 +437,9 @@ export const resolvers = {
       ctx.services.sessions.delete(a.session),
     ),
     ...medicalResolvers.Mutation,
+    ...benchmarkResolvers.Mutation,
   },
-  Subscription: { ...medicalResolvers.Subscription },
+  Subscription: { ...medicalResolvers.Subscription, ...benchmarkResolvers.Subscription },
   Embedding: { ...medicalResolvers.Embedding },
 };
 

@@ -1,0 +1,263 @@
+/**
+ * GraphQL resolvers of the benchmark engine (schema/benchmark.graphql): datasets under the data roots, jobs,
+ * aggregated results, reports and the progress subscription. The engine itself is gateway/src/bench.
+ */
+import type { AggregateRow, MetricStat } from '../bench/aggregate.ts';
+import { DatasetError, type DatasetLayout, type DatasetStats } from '../bench/datasets/dataset.ts';
+import type { DatasetRow, JobRow } from '../bench/job-store.ts';
+import { ReportError } from '../bench/report/build-report.ts';
+import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
+import { BenchmarkError, type BenchmarkEvent, type BenchmarkInput } from '../bench/runner.ts';
+import type { Randomness, StrategyName } from '../bench/types.ts';
+import type { ApiContext } from './context.ts';
+import { ApiError, toGraphQLError } from './errors.ts';
+import { confinePath } from './image-input.ts';
+
+const LAYOUTS: Record<string, DatasetLayout> = {
+  COSMOS: 'cosmos',
+  PER_STRUCTURE: 'per-structure',
+  NIFTI: 'nifti',
+};
+const RANDOMNESS: Record<string, Randomness> = {
+  NONE: 'none',
+  R0_10: '0-10',
+  R10_20: '10-20',
+  R20_30: '20-30',
+};
+
+function datasetOut(row: DatasetRow) {
+  const stats = row.stats as Partial<DatasetStats> | null;
+  return {
+    id: row.id,
+    name: row.name,
+    layout: row.layout,
+    modality: row.modality,
+    images: stats?.images ?? 0,
+    objects: stats?.objects ?? 0,
+    objectsPerClass: Object.entries(stats?.objectsPerClass ?? {}).map(([name, count]) => ({ name, count })),
+    problems: (row.problems as Array<{ file: string; problem: string }>).map((p) => ({
+      file: p.file,
+      problem: p.problem,
+    })),
+    createdAt: row.createdAt,
+  };
+}
+
+/** A metric summary, scaled (Dice, IoU and NSD are fractions in the store and x100 in the API, as the paper). */
+function stat(s: MetricStat | undefined, scale = 1) {
+  return {
+    mean: s?.mean == null ? null : s.mean * scale,
+    std: s?.std == null ? null : s.std * scale,
+    n: s?.n ?? 0,
+  };
+}
+
+function jobOut(ctx: ApiContext, job: JobRow) {
+  const bench = ctx.services.benchmark;
+  const p = bench.progress(job.id);
+  return {
+    id: job.id,
+    dataset: job.datasetId,
+    models: job.config.models,
+    strategies: job.config.strategies,
+    status: job.status,
+    error: job.error,
+    progress: {
+      done: p?.done ?? 0,
+      total: p?.total ?? job.total,
+      failed: p?.failed ?? 0,
+      rate: p?.rate ?? 0,
+      etaSeconds: p?.etaSeconds ?? null,
+    },
+    results: ({ scope }: { scope: string }) => {
+      if (!['target', 'modality', 'dataset', 'overall'].includes(scope)) {
+        throw new ApiError(
+          'BAD_REQUEST',
+          `scope must be target, modality, dataset or overall, got '${scope}'`,
+        );
+      }
+      return bench
+        .report(job.id)
+        .aggregate.rows.filter((r: AggregateRow) => r.scope === scope)
+        .map((r: AggregateRow) => ({
+          model: r.model,
+          strategy: r.strategy,
+          selection: r.selection,
+          scope: r.scope,
+          target: r.target,
+          modality: r.modality,
+          samples: r.samples,
+          failed: r.failed,
+          dice: stat(r.metrics.dice, 100),
+          iou: stat(r.metrics.iou, 100),
+          hd95: stat(r.metrics.hd95),
+          nsd: stat(r.metrics.nsd, 100),
+        }));
+    },
+    report: ({ format }: { format: string }) => {
+      if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
+        throw new ApiError(
+          'BAD_REQUEST',
+          `format must be one of ${REPORT_FORMATS.join(', ')}, got '${format}'`,
+        );
+      }
+      return bench.renderReport(job.id, format as ReportFormat);
+    },
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
+
+function eventOut(e: BenchmarkEvent) {
+  return e.type === 'progress'
+    ? {
+        jobId: e.jobId,
+        type: 'progress',
+        progress: { done: e.done, total: e.total, failed: e.failed, rate: e.rate, etaSeconds: e.etaSeconds },
+        status: null,
+        error: null,
+      }
+    : { jobId: e.jobId, type: 'status', progress: null, status: e.status, error: e.error };
+}
+
+/** Maps the engine's own errors onto public codes, then to a GraphQLError. */
+function fail(err: unknown, ctx: ApiContext | undefined): never {
+  if (err instanceof BenchmarkError)
+    throw toGraphQLError(new ApiError('BAD_REQUEST', err.message), ctx?.requestId);
+  if (err instanceof ReportError)
+    throw toGraphQLError(new ApiError('BAD_REQUEST', err.message), ctx?.requestId);
+  if (err instanceof DatasetError)
+    throw toGraphQLError(new ApiError('BAD_REQUEST', `dataset: ${err.message}`), ctx?.requestId);
+  throw toGraphQLError(err, ctx?.requestId);
+}
+
+function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err: unknown) {
+      fail(err, args[2] as ApiContext | undefined);
+    }
+  };
+}
+
+function job(ctx: ApiContext, id: string): JobRow {
+  const row = ctx.services.benchmark.job(id);
+  if (!row) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
+  return row;
+}
+
+interface StartArgs {
+  dataset: string;
+  models: string[];
+  strategies: StrategyName[];
+  mode?: 'FAITHFUL' | 'CORRECTED' | null;
+  randomness?: string | null;
+  interactive?: 'ERROR_REGION' | 'BOX_THEN_5' | null;
+  clicks?: number | null;
+  seed?: number | null;
+  limit?: number | null;
+  shardIndex?: number | null;
+  shardCount?: number | null;
+  nsdTolerance?: number | null;
+}
+
+/** Resolvers merged into the gateway's resolver map. */
+export const benchmarkResolvers = {
+  Query: {
+    datasets: guard((_: unknown, __: unknown, ctx: ApiContext) =>
+      ctx.services.benchmark.datasets().map(datasetOut),
+    ),
+    benchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = ctx.services.benchmark.job(a.id);
+      return row ? jobOut(ctx, row) : null;
+    }),
+    benchmarks: guard((_: unknown, __: unknown, ctx: ApiContext) =>
+      ctx.services.benchmark.jobs().map((j) => jobOut(ctx, j)),
+    ),
+  },
+  Mutation: {
+    registerDataset: guard(
+      async (
+        _: unknown,
+        {
+          input,
+        }: {
+          input: {
+            path: string;
+            id?: string | null;
+            layout?: string | null;
+            modality?: string | null;
+            classes?: Array<{ value: number; name: string }> | null;
+            axis?: number | null;
+          };
+        },
+        ctx: ApiContext,
+      ) => {
+        const root = await confinePath(input.path, ctx.services.config.dataRoots);
+        if (input.axis != null && ![0, 1, 2].includes(input.axis))
+          throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${input.axis}`);
+        const { row } = await ctx.services.benchmark.addDataset(root, {
+          ...(input.id ? { id: input.id } : {}),
+          ...(input.layout ? { layout: LAYOUTS[input.layout] } : {}),
+          ...(input.modality ? { modality: input.modality } : {}),
+          ...(input.classes
+            ? { classes: Object.fromEntries(input.classes.map((c) => [String(c.value), c.name])) }
+            : {}),
+          ...(input.axis != null ? { axis: input.axis as 0 | 1 | 2 } : {}),
+        });
+        return datasetOut(row);
+      },
+    ),
+    startBenchmark: guard((_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
+      const running = ctx.services.benchmark.jobs().filter((j) => j.status === 'running').length;
+      if (running >= ctx.services.config.maxBenchmarkJobs) {
+        throw new ApiError(
+          'LIMIT_EXCEEDED',
+          `${running} benchmark jobs are running (limit ${ctx.services.config.maxBenchmarkJobs}); wait or cancel one`,
+        );
+      }
+      if ((input.shardIndex == null) !== (input.shardCount == null)) {
+        throw new ApiError('BAD_REQUEST', 'give both shardIndex and shardCount, or neither');
+      }
+      const bench: BenchmarkInput = {
+        dataset: input.dataset,
+        models: input.models,
+        strategies: input.strategies,
+        mode: input.mode === 'CORRECTED' ? 'corrected' : 'faithful',
+        randomness: RANDOMNESS[input.randomness ?? 'NONE'],
+        interactive: input.interactive
+          ? {
+              protocol: input.interactive === 'BOX_THEN_5' ? 'boxThen5' : 'errorRegion',
+              ...(input.clicks != null ? { clicks: input.clicks } : {}),
+            }
+          : null,
+        seed: input.seed ?? 0,
+        limit: input.limit ?? null,
+        shard: input.shardCount != null ? { index: input.shardIndex!, count: input.shardCount } : null,
+        ...(input.nsdTolerance != null ? { nsdTolerance: input.nsdTolerance } : {}),
+      };
+      const handle = ctx.services.benchmark.start(bench);
+      return jobOut(ctx, job(ctx, handle.jobId));
+    }),
+    cancelBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = job(ctx, a.id);
+      ctx.services.benchmark.cancel(a.id);
+      return jobOut(ctx, ctx.services.benchmark.job(a.id) ?? row);
+    }),
+    resumeBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
+      job(ctx, a.id);
+      ctx.services.benchmark.resume(a.id);
+      return jobOut(ctx, job(ctx, a.id));
+    }),
+  },
+  Subscription: {
+    benchmarkProgress: {
+      subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
+        if (!ctx.services.benchmark.job(a.id))
+          fail(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx);
+        for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };
+      },
+    },
+  },
+};

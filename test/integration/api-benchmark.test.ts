@@ -1,0 +1,190 @@
+/**
+ * The benchmark engine through GraphQL: register a dataset under a data root, start a job on the reference
+ * model, follow it over a real WebSocket subscription, read aggregates and reports, cancel and resume.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { RunningGateway } from '../../gateway/src/main.ts';
+import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
+
+const JOB_FIELDS = `id status dataset models strategies error progress { done total failed rate etaSeconds }`;
+
+describe('benchmark API', () => {
+  let gw: RunningGateway;
+  let root: string;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'medseg-bench-root-'));
+    const dir = join(root, 'synthetic');
+    writeSyntheticDataset({
+      dir,
+      images: 3,
+      width: 96,
+      height: 72,
+      classes: { 100: 'left', 200: 'right' },
+      seed: 4,
+      writeJson: true,
+    });
+    writeFileSync(join(root, 'not-a-dataset.txt'), 'x');
+    gw = await startTestGateway({ dataRoots: [root] });
+  });
+  after(async () => {
+    await gw?.close();
+  });
+
+  test('registers a dataset, runs a job with live progress over WebSocket, and reports', async () => {
+    const reg = await gql<{
+      registerDataset: {
+        id: string;
+        images: number;
+        objects: number;
+        objectsPerClass: Array<{ name: string; count: number }>;
+        problems: unknown[];
+      };
+    }>(
+      gw.url,
+      `mutation { registerDataset(input: { path: "synthetic", id: "synth", modality: "MRI" }) { id images objects objectsPerClass { name count } problems { file problem } } }`,
+    );
+    assert.equal(reg.errors, undefined, JSON.stringify(reg.errors));
+    assert.equal(reg.data!.registerDataset.images, 3);
+    assert.equal(reg.data!.registerDataset.objects, 6);
+    assert.deepEqual(reg.data!.registerDataset.problems, []);
+
+    const started = await gql<{ startBenchmark: { id: string; status: string } }>(
+      gw.url,
+      `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2, S5, S6], seed: 1 }) { ${JOB_FIELDS} } }`,
+    );
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    const id = started.data!.startBenchmark.id;
+
+    const client = createClient({
+      url: `${gw.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+    });
+    const events: Array<{
+      type: string;
+      status: string | null;
+      progress: { done: number; total: number } | null;
+    }> = [];
+    try {
+      for await (const msg of client.iterate<{ benchmarkProgress: (typeof events)[number] }>({
+        query: `subscription ($id: ID!) { benchmarkProgress(id: $id) { jobId type status error progress { done total failed rate } } }`,
+        variables: { id },
+      })) {
+        assert.equal(msg.errors, undefined, JSON.stringify(msg.errors));
+        events.push(msg.data!.benchmarkProgress);
+      }
+    } finally {
+      await client.dispose();
+    }
+    const last = events.at(-1)!;
+    assert.equal(last.type, 'status');
+    assert.equal(last.status, 'completed');
+    const progress = events.filter((e) => e.type === 'progress').map((e) => e.progress!.done);
+    assert.ok(progress.length >= 2);
+    for (let i = 1; i < progress.length; i++)
+      assert.ok(progress[i] >= progress[i - 1], 'progress never goes back');
+
+    const job = await gql<{
+      benchmark: {
+        status: string;
+        progress: { done: number; total: number };
+        results: Array<{
+          strategy: string;
+          selection: string;
+          samples: number;
+          dice: { mean: number; std: number; n: number };
+        }>;
+        report: string;
+      };
+    }>(
+      gw.url,
+      `query ($id: ID!) { benchmark(id: $id) { status progress { done total } results(scope: "overall") { model strategy selection samples dice { mean std n } hd95 { mean } } report(format: "html") } }`,
+      { id },
+    );
+    assert.equal(job.errors, undefined, JSON.stringify(job.errors));
+    const b = job.data!.benchmark;
+    assert.equal(b.status, 'completed');
+    assert.equal(b.progress.done, 18);
+    assert.equal(b.progress.total, 18);
+    const box = b.results.find((r) => r.strategy === 'S5' && r.selection === 'oracle')!;
+    assert.equal(box.samples, 6);
+    assert.ok(box.dice.mean > 80, `box Dice x100 ${box.dice.mean}`);
+    assert.match(b.report, /<svg/);
+    assert.match(b.report, /sam_reference/);
+  });
+
+  test('bad benchmark requests get typed errors', async () => {
+    const cases: Array<[string, string]> = [
+      ['PATH_NOT_ALLOWED', `mutation { registerDataset(input: { path: "../../etc" }) { id } }`],
+      ['BAD_REQUEST', `mutation { registerDataset(input: { path: "not-a-dataset.txt" }) { id } }`],
+      [
+        'BAD_REQUEST',
+        `mutation { startBenchmark(input: { dataset: "nope", models: ["sam_reference"], strategies: [S2] }) { id } }`,
+      ],
+      [
+        'BAD_REQUEST',
+        `mutation { startBenchmark(input: { dataset: "synth", models: [], strategies: [S2] }) { id } }`,
+      ],
+      [
+        'BAD_REQUEST',
+        `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2], shardIndex: 3 }) { id } }`,
+      ],
+      ['BAD_REQUEST', `mutation { cancelBenchmark(id: "missing") { id } }`],
+      [
+        'GRAPHQL_VALIDATION_FAILED',
+        `mutation { startBenchmark(input: { dataset: "synth", models: ["m"], strategies: [S9] }) { id } }`,
+      ],
+    ];
+    for (const [code, query] of cases) {
+      const r = await gql(gw.url, query);
+      assert.equal(errorCode(r), code, `${query}: ${JSON.stringify(r.errors)}`);
+    }
+  });
+
+  test('a cancelled job resumes without repeating stored samples', async () => {
+    const started = await gql<{ startBenchmark: { id: string } }>(
+      gw.url,
+      `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2, S3, S4, S5, S6], seed: 2 }) { id } }`,
+    );
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    const id = started.data!.startBenchmark.id;
+    const poll = async () =>
+      (
+        await gql<{ benchmark: { status: string; progress: { done: number; total: number } } }>(
+          gw.url,
+          `query ($id: ID!) { benchmark(id: $id) { status progress { done total } } }`,
+          { id },
+        )
+      ).data!.benchmark;
+    while ((await poll()).progress.done < 3) await new Promise((r) => setTimeout(r, 50));
+    const cancelled = await gql(gw.url, `mutation ($id: ID!) { cancelBenchmark(id: $id) { id } }`, { id });
+    assert.equal(cancelled.errors, undefined);
+    let state = await poll();
+    while (state.status === 'running') {
+      await new Promise((r) => setTimeout(r, 50));
+      state = await poll();
+    }
+    assert.equal(state.status, 'cancelled');
+    assert.ok(state.progress.done < 30);
+    const resumed = await gql(gw.url, `mutation ($id: ID!) { resumeBenchmark(id: $id) { id } }`, { id });
+    assert.equal(resumed.errors, undefined, JSON.stringify(resumed.errors));
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await poll();
+    } while (state.status === 'running' || state.status === 'queued');
+    assert.equal(state.status, 'completed');
+    assert.equal(state.progress.done, 30);
+    const rows = gw.services.benchmark.store.listSamples(id);
+    const keys = new Set(rows.map((r) => JSON.stringify([r.model, r.strategy, r.objectId, r.variant])));
+    assert.equal(keys.size, rows.length, 'every sample stored exactly once');
+  });
+});

@@ -1,0 +1,377 @@
+/**
+ * The GraphQL API end to end over real HTTP, against the embedded KServe v2 server (real gRPC on loopback)
+ * serving the generated reference models.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { dice } from '../../gateway/src/core/metrics.ts';
+import { emptyMask, type BinaryMask } from '../../gateway/src/core/mask.ts';
+import { nextClick } from '../../gateway/src/core/interactive.ts';
+import { generatePhantom, type Phantom } from '../../gateway/src/core/phantoms.ts';
+import { decodeRle } from '../../gateway/src/core/rle.ts';
+import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
+import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
+import type { RunningGateway } from '../../gateway/src/main.ts';
+import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+
+const SEGMENT = `query ($input: SegmentInput!) {
+  segment(input: $input) {
+    embedding { id cached width height }
+    results { promptIndex masks { rle { size counts } png polygons predictedIou stabilityScore area bbox { x y width height } lowResId
+      provenance { model modelVersion profile encoder decoder usedPreviousMask candidateIndex points { x y positive } box { x0 y0 x1 y1 } } } }
+  }
+}`;
+
+interface MaskOut {
+  rle: { size: [number, number]; counts: string };
+  png: string | null;
+  polygons: number[][] | null;
+  predictedIou: number;
+  stabilityScore: number;
+  area: number;
+  bbox: { x: number; y: number; width: number; height: number };
+  lowResId: string;
+  provenance: Record<string, unknown>;
+}
+interface SegmentOut {
+  segment: {
+    embedding: { id: string; cached: boolean; width: number; height: number };
+    results: Array<{ promptIndex: number; masks: MaskOut[] }>;
+  };
+}
+
+function bbox(mask: BinaryMask): { x0: number; y0: number; x1: number; y1: number } {
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -1,
+    y1 = -1;
+  for (let y = 0; y < mask.height; y++)
+    for (let x = 0; x < mask.width; x++)
+      if (mask.data[y * mask.width + x]) {
+        x0 = Math.min(x0, x);
+        y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x);
+        y1 = Math.max(y1, y);
+      }
+  return { x0, y0, x1, y1 };
+}
+
+/** The object's most interior pixel (distance-transform maximum), where a person would click. */
+function centroidInside(mask: BinaryMask): { x: number; y: number } {
+  const click = nextClick(emptyMask(mask.width, mask.height), mask);
+  assert.ok(click);
+  return { x: click.x + 0.5, y: click.y + 0.5 };
+}
+
+const maskOf = (m: MaskOut) => decodeRle(m.rle);
+
+describe('GraphQL API over the embedded backend', () => {
+  let gw: RunningGateway;
+  let phantom: Phantom;
+  let b64: string;
+  let dataRoot: string;
+
+  before(async () => {
+    dataRoot = await mkdtemp(join(tmpdir(), 'medseg-api-'));
+    gw = await startTestGateway({ dataRoots: [dataRoot], maxPixels: 4_000_000 });
+    phantom = generatePhantom({ seed: 7, width: 320, height: 256, shapes: ['disc', 'ellipse', 'ring'] });
+    const png = encodePng(phantom.image);
+    b64 = Buffer.from(png).toString('base64');
+    await writeFile(join(dataRoot, 'phantom.png'), png);
+  });
+  after(async () => {
+    await gw?.close();
+  });
+
+  test('lists the reference model as ready, with its profile', async () => {
+    const r = await gql<{
+      models: Array<{
+        name: string;
+        ready: boolean;
+        encoder: string;
+        decoder: string;
+        profile: { name: string; inputSize: number } | null;
+      }>;
+    }>(gw.url, '{ models { name ready encoder decoder profile { name inputSize } } }');
+    assert.equal(r.errors, undefined);
+    const ref = r.data!.models.find((m) => m.name === 'sam_reference');
+    assert.ok(ref, JSON.stringify(r.data));
+    assert.equal(ref.ready, true);
+    assert.equal(ref.encoder, 'sam_reference_encoder');
+    assert.equal(ref.decoder, 'sam_reference_decoder');
+    assert.deepEqual(ref.profile, { name: 'sam', inputSize: 1024 });
+  });
+
+  test('box, point, box+point and refinement reach the Dice thresholds; a cache hit makes no encoder call', async () => {
+    const image = { encoded: { base64: b64, mediaType: 'image/png' } };
+    const before = gw.services.sam.stats().encoderCalls;
+    for (const obj of phantom.objects) {
+      const box = bbox(obj.mask);
+      const point = centroidInside(obj.mask);
+      const r = await gql<SegmentOut>(gw.url, SEGMENT, {
+        input: {
+          image,
+          prompts: [
+            { box },
+            { points: [{ ...point, positive: true }] },
+            { box, points: [{ ...point, positive: true }] },
+          ],
+          options: { outputs: ['PNG', 'POLYGONS'] },
+        },
+      });
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+      const [boxRes, pointRes, bothRes] = r.data!.segment.results;
+      const dBox = dice(maskOf(boxRes.masks[0]), obj.mask);
+      const dPoint = dice(maskOf(pointRes.masks[0]), obj.mask);
+      const dBoth = dice(maskOf(bothRes.masks[0]), obj.mask);
+      assert.ok(dBox >= 0.9, `${obj.label}: box Dice ${dBox}`);
+      assert.ok(dPoint >= 0.8, `${obj.label}: point Dice ${dPoint}`);
+      assert.ok(dBoth >= 0.9, `${obj.label}: box+point Dice ${dBoth}`);
+      // The PNG and the RLE are the same mask; the polygon encloses the bbox.
+      const png = decodeImage(Buffer.from(boxRes.masks[0].png!, 'base64'));
+      const rle = maskOf(boxRes.masks[0]);
+      let same = 0;
+      for (let i = 0; i < rle.data.length; i++) same += (png.data[i] > 0 ? 1 : 0) === rle.data[i] ? 1 : 0;
+      assert.equal(same, rle.data.length);
+      assert.ok(boxRes.masks[0].polygons!.length >= 1);
+      assert.equal(boxRes.masks[0].provenance.model, 'sam_reference');
+      assert.equal(boxRes.masks[0].provenance.profile, 'sam');
+
+      // Refinement: feed the point mask back with the box.
+      const refined = await gql<SegmentOut>(gw.url, SEGMENT, {
+        input: {
+          embeddingId: r.data!.segment.embedding.id,
+          prompts: [{ box, previousMask: { lowResId: pointRes.masks[0].lowResId } }],
+        },
+      });
+      assert.equal(refined.errors, undefined, JSON.stringify(refined.errors));
+      assert.equal(refined.data!.segment.results[0].masks[0].provenance.usedPreviousMask, true);
+      const dRefined = dice(maskOf(refined.data!.segment.results[0].masks[0]), obj.mask);
+      assert.ok(dRefined >= 0.9, `${obj.label}: refined Dice ${dRefined}`);
+    }
+    assert.equal(gw.services.sam.stats().encoderCalls - before, 1, 'one image, one encoder call');
+  });
+
+  test('encodeImage is content-addressed: the same pixels give the same id from the cache', async () => {
+    const m = `mutation ($image: ImageInput!) { encodeImage(image: $image) { id cached width height expiresAt } }`;
+    const a = await gql<{ encodeImage: { id: string; cached: boolean; width: number } }>(gw.url, m, {
+      image: { path: 'phantom.png' },
+    });
+    const b = await gql<{ encodeImage: { id: string; cached: boolean } }>(gw.url, m, {
+      image: { encoded: { base64: b64 } },
+    });
+    assert.equal(a.errors, undefined, JSON.stringify(a.errors));
+    assert.equal(a.data!.encodeImage.id, b.data!.encodeImage.id);
+    assert.equal(b.data!.encodeImage.cached, true);
+    assert.equal(a.data!.encodeImage.width, 320);
+  });
+
+  test('concurrent segment calls on one embedding are batched into fewer decoder calls', async () => {
+    const enc = await gql<{ encodeImage: { id: string } }>(
+      gw.url,
+      `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`,
+      { i: { encoded: { base64: b64 } } },
+    );
+    const id = enc.data!.encodeImage.id;
+    const s0 = gw.services.sam.stats();
+    const obj = phantom.objects[0];
+    const box = bbox(obj.mask);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        gql<SegmentOut>(gw.url, SEGMENT, { input: { embeddingId: id, prompts: [{ box }] } }),
+      ),
+    );
+    const s1 = gw.services.sam.stats();
+    for (const r of results) assert.equal(r.errors, undefined);
+    const counts = new Set(results.map((r) => r.data!.segment.results[0].masks[0].rle.counts));
+    assert.equal(counts.size, 1, 'every caller gets the same mask');
+    assert.equal(s1.decoderRequests - s0.decoderRequests, 12);
+    assert.ok(
+      s1.decoderCalls - s0.decoderCalls < 12,
+      `decoder calls ${s1.decoderCalls - s0.decoderCalls} for 12 requests`,
+    );
+    assert.equal(s1.encoderCalls, s0.encoderCalls);
+  });
+
+  test('everything mode finds each object of a multi-object phantom', async () => {
+    const r = await gql<{
+      segmentEverything: { masks: MaskOut[]; pointsEvaluated: number; candidatesConsidered: number };
+    }>(
+      gw.url,
+      `query ($i: ImageInput!) { segmentEverything(image: $i, options: { pointsPerSide: 12 }) { pointsEvaluated candidatesConsidered masks { rle { size counts } predictedIou stabilityScore area } } }`,
+      { i: { encoded: { base64: b64 } } },
+    );
+    assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+    const out = r.data!.segmentEverything;
+    assert.equal(out.pointsEvaluated, 144);
+    assert.ok(out.candidatesConsidered >= 144);
+    for (const obj of phantom.objects) {
+      const best = Math.max(...out.masks.map((m) => dice(maskOf(m), obj.mask)));
+      assert.ok(best >= 0.8, `${obj.label}: best everything-mode Dice ${best}`);
+    }
+    for (const m of out.masks) {
+      assert.ok(m.predictedIou > 0.88);
+      assert.ok(m.stabilityScore >= 0.95);
+    }
+  });
+
+  test('an annotation session clicks, undoes, exports and closes', async () => {
+    const obj = phantom.objects[1];
+    const p = centroidInside(obj.mask);
+    const start = await gql<{ startSession: { id: string; clickCount: number; mask: null } }>(
+      gw.url,
+      `mutation ($i: ImageInput!) { startSession(image: $i) { id clickCount mask { area } } }`,
+      { i: { encoded: { base64: b64 } } },
+    );
+    assert.equal(start.errors, undefined, JSON.stringify(start.errors));
+    const id = start.data!.startSession.id;
+    assert.equal(start.data!.startSession.mask, null);
+    const click = `mutation ($s: ID!, $x: Float!, $y: Float!, $p: Boolean!) { addClick(session: $s, x: $x, y: $y, positive: $p) { clickCount elapsedMs mask { rle { size counts } area } } }`;
+    const c1 = await gql<{ addClick: { clickCount: number; mask: MaskOut } }>(gw.url, click, {
+      s: id,
+      x: p.x,
+      y: p.y,
+      p: true,
+    });
+    assert.equal(c1.errors, undefined, JSON.stringify(c1.errors));
+    assert.equal(c1.data!.addClick.clickCount, 1);
+    assert.ok(dice(maskOf(c1.data!.addClick.mask), obj.mask) >= 0.8);
+    // A negative click far away in the background must not break the mask.
+    const c2 = await gql<{ addClick: { clickCount: number; mask: MaskOut } }>(gw.url, click, {
+      s: id,
+      x: 2,
+      y: 2,
+      p: false,
+    });
+    assert.equal(c2.data!.addClick.clickCount, 2);
+    const u = await gql<{ undo: { clickCount: number; mask: MaskOut } }>(
+      gw.url,
+      `mutation ($s: ID!) { undo(session: $s) { clickCount mask { rle { size counts } } } }`,
+      { s: id },
+    );
+    assert.equal(u.data!.undo.clickCount, 1);
+    assert.equal(u.data!.undo.mask.rle.counts, c1.data!.addClick.mask.rle.counts);
+    const ex = await gql<{ exportSession: { format: string; png: string; rle: { counts: string } } }>(
+      gw.url,
+      `mutation ($s: ID!) { exportSession(session: $s, format: PNG) { format png rle { counts } } }`,
+      { s: id },
+    );
+    assert.equal(ex.data!.exportSession.format, 'PNG');
+    assert.equal(decodeImage(Buffer.from(ex.data!.exportSession.png, 'base64')).width, 320);
+    const closed = await gql<{ closeSession: boolean }>(
+      gw.url,
+      `mutation ($s: ID!) { closeSession(session: $s) }`,
+      { s: id },
+    );
+    assert.equal(closed.data!.closeSession, true);
+    const gone = await gql(gw.url, `mutation ($s: ID!) { undo(session: $s) { clickCount } }`, { s: id });
+    assert.equal(errorCode(gone), 'SESSION_NOT_FOUND');
+  });
+
+  test('every bad request gets its error code', async () => {
+    const seg = (input: Record<string, unknown>) => gql(gw.url, SEGMENT, { input });
+    const image = { encoded: { base64: b64 } };
+    const png1x1Header = Buffer.from(
+      encodePng({ width: 1, height: 1, channels: 1, data: new Uint8Array(1) }),
+    );
+    // Rewrite the IHDR to claim 100000 x 100000 pixels: the limit is checked before decoding.
+    png1x1Header.writeUInt32BE(100000, 16);
+    png1x1Header.writeUInt32BE(100000, 20);
+    const cases: Array<[string, Promise<unknown>]> = [
+      [
+        'BAD_IMAGE',
+        seg({
+          image: { encoded: { base64: Buffer.from('\x89PNG\r\n\x1a\nbroken').toString('base64') } },
+          prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }],
+        }),
+      ],
+      [
+        'BAD_IMAGE',
+        seg({ image: { encoded: { base64: '!!!' } }, prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] }),
+      ],
+      [
+        'UNSUPPORTED_FORMAT',
+        seg({
+          image: { encoded: { base64: Buffer.from('GIF89a....').toString('base64'), mediaType: 'image/gif' } },
+          prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }],
+        }),
+      ],
+      [
+        'IMAGE_TOO_LARGE',
+        seg({
+          image: { encoded: { base64: png1x1Header.toString('base64') } },
+          prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }],
+        }),
+      ],
+      ['BAD_PROMPT', seg({ image, prompts: [] })],
+      ['BAD_PROMPT', seg({ image, prompts: [{ points: [] }] })],
+      ['BAD_PROMPT', seg({ image, prompts: [{ points: [{ x: 400, y: 10, positive: true }] }] })],
+      ['BAD_PROMPT', seg({ image, prompts: [{ box: { x0: 50, y0: 10, x1: 20, y1: 40 } }] })],
+      [
+        'BAD_PROMPT',
+        seg({
+          image,
+          prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 }, previousMask: { lowResId: 'lr_nope' } }],
+        }),
+      ],
+      ['BAD_REQUEST', seg({ prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] })],
+      [
+        'MODEL_NOT_FOUND',
+        seg({ image, model: 'no_such_model', prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] }),
+      ],
+      [
+        'MODEL_NOT_READY',
+        seg({ image, model: 'sam_vit_b', prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] }),
+      ],
+      [
+        'EMBEDDING_NOT_FOUND',
+        seg({ embeddingId: 'unknown', prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] }),
+      ],
+      [
+        'PATH_NOT_ALLOWED',
+        seg({ image: { path: '../../etc/passwd' }, prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }] }),
+      ],
+      [
+        'LIMIT_EXCEEDED',
+        seg({ image, prompts: Array.from({ length: 65 }, () => ({ box: { x0: 1, y0: 1, x1: 5, y1: 5 } })) }),
+      ],
+      ['SESSION_NOT_FOUND', gql(gw.url, `mutation { reset(session: "sess_nope") { id } }`)],
+    ];
+    for (const [expected, pending] of cases) {
+      const r = (await pending) as Awaited<ReturnType<typeof gql>>;
+      assert.equal(errorCode(r), expected, `${expected}: ${JSON.stringify(r.errors)}`);
+    }
+  });
+});
+
+describe('backend faults', () => {
+  test('a gateway whose backend is down answers BACKEND_UNAVAILABLE and is not ready', async () => {
+    const gw = await startTestGateway({ tritonUrl: '127.0.0.1:1', backendDeadlineMs: 2000 });
+    try {
+      const r = await gql(gw.url, '{ models { name } }');
+      assert.equal(errorCode(r), 'BACKEND_UNAVAILABLE', JSON.stringify(r.errors));
+      const ready = await fetch(`${gw.url}/readyz`);
+      assert.equal(ready.status, 503);
+      const health = await fetch(`${gw.url}/healthz`);
+      assert.equal(health.status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('a backend call past its deadline answers DEADLINE_EXCEEDED', async () => {
+    const gw = await startTestGateway({ backendDeadlineMs: 1 });
+    try {
+      const img = generatePhantom({ seed: 3, width: 64, height: 64 }).image;
+      const r = await gql(gw.url, `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`, {
+        i: { encoded: { base64: Buffer.from(encodePng(img)).toString('base64') } },
+      });
+      assert.equal(errorCode(r), 'DEADLINE_EXCEEDED', JSON.stringify(r.errors));
+    } finally {
+      await gw.close();
+    }
+  });
+});
