@@ -2,7 +2,8 @@
  * Benchmark engine throughput with the fake Segmenter (region growing, so the segmenter itself is cheap):
  * samples per second of whole jobs and the share of wall time spent outside the segmenter (prompts,
  * metrics, factors, SQLite). Side by side: SQLite synchronous FULL (the store's setting) vs NORMAL, and
- * S2-S6 vs S1 (32x32 grid decode). The lead adds the reference-model run later.
+ * S2-S6 vs S1 (32x32 grid decode). Then the same protocol on the reference SAM model over the embedded KServe
+ * server (the real inference path), on ../shared/samples/mri-cardiac-cosmos.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,8 @@ import { startBenchmark, type JobSummary } from '../../gateway/src/bench/runner.
 import type { StrategyName } from '../../gateway/src/bench/types.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
 import { createFakeSegmenter } from '../unit/bench/fake-segmenter.ts';
+import { createCliSegmenter } from '../../gateway/src/cli/commands/bench.ts';
+import { SAMPLES } from '../helpers/gateway.ts';
 
 async function job(
   dir: string,
@@ -59,6 +62,26 @@ export async function run(): Promise<void> {
     console.log(line('S2-S6, synchronous NORMAL', normal));
     console.log(line('S1 (32x32 grid, batches of 64)', s1));
     console.log(`FULL / NORMAL wall time: ${(full.wallMs / normal.wallMs).toFixed(2)}x`);
+
+    // The reference SAM model through the embedded KServe v2 server: the real inference path.
+    const { segmenter, close } = await createCliSegmenter({});
+    try {
+      const store = new JobStore(join(dir, 'reference.sqlite'));
+      await registerDataset(store, join(SAMPLES, 'mri-cardiac-cosmos'), {
+        id: 'cardiac',
+        modality: 'MRI',
+        classes: { '85': 'LV', '170': 'MYO', '255': 'RV' },
+      });
+      const ref = await startBenchmark(
+        { dataset: 'cardiac', models: ['sam_reference'], strategies: prompts },
+        { store, segmenter },
+      ).done;
+      store.close();
+      console.log(`reference model (sam_reference, embedded server) on mri-cardiac-cosmos, 14 objects:`);
+      console.log(line('S2-S6, reference model', ref));
+    } finally {
+      await close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

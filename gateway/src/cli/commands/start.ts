@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type GatewayConfig } from '../../config.ts';
 import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { checkpointBenchmarkJobs, withinGrace } from '../../api/graceful-shutdown.ts';
+import { describeAuth } from '../../api/security-config.ts';
 
 const USAGE = `usage: medseg start [--port N] [--host ADDR] [--triton-url HOST:PORT] [--repository DIR] [--model NAME]
 
@@ -78,10 +80,11 @@ export const command: CliCommand = {
         `medseg-gateway listening on ${gateway.url}/graphql`,
         `inference backend: ${gateway.embedded ? 'embedded KServe v2 server' : 'Triton'} at ${gateway.inferenceAddress}`,
         `health: ${gateway.url}/healthz  readiness: ${gateway.url}/readyz`,
+        `authentication: ${describeAuth(config.security)}`,
         '',
         'try:',
         `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' -d '{"query":"{ models { name ready profile { name inputSize } } }"}'`,
-        `  npx medseg segment --url ${gateway.url} --image ../shared/samples/xray-lungs/images/1.jpg --box 40,60,250,460 --out mask.png`,
+        `  npx medseg segment --url ${gateway.url} --image ../shared/samples/xray-lungs/images/1.jpg --box 58,43,239,388 --out mask.png`,
         '',
       ].join('\n'),
     );
@@ -90,8 +93,22 @@ export const command: CliCommand = {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-    io.stdout('shutting down\n');
-    await gateway.close();
-    return EXIT.ok;
+    // Graceful stop: benchmark jobs stop at a sample boundary and are queued for the next start, then the
+    // HTTP server stops accepting and waits for requests in flight, all within SHUTDOWN_GRACE_MS; a second
+    // signal, or the grace running out, exits at once.
+    const graceMs = config.security.shutdownGraceMs;
+    io.stdout(`shutting down (grace ${graceMs} ms)\n`);
+    const force = () => process.exit(EXIT.failure);
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    const outcome = await withinGrace(async () => {
+      const queued = await checkpointBenchmarkJobs(gateway.services.benchmark);
+      if (queued.length > 0) io.stdout(`benchmark jobs queued to resume on next start: ${queued.join(', ')}\n`);
+      await gateway.close();
+    }, graceMs);
+    if (outcome === 'timeout') io.stderr(`grace period of ${graceMs} ms ran out; exiting with work in flight\n`);
+    // Whatever still holds the event loop (a client's idle keep-alive socket) must not keep the process up.
+    setTimeout(() => process.exit(outcome === 'timeout' ? EXIT.failure : EXIT.ok), 1000).unref();
+    return outcome === 'timeout' ? EXIT.failure : EXIT.ok;
   },
 };
