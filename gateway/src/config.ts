@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { assertSafeBinding, loadSecurityConfig, type SecurityConfig } from './api/security-config.ts';
 
 /** Frozen gateway configuration. */
 export interface GatewayConfig {
@@ -59,6 +60,8 @@ export interface GatewayConfig {
   maxVolumeSlices: number;
   /** Most volume jobs kept (running and finished; the oldest finished go first) (MAX_VOLUME_JOBS, default 64). */
   maxVolumeJobs: number;
+  /** Authentication, query limits, rate limits, backend queue and shutdown grace (see api/security-config.ts). */
+  security: Readonly<SecurityConfig>;
 }
 
 /** One configured DICOMweb endpoint. */
@@ -117,7 +120,9 @@ function pacsEndpointsFrom(env: NodeJS.ProcessEnv): Record<string, PacsEndpointC
     if (!/^[\w.-]{1,64}$/.test(name))
       throw new ConfigError(`${source}: endpoint name '${name}' must be 1-64 of [A-Za-z0-9_.-]`);
     if (typeof v?.baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(v.baseUrl)) {
-      throw new ConfigError(`${source}: endpoint '${name}' needs an http(s) baseUrl, got ${JSON.stringify(v?.baseUrl)}`);
+      throw new ConfigError(
+        `${source}: endpoint '${name}' needs an http(s) baseUrl, got ${JSON.stringify(v?.baseUrl)}`,
+      );
     }
     if (v.authHeader !== undefined && typeof v.authHeader !== 'string')
       throw new ConfigError(`${source}: endpoint '${name}' authHeader must be a string`);
@@ -173,7 +178,10 @@ export function loadConfig(
     pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),
     maxVolumeSlices: int(env, 'MAX_VOLUME_SLICES', 512, 1, 100_000),
     maxVolumeJobs: int(env, 'MAX_VOLUME_JOBS', 64, 1, 100_000),
+    security: loadSecurityConfig(env, resolve(env.STATE_DIR?.trim() || '.medseg')),
     ...overrides,
   };
+  // Beyond loopback only with a way to authenticate callers (API keys or JWT): refuse, never guess.
+  assertSafeBinding(config.host, config.security);
   return Object.freeze(config);
 }

@@ -18,6 +18,7 @@ import type { GatewayConfig } from './config.ts';
 import { EmbeddedInferenceServer } from './embedded/grpc-server.ts';
 import { EmbeddingCache } from './inference/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
+import { GuardedBackend } from './inference/backpressure.ts';
 import { SamSession } from './inference/sam-session.ts';
 
 /** A running gateway. */
@@ -100,7 +101,15 @@ export async function startGateway(
   });
   const metrics = new GatewayMetrics(cache);
   const pubsub = new PubSub();
-  const sam = new SamSession(client, {
+  // A bounded queue per model and retries of idempotent calls in front of the backend (backpressure.ts).
+  const guarded = new GuardedBackend(client, {
+    maxInflight: config.security.backendMaxInflight,
+    maxQueued: config.security.backendMaxQueued,
+    retries: config.security.backendRetries,
+    deadlineMs: config.backendDeadlineMs,
+    onEvent: (e) => log[e.type === 'retry' ? 'warn' : 'debug'](e, `backend call ${e.type}`),
+  });
+  const sam = new SamSession(guarded, {
     cache,
     batchWindowMs: config.batchWindowMs,
     deadlineMs: config.backendDeadlineMs,

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { BenchmarkService } from '../bench/benchmark-service.ts';
 import type { GatewayConfig } from '../config.ts';
+import type { Principal } from './auth.ts';
 import type { EmbeddingCache } from '../inference/embedding-cache.ts';
 import type { SamModel } from '../inference/model-profile.ts';
 import type { SamSession } from '../inference/sam-session.ts';
@@ -34,4 +35,6 @@ export interface ApiServices {
 export interface ApiContext {
   requestId: string;
   services: ApiServices;
+  /** Who is calling, as the HTTP or WebSocket layer authenticated it (auth.ts); absent = nobody. */
+  principal?: Principal;
 }

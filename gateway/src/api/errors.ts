@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   PACS_UNAVAILABLE: 'the configured PACS cannot be reached or did not answer in time',
   PACS_ERROR: 'the PACS answered a DICOMweb request with an error',
   NOT_FOUND: 'the PACS (or the gateway) has no such study, series, instance or job',
+  UNAUTHENTICATED: 'no credential, or one that is unknown, revoked, expired or malformed',
+  FORBIDDEN: "the credential's roles do not allow this operation",
   INTERNAL: 'an unexpected error; logged with the request id',
 } as const;
 
@@ -65,7 +67,15 @@ export function toApiError(err: unknown): ApiError {
       case 'EHOSTUNREACH':
         return new ApiError('BACKEND_UNAVAILABLE', err.message);
       default:
-        if (isErrorCode(code) && code !== 'INTERNAL') return new ApiError(code, err.message);
+        if (isErrorCode(code) && code !== 'INTERNAL') {
+          // Overload errors (backend queue, rate limit) say when to come back; keep that for the client.
+          const retry = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+          return new ApiError(
+            code,
+            err.message,
+            typeof retry === 'number' ? { retryAfterSeconds: retry } : {},
+          );
+        }
     }
   }
   return new ApiError('INTERNAL', 'internal error');

@@ -16,6 +16,8 @@ import type { ApiContext, ApiServices } from './context.ts';
 import { ERROR_CODES } from './errors.ts';
 import { resolvers } from './resolvers.ts';
 import { attachSubscriptions } from './subscriptions.ts';
+import { GatewaySecurity, writeRefusal } from './auth.ts';
+import { graphqlLimits } from './limits.ts';
 
 /** Path of the public schema file. */
 export const SCHEMA_PATH = fileURLToPath(new URL('../../../schema/schema.graphql', import.meta.url));
@@ -141,11 +143,14 @@ export async function startHttpServer(
   ready: ReadinessCheck,
 ): Promise<RunningHttpServer> {
   const schema = makeExecutableSchema({ typeDefs: readSchemaSdl(), resolvers });
+  // Authentication, roles, rate and query limits (auth.ts, limits.ts).
+  const security = GatewaySecurity.fromConfig(services.config);
   const apollo = new ApolloServer<ApiContext>({
     schema,
     formatError: formatter(services),
     includeStacktraceInErrorResponses: false,
-    plugins: [observabilityPlugin(services)],
+    plugins: [observabilityPlugin(services), security.plugin()],
+    ...graphqlLimits(security.config),
     introspection: true,
     csrfPrevention: true,
   });
@@ -173,6 +178,8 @@ export async function startHttpServer(
         return;
       }
       case '/metrics': {
+        const refused = await security.admitMetrics(req.headers, req.socket.remoteAddress);
+        if (refused) return writeRefusal(res, refused);
         const text = await services.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': services.metrics.registry.contentType });
         res.end(text);
@@ -184,6 +191,8 @@ export async function startHttpServer(
         sendJson(res, 404, { error: `no route ${url.pathname}; GraphQL is at /graphql` });
         return;
     }
+    const admitted = await security.admitHttp(req.headers, req.socket.remoteAddress);
+    if ('refusal' in admitted) return writeRefusal(res, admitted.refusal);
     let body: string;
     try {
       body = req.method === 'POST' ? await readBody(req, services.config.maxBodyBytes) : '';
@@ -214,7 +223,7 @@ export async function startHttpServer(
     }
     const result = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-      context: async () => ({ requestId, services }),
+      context: async () => ({ requestId, services, principal: admitted.principal }),
     });
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;
@@ -239,7 +248,7 @@ export async function startHttpServer(
     server.listen(services.config.port, services.config.host, () => resolve());
   });
   // GraphQL subscriptions (graphql-ws over WebSocket) share the listener and the /graphql path.
-  const subscriptions = attachSubscriptions(server, schema, services);
+  const subscriptions = attachSubscriptions(server, schema, services, security);
   const { port } = server.address() as AddressInfo;
   const host = services.config.host.includes(':') ? `[${services.config.host}]` : services.config.host;
   return {

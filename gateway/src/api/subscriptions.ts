@@ -5,10 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { GatewaySecurity, Principal } from './auth.ts';
 import type { ApiContext, ApiServices } from './context.ts';
+import { graphqlLimits } from './limits.ts';
 
 /** A topic name that carries payloads of type T (the type exists only for the compiler). */
 export type Topic<T> = string & { readonly __payload?: T };
@@ -121,15 +123,29 @@ export function attachSubscriptions(
   server: Server,
   schema: GraphQLSchema,
   services: ApiServices,
+  security: GatewaySecurity,
 ): SubscriptionServer {
+  const limits = graphqlLimits(security.config);
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
-  const disposable = useServer<Record<string, unknown>, { requestId: string }>(
+  const disposable = useServer<Record<string, unknown>, { requestId: string; principal?: Principal }>(
     {
       schema,
+      // The same credentials as HTTP (connectionParams or upgrade headers); no credential closes the socket.
+      onConnect: async (ctx) => {
+        const principal = await security.admitWebSocket(
+          ctx.connectionParams,
+          ctx.extra.request.headers,
+          ctx.extra.request.socket.remoteAddress,
+        );
+        if (principal === false) return false;
+        (ctx.extra as { principal?: Principal }).principal = principal;
+        return true;
+      },
+      validate: (s, document) => validate(s, document, [...specifiedRules, ...limits.validationRules]),
       context: (ctx): ApiContext => {
-        const extra = ctx.extra as { requestId?: string };
+        const extra = ctx.extra as { requestId?: string; principal?: Principal };
         extra.requestId ??= randomUUID();
-        return { requestId: extra.requestId, services };
+        return { requestId: extra.requestId, services, principal: extra.principal };
       },
       onSubscribe: (ctx, id, payload) => {
         services.log.info(
@@ -139,6 +155,12 @@ export function attachSubscriptions(
             subscription: id,
           },
           'graphql subscription',
+        );
+        // Role check of every top-level field, with the same table as the Apollo plugin (roles.ts).
+        return security.authorizeSubscribe(
+          payload.query,
+          payload.operationName,
+          (ctx.extra as { principal?: Principal }).principal,
         );
       },
     },

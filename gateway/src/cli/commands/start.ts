@@ -103,10 +103,12 @@ export const command: CliCommand = {
     process.once('SIGTERM', force);
     const outcome = await withinGrace(async () => {
       const queued = await checkpointBenchmarkJobs(gateway.services.benchmark);
-      if (queued.length > 0) io.stdout(`benchmark jobs queued to resume on next start: ${queued.join(', ')}\n`);
+      if (queued.length > 0)
+        io.stdout(`benchmark jobs queued to resume on next start: ${queued.join(', ')}\n`);
       await gateway.close();
     }, graceMs);
-    if (outcome === 'timeout') io.stderr(`grace period of ${graceMs} ms ran out; exiting with work in flight\n`);
+    if (outcome === 'timeout')
+      io.stderr(`grace period of ${graceMs} ms ran out; exiting with work in flight\n`);
     // Whatever still holds the event loop (a client's idle keep-alive socket) must not keep the process up.
     setTimeout(() => process.exit(outcome === 'timeout' ? EXIT.failure : EXIT.ok), 1000).unref();
     return outcome === 'timeout' ? EXIT.failure : EXIT.ok;

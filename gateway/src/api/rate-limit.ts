@@ -1,0 +1,73 @@
+/**
+ * Per-caller rate limiting with token buckets: each caller (an API key id, a JWT subject, or an address when
+ * anonymous) holds up to `burst` tokens refilled at `ratePerSecond`; a request takes one. An empty bucket
+ * says how many seconds until the next token, for `Retry-After` (RFC 9110 section 10.2.3).
+ */
+
+/** Options of {@link RateLimiter}. */
+export interface RateLimiterOptions {
+  /** Sustained requests per second per caller; 0 turns limiting off. */
+  ratePerSecond: number;
+  /** Bucket size: requests a caller may make at once after being idle. */
+  burst: number;
+  /** Most callers tracked; the least recently seen are forgotten first (default 10 000). */
+  maxCallers?: number;
+  /** Clock in milliseconds (tests inject one). */
+  now?: () => number;
+}
+
+/** The outcome of one request: allowed, or refused with whole seconds to wait (at least 1). */
+export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+interface Bucket {
+  tokens: number;
+  updatedMs: number;
+}
+
+/** Token buckets by caller key. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly now: () => number;
+  private readonly maxCallers: number;
+
+  constructor(private readonly options: RateLimiterOptions) {
+    if (!(options.ratePerSecond >= 0) || !(options.burst >= 1)) {
+      throw new RangeError(
+        `rate limiter needs ratePerSecond >= 0 and burst >= 1, got ${options.ratePerSecond} and ${options.burst}`,
+      );
+    }
+    this.now = options.now ?? (() => performance.now());
+    this.maxCallers = options.maxCallers ?? 10_000;
+  }
+
+  /** Takes one token from the caller's bucket. */
+  take(caller: string): RateDecision {
+    const { ratePerSecond, burst } = this.options;
+    if (ratePerSecond === 0) return { allowed: true };
+    const now = this.now();
+    let bucket = this.buckets.get(caller);
+    if (bucket) {
+      bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updatedMs) / 1000) * ratePerSecond);
+      bucket.updatedMs = now;
+      // Re-insert so that Map order is least recently seen first, for eviction.
+      this.buckets.delete(caller);
+    } else {
+      bucket = { tokens: burst, updatedMs: now };
+      if (this.buckets.size >= this.maxCallers) {
+        const oldest = this.buckets.keys().next().value;
+        if (oldest !== undefined) this.buckets.delete(oldest);
+      }
+    }
+    this.buckets.set(caller, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return { allowed: true };
+    }
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond)) };
+  }
+
+  /** Number of callers tracked (for tests). */
+  get size(): number {
+    return this.buckets.size;
+  }
+}
