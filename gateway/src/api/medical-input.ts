@@ -16,7 +16,7 @@ import {
   type WindowPresetName,
 } from '../imaging/windowing.ts';
 import { ApiError } from './errors.ts';
-import { decodeBase64 } from './image-input.ts';
+import { decodeBase64 } from './base64.ts';
 import { pacsCall, type PacsRegistry } from './medical-pacs.ts';
 
 /** The WindowInput GraphQL object: exactly one way to map real values (HU, MR units) to 0..255. */

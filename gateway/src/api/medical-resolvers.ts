@@ -15,7 +15,7 @@ import {
 } from '../inference/propagation.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
-import { decodeBase64 } from './image-input.ts';
+import { decodeBase64 } from './base64.ts';
 import { imaging, type WindowArg } from './medical-input.ts';
 import { writeNiftiLabels } from './medical-nifti-writer.ts';
 import { pacsCall } from './medical-pacs.ts';

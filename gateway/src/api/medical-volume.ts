@@ -11,7 +11,7 @@ import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '.
 import { sliceVolume } from '../imaging/nifti.ts';
 import { applyRange, minMax, percentileRange, toDisplay8 } from '../imaging/windowing.ts';
 import { ApiError } from './errors.ts';
-import { decodeBase64 } from './image-input.ts';
+import { decodeBase64 } from './base64.ts';
 import {
   checkAxis,
   imaging,

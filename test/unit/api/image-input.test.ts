@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApiError } from '../../../gateway/src/api/errors.ts';
-import { confinePath, decodeBase64 } from '../../../gateway/src/api/image-input.ts';
+import { decodeBase64 } from '../../../gateway/src/api/base64.ts';
+import { confinePath } from '../../../gateway/src/api/image-input.ts';
 
 const code = (c: string) => (e: unknown) => e instanceof ApiError && e.code === c;
 
