@@ -310,8 +310,15 @@ export class GatewaySecurity {
     return {
       async requestDidStart() {
         return {
-          async didResolveOperation({ document, operationName, contextValue }) {
+          async didResolveOperation({ document, operationName, contextValue, operation }) {
             authorizeFields(topLevelFields(document, operationName), contextValue.principal);
+            // Subscriptions are served over WebSocket only; over plain HTTP graphql would run them as
+            // queries and fail in an unhelpful way.
+            if (operation?.operation === 'subscription') {
+              throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws) at /graphql', {
+                extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+              });
+            }
           },
           async willSendResponse({ response }) {
             if (response.body.kind !== 'single') return;
