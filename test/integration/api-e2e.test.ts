@@ -295,7 +295,9 @@ describe('GraphQL API over the embedded backend', () => {
       [
         'UNSUPPORTED_FORMAT',
         seg({
-          image: { encoded: { base64: Buffer.from('GIF89a....').toString('base64'), mediaType: 'image/gif' } },
+          image: {
+            encoded: { base64: Buffer.from('GIF89a....').toString('base64'), mediaType: 'image/gif' },
+          },
           prompts: [{ box: { x0: 1, y0: 1, x1: 5, y1: 5 } }],
         }),
       ],

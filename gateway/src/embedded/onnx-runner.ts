@@ -246,8 +246,18 @@ export class OnnxRunner {
     } finally {
       this.release(session);
     }
+    // onnxruntime-node 1.22 returns a subset of fetches in the model's output order but keyed by the model's
+    // first output names (asking for [low_res_masks] yields the key masks). Keys are trusted only when they
+    // are exactly the names asked for; otherwise values are matched to the requested names sorted by their
+    // position among the model's outputs.
+    const keys = Object.keys(result);
+    const byName = keys.length === outputs.length && outputs.every((name) => keys.includes(name));
+    const values = Object.values(result);
+    const order = [...outputs].sort(
+      (a, b) => session.outputNames.indexOf(a) - session.outputNames.indexOf(b),
+    );
     return outputs.map((name) => {
-      const t = fromOrtTensor(name, result[name] as ort.Tensor);
+      const t = fromOrtTensor(name, (byName ? result[name] : values[order.indexOf(name)]) as ort.Tensor);
       const c = this.config.output.find((o) => o.name === name);
       if (c?.reshape && c.dims.every((d) => d > 0)) {
         t.shape = this.config.maxBatchSize > 0 ? [t.shape[0], ...c.dims] : [...c.dims];

@@ -25,8 +25,8 @@ export interface DecoderItem {
 export interface DecoderOutput {
   /** Candidates C. */
   candidates: number;
-  /** [C, H, W] logits at the original size. */
-  masks: Float32Array;
+  /** [C, H, W] logits at the original size; absent when only low-res outputs were requested. */
+  masks: Float32Array | undefined;
   /** [C] predicted IoU. */
   iou: Float32Array;
   /** [C, S, S] low-res logits. */
@@ -45,6 +45,11 @@ export interface DecodeBatcherOptions {
   /** Coalescing window in milliseconds (0: only requests queued in the same tick). */
   windowMs: number;
   infer: InferFn;
+  /**
+   * Request the full-size `masks` output too (default false): the gateway can compute the same logits from
+   * `low_res_masks` for the one candidate it keeps, instead of moving C x H x W floats for every prompt.
+   */
+  fullSizeMasks?: boolean;
   /** Called after each ModelInfer call with its duration (seconds), batch size and error (if any). */
   onCall?: (seconds: number, batchSize: number, error: unknown) => void;
 }
@@ -157,7 +162,9 @@ export class DecodeBatcher {
         t('has_mask_input', batched ? [b, 1] : [1], hasMask),
         t('orig_im_size', batched ? [b, 2] : [2], orig),
       ],
-      outputs: ['masks', 'iou_predictions', 'low_res_masks'],
+      outputs: this.options.fullSizeMasks
+        ? ['masks', 'iou_predictions', 'low_res_masks']
+        : ['iou_predictions', 'low_res_masks'],
     };
   }
 }
@@ -172,20 +179,20 @@ function output(outputs: Tensor[], name: string): Tensor {
 
 /** Splits batched decoder outputs into per-item outputs (views, no copies). */
 function splitOutputs(outputs: Tensor[], count: number, batched: boolean): DecoderOutput[] {
-  const masks = output(outputs, 'masks');
+  const masks = outputs.some((o) => o.name === 'masks') ? output(outputs, 'masks') : undefined;
   const iou = output(outputs, 'iou_predictions');
   const low = output(outputs, 'low_res_masks');
-  const c = masks.shape[1];
+  const c = low.shape[1];
   const lowSize = low.shape[low.shape.length - 1];
-  if (batched && masks.shape[0] !== count) {
-    throw Object.assign(new Error(`decoder returned ${masks.shape[0]} items for a batch of ${count}`), {
+  if (batched && low.shape[0] !== count) {
+    throw Object.assign(new Error(`decoder returned ${low.shape[0]} items for a batch of ${count}`), {
       code: 'INTERNAL',
     });
   }
   const per = (t: Tensor) => (t.data as Float32Array).length / count;
   return Array.from({ length: count }, (_, i) => ({
     candidates: c,
-    masks: (masks.data as Float32Array).subarray(i * per(masks), (i + 1) * per(masks)),
+    masks: masks ? (masks.data as Float32Array).subarray(i * per(masks), (i + 1) * per(masks)) : undefined,
     iou: (iou.data as Float32Array).subarray(i * per(iou), (i + 1) * per(iou)),
     lowRes: (low.data as Float32Array).subarray(i * per(low), (i + 1) * per(low)),
     lowResSize: lowSize,

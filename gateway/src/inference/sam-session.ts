@@ -12,6 +12,7 @@ import {
   stabilityScore,
 } from '../core/everything.ts';
 import type { BinaryMask } from '../core/mask.ts';
+import { postprocessLowRes } from '../core/sam-postprocess.ts';
 import type { Raster } from '../core/raster.ts';
 import {
   longestSideSize,
@@ -435,13 +436,14 @@ export class SamSession implements Segmenter {
           maskInputSize: model.profile.maskInputSize,
           origSize: [h, w],
         });
-        return this.candidates(out, w, h, threshold, options.multimask, options.select ?? 'all');
+        return this.candidates(model, out, w, h, threshold, options.multimask, options.select ?? 'all');
       }),
     );
   }
 
   /** Which decoder outputs a caller sees: SAM's 3 multimask outputs, or its single-mask output 0. */
   private candidates(
+    model: SamModel,
     out: DecoderOutput,
     w: number,
     h: number,
@@ -462,7 +464,18 @@ export class SamSession implements Segmenter {
     const plane = w * h;
     const lowPlane = out.lowResSize * out.lowResSize;
     return indices.map((index) => {
-      const logits = out.masks.subarray(index * plane, (index + 1) * plane);
+      const low = out.lowRes.subarray(index * lowPlane, (index + 1) * lowPlane);
+      // SAM's postprocess_masks on the kept candidate, unless the decoder was asked for its full-size masks.
+      const logits = out.masks
+        ? out.masks.subarray(index * plane, (index + 1) * plane)
+        : postprocessLowRes(
+            low,
+            out.lowResSize,
+            h,
+            w,
+            model.profile.inputSize,
+            model.profile.resize === 'stretch' ? 'stretch' : 'longest_side',
+          );
       const mask: BinaryMask = { width: w, height: h, data: new Uint8Array(plane) };
       for (let i = 0; i < plane; i++) mask.data[i] = logits[i] > threshold ? 1 : 0;
       return {
@@ -471,7 +484,7 @@ export class SamSession implements Segmenter {
         stabilityScore: stabilityScore(logits, threshold, 1.0),
         lowRes: {
           size: out.lowResSize,
-          data: Float32Array.from(out.lowRes.subarray(index * lowPlane, (index + 1) * lowPlane)),
+          data: Float32Array.from(low),
         },
         index,
       };

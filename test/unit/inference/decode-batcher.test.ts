@@ -22,13 +22,13 @@ function fakeDecoder(calls: InferRequest[]) {
       masks.fill(labels[i * n] * 10 + real, i * c * h * w, (i + 1) * c * h * w);
       iou[i * c] = i;
     }
-    return {
-      outputs: [
-        { name: 'masks', datatype: 'FP32', shape: [b, c, h, w], data: masks },
-        { name: 'iou_predictions', datatype: 'FP32', shape: [b, c], data: iou },
-        { name: 'low_res_masks', datatype: 'FP32', shape: [b, c, 4, 4], data: low },
-      ],
-    };
+    const all: Tensor[] = [
+      { name: 'masks', datatype: 'FP32', shape: [b, c, h, w], data: masks },
+      { name: 'iou_predictions', datatype: 'FP32', shape: [b, c], data: iou },
+      { name: 'low_res_masks', datatype: 'FP32', shape: [b, c, 4, 4], data: low },
+    ];
+    // Like a KServe server: only the requested outputs come back.
+    return { outputs: all.filter((t) => !req.outputs || req.outputs.includes(t.name)) };
   };
 }
 
@@ -46,7 +46,13 @@ function item(labels: number[], orig: [number, number] = [3, 2]): DecoderItem {
 
 test('coalesces concurrent requests into one batched call, padding points with label -1', async () => {
   const calls: InferRequest[] = [];
-  const batcher = new DecodeBatcher({ model: 'dec', maxBatch: 8, windowMs: 5, infer: fakeDecoder(calls) });
+  const batcher = new DecodeBatcher({
+    model: 'dec',
+    maxBatch: 8,
+    windowMs: 5,
+    infer: fakeDecoder(calls),
+    fullSizeMasks: true,
+  });
   const outs = await Promise.all([
     batcher.decode(item([1])),
     batcher.decode(item([1, 0, 1])),
@@ -56,11 +62,11 @@ test('coalesces concurrent requests into one batched call, padding points with l
   assert.deepEqual(calls[0].inputs.find((t) => t.name === 'point_coords')!.shape, [3, 3, 2]);
   assert.deepEqual(calls[0].inputs.find((t) => t.name === 'has_mask_input')!.shape, [3, 1]);
   // Each caller gets its own slice back.
-  assert.equal(outs[0].masks[0], 11);
-  assert.equal(outs[1].masks[0], 13);
-  assert.equal(outs[2].masks[0], 2);
+  assert.equal(outs[0].masks![0], 11);
+  assert.equal(outs[1].masks![0], 13);
+  assert.equal(outs[2].masks![0], 2);
   assert.deepEqual(Array.from(outs[2].iou), [2, 0]);
-  assert.equal(outs[1].masks.length, 2 * 3 * 2);
+  assert.equal(outs[1].masks!.length, 2 * 3 * 2);
   assert.deepEqual(batcher.stats, { requests: 3, calls: 1 });
 });
 
@@ -107,4 +113,13 @@ test('a failed call rejects every request of its batch', async () => {
     results.map((r) => r.status),
     ['rejected', 'rejected'],
   );
+});
+
+test('by default asks the decoder for low-res outputs only', async () => {
+  const calls: InferRequest[] = [];
+  const batcher = new DecodeBatcher({ model: 'dec', maxBatch: 4, windowMs: 1, infer: fakeDecoder(calls) });
+  const out = await batcher.decode(item([1]));
+  assert.deepEqual(calls[0].outputs, ['iou_predictions', 'low_res_masks']);
+  assert.equal(out.masks, undefined);
+  assert.equal(out.lowRes.length, 2 * 4 * 4);
 });
