@@ -98,7 +98,8 @@ export function postprocessLowRes(
     newH,
     newW,
   );
-  // Stage 2: newH x newW -> height x width.
+  // Stage 2: newH x newW -> height x width; an image already at the model's size needs no second resize.
+  if (newH === height && newW === width) return up;
   return resizeWindow(up, newW, axis(newH, height), axis(newW, width), newH, height, width);
 }
 
