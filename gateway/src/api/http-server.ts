@@ -153,6 +153,9 @@ export async function startHttpServer(
     ...graphqlLimits(security.config),
     introspection: true,
     csrfPrevention: true,
+    // The `start` command owns SIGTERM/SIGINT: it drains requests in flight first. Apollo's own handler
+    // would stop the server under them and re-raise the signal, killing the process mid-request.
+    stopOnTerminationSignals: false,
   });
   await apollo.start();
 
@@ -256,7 +259,12 @@ export async function startHttpServer(
     port,
     async close() {
       await subscriptions.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting, let requests in flight finish, and drop keep-alive sockets as soon as they go idle
+      // (instead of after keepAliveTimeout), so a graceful stop takes as long as the slowest request.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      await closed;
+      clearInterval(sweep);
       server.closeAllConnections?.();
       await apollo.stop();
     },

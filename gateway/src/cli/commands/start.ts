@@ -88,19 +88,25 @@ export const command: CliCommand = {
         '',
       ].join('\n'),
     );
+    // One listener for the whole life of the command: the first signal starts the graceful stop, a second
+    // one exits at once.
+    let signals = 0;
+    let onSecondSignal = (): void => undefined;
     await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const onSignal = () => {
+        signals += 1;
+        if (signals === 1) resolve();
+        else onSecondSignal();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
     });
     // Graceful stop: benchmark jobs stop at a sample boundary and are queued for the next start, then the
     // HTTP server stops accepting and waits for requests in flight, all within SHUTDOWN_GRACE_MS; a second
     // signal, or the grace running out, exits at once.
     const graceMs = config.security.shutdownGraceMs;
     io.stdout(`shutting down (grace ${graceMs} ms)\n`);
-    const force = () => process.exit(EXIT.failure);
-    process.once('SIGINT', force);
-    process.once('SIGTERM', force);
+    onSecondSignal = () => process.exit(EXIT.failure);
     const outcome = await withinGrace(async () => {
       const queued = await checkpointBenchmarkJobs(gateway.services.benchmark);
       if (queued.length > 0)
