@@ -15,7 +15,7 @@ import { GatewayMetrics } from './api/metrics.ts';
 import { createMedicalServices } from './api/medical-services.ts';
 import { PubSub } from './api/subscriptions.ts';
 import type { GatewayConfig } from './config.ts';
-import { EmbeddedInferenceServer } from './embedded/grpc-server.ts';
+import { EmbeddedServerWorker } from './embedded/worker-server.ts';
 import { EmbeddingCache } from './inference/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
@@ -53,19 +53,20 @@ export interface InferenceBackendHandle {
 
 /**
  * Connects to Triton at `config.tritonUrl`, or starts the embedded KServe v2 server on a loopback port over
- * `config.modelRepository`; either way the caller gets one KServe client, so one code path runs everywhere.
+ * `config.modelRepository`, in a worker thread of this process (ONNX Runtime blocks the thread it runs on);
+ * either way the caller gets one KServe client, so one code path runs everywhere.
  */
 export async function startInferenceBackend(
   config: Readonly<GatewayConfig>,
   log: Logger,
 ): Promise<InferenceBackendHandle> {
-  let embedded: EmbeddedInferenceServer | undefined;
+  let embedded: EmbeddedServerWorker | undefined;
   let address: string;
   if (config.tritonUrl) {
     address = config.tritonUrl;
     log.info({ address }, 'using Triton inference server');
   } else {
-    embedded = await EmbeddedInferenceServer.start({
+    embedded = await EmbeddedServerWorker.start({
       repository: config.modelRepository,
       host: '127.0.0.1',
       port: 0,
