@@ -59,6 +59,8 @@ function formatter(services: ApiServices) {
         code.startsWith('GRAPHQL_') ||
         code === 'BAD_USER_INPUT' ||
         code === 'PERSISTED_QUERY_NOT_FOUND' ||
+        // Apollo's answer to an operationName that names no operation of the document (HTTP 400).
+        code === 'OPERATION_RESOLUTION_FAILURE' ||
         code === 'BAD_REQUEST')
     ) {
       if (code !== 'INTERNAL')

@@ -299,8 +299,12 @@ async function segSources(ctx: ApiContext, source: DicomSegExportArg['source']) 
   return { sources: parsed.map((p) => p.source), context: parsed[0].context, pacs };
 }
 
-function maskOfRle(rle: { size: number[]; counts: string }, where: string): BinaryMask {
+function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPixels: number): BinaryMask {
   if (rle.size.length !== 2) throw new ApiError('BAD_REQUEST', `${where}.size must be [height, width]`);
+  // A ten-character RLE can claim billions of pixels; decoding it would hold the event loop for seconds.
+  if (rle.size[0] * rle.size[1] > maxPixels) {
+    throw new ApiError('IMAGE_TOO_LARGE', `${where}.size ${rle.size.join('x')} exceeds ${maxPixels} pixels`);
+  }
   try {
     return decodeRle({ size: [rle.size[0], rle.size[1]], counts: rle.counts });
   } catch (err: unknown) {
@@ -338,7 +342,7 @@ export const medicalResolvers = {
       if (a.input.masks.length === 0) throw new ApiError('BAD_REQUEST', 'masks is empty');
       const masks = a.input.masks.map((m, i) => ({
         sourceIndex: m.sourceIndex,
-        mask: maskOfRle(m.rle, `masks[${i}].rle`),
+        mask: maskOfRle(m.rle, `masks[${i}].rle`, ctx.services.config.maxPixels),
       }));
       return exportSeg(
         sources,
