@@ -1,4 +1,5 @@
-/** The shape of one `medseg` sub-command, and the typed error commands throw for bad usage or input. */
+/** The shape of one `medseg` sub-command, the typed error commands throw for bad usage or input, and flag parsing. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where a command writes; injected so tests can capture output. */
 export interface CliIo {
@@ -28,5 +29,21 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/**
+ * Parses flags strictly (unknown flags are errors); a parse failure becomes a usage error (exit 2) that
+ * repeats the command's usage text.
+ */
+export function parseCliArgs<const C extends Omit<ParseArgsConfig, 'args' | 'strict'> & { args?: never }>(
+  args: string[],
+  config: C,
+  usage: string,
+) {
+  try {
+    return parseArgs({ ...config, args, strict: true as const });
+  } catch (err: unknown) {
+    throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
   }
 }

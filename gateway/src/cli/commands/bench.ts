@@ -6,7 +6,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { Segmenter } from '../../core/segmenter.ts';
 import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
 import { registerDataset } from '../../bench/datasets/registry.ts';
@@ -30,7 +30,7 @@ import {
   type SelectionName,
   type StrategyName,
 } from '../../bench/types.ts';
-import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
+import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../command.ts';
 
 const USAGE = `usage: medseg bench <sub-command> [options]
 
@@ -159,11 +159,7 @@ function oneOf<T extends string>(
 }
 
 function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (err: unknown) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
+  return parseCliArgs(args, { options, allowPositionals: true }, USAGE);
 }
 
 const DATASET_OPTIONS = {

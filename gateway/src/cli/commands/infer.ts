@@ -2,10 +2,9 @@
  * `medseg infer`: calls a KServe v2 server (Triton or the embedded one) and prints the answer as JSON; the
  * way to query the inference layer before the GraphQL gateway is up.
  */
-import { parseArgs } from 'node:util';
 import { InferenceError } from '../../inference/errors.ts';
 import { KServeClient } from '../../inference/kserve-client.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 
 const usage = `usage: medseg infer --url HOST:PORT [--timeout-ms N] <request>
 
@@ -22,18 +21,14 @@ export const command: CliCommand = {
   summary: 'query a KServe v2 inference server (index, ready, metadata, config, stats) as JSON',
   usage,
   async run(args, io) {
-    let values;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
+    const { values, positionals } = parseCliArgs(
+      args,
+      {
         options: { url: { type: 'string' }, 'timeout-ms': { type: 'string' } },
-        strict: true,
         allowPositionals: true,
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
-    }
+      },
+      usage,
+    );
     if (!values.url) throw new CliError(`--url HOST:PORT is required\n${usage}`);
     const timeout = values['timeout-ms'];
     if (timeout !== undefined && !/^\d+$/.test(timeout))

@@ -1,7 +1,6 @@
 /** `medseg metrics`: every segmentation metric of the benchmark protocol for one prediction/ground-truth pair. */
-import { parseArgs } from 'node:util';
 import { MetricsError, computeMetrics, type EmptyConvention } from '../../core/metrics.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { parseValue, readMaskFile } from '../mask-files.ts';
 
 const USAGE = `usage: medseg metrics --pred PRED.png --gt GT.png [--spacing SY,SX] [--tau T] [--value V]
@@ -25,10 +24,9 @@ export const command: CliCommand = {
   summary: 'Dice, IoU, HD, HD95, ASD, ASSD and NSD between two mask PNGs',
   usage: USAGE,
   async run(args, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
+    const { values } = parseCliArgs(
+      args,
+      {
         options: {
           pred: { type: 'string' },
           gt: { type: 'string' },
@@ -38,10 +36,9 @@ export const command: CliCommand = {
           convention: { type: 'string' },
           json: { type: 'boolean' },
         },
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${(err as Error).message}\n${USAGE}`);
-    }
+      },
+      USAGE,
+    );
     if (values.pred === undefined || values.gt === undefined)
       throw new CliError(`--pred and --gt are required\n${USAGE}`);
     const spacing = values.spacing === undefined ? undefined : parseSpacing(values.spacing);

@@ -1,9 +1,8 @@
 /** `medseg prompts`: the prompt a strategy (S1-S6) derives from one object of a label image. */
-import { parseArgs } from 'node:util';
 import { jitterPrompt, parseJitterBand } from '../../core/prompt-random.ts';
 import { STRATEGIES, simulatePrompt, type PromptMode, type Strategy } from '../../core/prompts.ts';
 import { createRng } from '../../core/random.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { parseValue, readMaskFile } from '../mask-files.ts';
 
 const USAGE = `usage: medseg prompts --mask LABEL.png [--value V] --strategy S1..S6 [--mode faithful|corrected]
@@ -19,10 +18,9 @@ export const command: CliCommand = {
   summary: 'simulate the prompt of strategy S1-S6 for one object of a label image',
   usage: USAGE,
   async run(args, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
+    const { values } = parseCliArgs(
+      args,
+      {
         options: {
           mask: { type: 'string' },
           value: { type: 'string' },
@@ -33,10 +31,9 @@ export const command: CliCommand = {
           'box-jitter': { type: 'string' },
           json: { type: 'boolean' },
         },
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${(err as Error).message}\n${USAGE}`);
-    }
+      },
+      USAGE,
+    );
     if (values.mask === undefined || values.strategy === undefined) {
       throw new CliError(`--mask and --strategy are required\n${USAGE}`);
     }

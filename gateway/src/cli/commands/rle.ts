@@ -1,7 +1,6 @@
 /** `medseg rle encode|decode`: COCO RLE (pycocotools-compatible) from and to mask PNGs. */
-import { parseArgs } from 'node:util';
 import { RleError, decodeRle, encodeRle, rleArea, rleToBbox, type RleInput } from '../../core/rle.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { parseValue, readMaskFile, writeMaskPng } from '../mask-files.ts';
 
 const USAGE = `usage: medseg rle encode MASK.png [--value V] [--json]
@@ -53,11 +52,9 @@ export const command: CliCommand = {
   usage: USAGE,
   async run(args, io) {
     const [sub, ...rest] = args;
-    let values;
-    let positionals;
-    try {
-      ({ values, positionals } = parseArgs({
-        args: rest,
+    const { values, positionals } = parseCliArgs(
+      rest,
+      {
         allowPositionals: true,
         options: {
           value: { type: 'string' },
@@ -66,10 +63,9 @@ export const command: CliCommand = {
           size: { type: 'string' },
           out: { type: 'string' },
         },
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${(err as Error).message}\n${USAGE}`);
-    }
+      },
+      USAGE,
+    );
     switch (sub) {
       case 'encode': {
         if (positionals.length !== 1) throw new CliError(`encode needs exactly one mask file\n${USAGE}`);

@@ -4,8 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 
 const USAGE = `usage: medseg segment --image FILE [--box x0,y0,x1,y1] [--point x,y,1|0 ...] [--model NAME]
                       [--url http://HOST:PORT] [--out mask.png] [--json] [--single]
@@ -42,10 +41,9 @@ export const command: CliCommand = {
   summary: 'segment one image with points and/or a box (COCO RLE / PNG out)',
   usage: USAGE,
   async run(args, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
+    const { values } = parseCliArgs(
+      args,
+      {
         options: {
           image: { type: 'string' },
           box: { type: 'string' },
@@ -56,11 +54,9 @@ export const command: CliCommand = {
           json: { type: 'boolean', default: false },
           single: { type: 'boolean', default: false },
         },
-        strict: true,
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${(err as Error).message}\n${USAGE}`);
-    }
+      },
+      USAGE,
+    );
     if (!values.image) throw new CliError(`--image is required\n${USAGE}`);
     const points = (values.point ?? []).map((p) => {
       const [x, y, label] = numbers(p, 3, '--point');

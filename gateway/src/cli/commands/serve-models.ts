@@ -1,7 +1,6 @@
 /** `medseg serve-models`: runs the embedded KServe v2 server over a Triton model repository until stopped. */
-import { parseArgs } from 'node:util';
 import { EmbeddedInferenceServer } from '../../embedded/grpc-server.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 
 const usage = `usage: medseg serve-models [--repository DIR] [--port N] [--host ADDR] [--threads N]
 
@@ -35,22 +34,19 @@ export const command: CliCommand = {
   summary: 'serve a Triton model repository over KServe v2 gRPC (embedded CPU server)',
   usage,
   async run(args, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
+    const { values } = parseCliArgs(
+      args,
+      {
         options: {
           repository: { type: 'string' },
           port: { type: 'string' },
           host: { type: 'string' },
           threads: { type: 'string' },
         },
-        strict: true,
         allowPositionals: false,
-      }));
-    } catch (err: unknown) {
-      throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
-    }
+      },
+      usage,
+    );
     const port = intOption('port', values.port, 8001, 0, 65535);
     const threads = intOption('threads', values.threads, 1, 1, 64);
     const repository = values.repository ?? 'triton-models';

@@ -1,7 +1,6 @@
 /** `medseg start`: the main job. Starts the inference backend (embedded or Triton) and the GraphQL gateway. */
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type GatewayConfig } from '../../config.ts';
-import { CliError, EXIT, type CliCommand } from '../command.ts';
+import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { checkpointBenchmarkJobs, withinGrace } from '../../api/graceful-shutdown.ts';
 import { describeAuth } from '../../api/security-config.ts';
 
@@ -14,10 +13,9 @@ STATE_DIR, CACHE_BYTES, LOG_LEVEL, ...; see README); flags override it. Stops on
 
 /** Parses flags into configuration overrides. */
 export function startOverrides(args: string[]): Partial<GatewayConfig> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
+  const { values } = parseCliArgs(
+    args,
+    {
       options: {
         port: { type: 'string' },
         host: { type: 'string' },
@@ -25,11 +23,9 @@ export function startOverrides(args: string[]): Partial<GatewayConfig> {
         repository: { type: 'string' },
         model: { type: 'string' },
       },
-      strict: true,
-    }));
-  } catch (err: unknown) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
+    },
+    USAGE,
+  );
   const env: NodeJS.ProcessEnv = {};
   if (values.port !== undefined) env.PORT = values.port;
   if (values.host !== undefined) env.HOST = values.host;
