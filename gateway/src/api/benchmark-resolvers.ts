@@ -11,6 +11,7 @@ import { BenchmarkError, type BenchmarkEvent, type BenchmarkInput } from '../ben
 import type { Randomness, StrategyName } from '../bench/types.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
+import { guarded } from './resolver-kit.ts';
 import { confinePath } from './image-input.ts';
 
 const LAYOUTS: Record<string, DatasetLayout> = {
@@ -120,25 +121,16 @@ function eventOut(e: BenchmarkEvent) {
     : { jobId: e.jobId, type: 'status', progress: null, status: e.status, error: e.error };
 }
 
-/** Maps the engine's own errors onto public codes, then to a GraphQLError. */
-function fail(err: unknown, ctx: ApiContext | undefined): never {
-  if (err instanceof BenchmarkError)
-    throw toGraphQLError(new ApiError('BAD_REQUEST', err.message), ctx?.requestId);
-  if (err instanceof ReportError)
-    throw toGraphQLError(new ApiError('BAD_REQUEST', err.message), ctx?.requestId);
-  if (err instanceof DatasetError)
-    throw toGraphQLError(new ApiError('BAD_REQUEST', `dataset: ${err.message}`), ctx?.requestId);
-  throw toGraphQLError(err, ctx?.requestId);
+/** Maps the engine's own errors (bad input, unknown job or dataset) onto BAD_REQUEST. */
+function engineError(err: unknown): unknown {
+  if (err instanceof BenchmarkError || err instanceof ReportError)
+    return new ApiError('BAD_REQUEST', err.message);
+  if (err instanceof DatasetError) return new ApiError('BAD_REQUEST', `dataset: ${err.message}`);
+  return err;
 }
 
 function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err: unknown) {
-      fail(err, args[2] as ApiContext | undefined);
-    }
-  };
+  return guarded(fn, engineError);
 }
 
 function job(ctx: ApiContext, id: string): JobRow {
@@ -254,8 +246,9 @@ export const benchmarkResolvers = {
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.benchmark.job(a.id))
-          fail(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx);
+        if (!ctx.services.benchmark.job(a.id)) {
+          throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
+        }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };
       },
     },

@@ -14,7 +14,8 @@ import {
   type StopReason,
 } from '../inference/propagation.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, toGraphQLError } from './errors.ts';
+import { ApiError } from './errors.ts';
+import { checkBox, checkPoint, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
 import { decodeBase64 } from './base64.ts';
 import { imaging, type WindowArg } from './medical-input.ts';
 import { writeNiftiLabels } from './medical-nifti-writer.ts';
@@ -27,18 +28,6 @@ import {
   type VolumeJob,
   type VolumeProgressEvent,
 } from './propagation-jobs.ts';
-
-interface PointArg {
-  x: number;
-  y: number;
-  positive: boolean;
-}
-interface BoxArg {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
 
 /** VolumeSegmentInput. */
 interface VolumeSegmentArg {
@@ -94,38 +83,11 @@ const STOPS: Record<StopReason, string> = {
   cancelled: 'CANCELLED',
 };
 
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err: unknown) {
-      throw toGraphQLError(err, (args[2] as ApiContext | undefined)?.requestId);
-    }
-  };
-}
-
 function keyPrompt(arg: VolumeSegmentArg['prompt'], width: number, height: number): KeyPrompt {
-  const points: PromptPoint[] = (arg.points ?? []).map((p, i) => {
-    if (!Number.isFinite(p.x) || !Number.isFinite(p.y) || p.x < 0 || p.y < 0 || p.x > width || p.y > height) {
-      throw new ApiError(
-        'BAD_PROMPT',
-        `prompt.points[${i}] (${p.x}, ${p.y}) lies outside the ${width}x${height} slice`,
-      );
-    }
-    return { x: p.x, y: p.y, label: p.positive ? 1 : 0 };
-  });
-  let box: [number, number, number, number] | undefined;
-  if (arg.box) {
-    const b = arg.box;
-    const ok = [b.x0, b.y0, b.x1, b.y1].every(Number.isFinite) && b.x0 <= b.x1 && b.y0 <= b.y1;
-    if (!ok || b.x0 < 0 || b.y0 < 0 || b.x1 > width || b.y1 > height) {
-      throw new ApiError(
-        'BAD_PROMPT',
-        `prompt.box [${b.x0}, ${b.y0}, ${b.x1}, ${b.y1}] must be ordered and inside the ${width}x${height} slice`,
-      );
-    }
-    box = [b.x0, b.y0, b.x1, b.y1];
-  }
+  const points: PromptPoint[] = (arg.points ?? []).map((p, i) =>
+    checkPoint(p, width, height, `prompt.points[${i}]`),
+  );
+  const box = arg.box ? checkBox(arg.box, width, height, 'prompt.box') : undefined;
   if (!box && !points.some((p) => p.label === 1))
     throw new ApiError('BAD_PROMPT', 'prompt needs a box or at least one positive point on the key slice');
   return { points, ...(box ? { box } : {}) };

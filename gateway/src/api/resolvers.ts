@@ -3,28 +3,18 @@
  * Errors leave as ApiError (mapped to GraphQLError with `extensions.code` by formatError).
  */
 import { decodeRle, RleError } from '../core/rle.ts';
-import type { MaskCandidate, PromptPoint, PromptSet } from '../core/segmenter.ts';
+import type { MaskCandidate, PromptSet } from '../core/segmenter.ts';
 import type { EmbeddingInfo } from '../inference/sam-session.ts';
 import { maskToLowRes } from '../inference/sam-session.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, toGraphQLError } from './errors.ts';
+import { ApiError } from './errors.ts';
+import { checkBox, checkPoint, finite, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical-resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
 
-interface PointArg {
-  x: number;
-  y: number;
-  positive: boolean;
-}
-interface BoxArg {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
 interface PromptSetArg {
   points?: PointArg[] | null;
   box?: BoxArg | null;
@@ -64,38 +54,6 @@ function embeddingOut(e: EmbeddingInfo) {
     cached: e.cached,
     expiresAt: new Date(e.expiresAtMs).toISOString(),
   };
-}
-
-function finite(value: number, what: string): number {
-  if (!Number.isFinite(value))
-    throw new ApiError('BAD_PROMPT', `${what} must be a finite number, got ${value}`);
-  return value;
-}
-
-function checkPoint(p: PointArg, w: number, h: number, where: string): PromptPoint {
-  finite(p.x, `${where}.x`);
-  finite(p.y, `${where}.y`);
-  if (p.x < 0 || p.y < 0 || p.x > w || p.y > h) {
-    throw new ApiError('BAD_PROMPT', `${where} (${p.x}, ${p.y}) lies outside the ${w}x${h} image`);
-  }
-  return { x: p.x, y: p.y, label: p.positive ? 1 : 0 };
-}
-
-function checkBox(b: BoxArg, w: number, h: number, where: string): [number, number, number, number] {
-  for (const k of ['x0', 'y0', 'x1', 'y1'] as const) finite(b[k], `${where}.${k}`);
-  if (b.x1 < b.x0 || b.y1 < b.y0) {
-    throw new ApiError(
-      'BAD_PROMPT',
-      `${where} must have x0 <= x1 and y0 <= y1, got [${b.x0}, ${b.y0}, ${b.x1}, ${b.y1}]`,
-    );
-  }
-  if (b.x0 < 0 || b.y0 < 0 || b.x1 > w || b.y1 > h) {
-    throw new ApiError(
-      'BAD_PROMPT',
-      `${where} [${b.x0}, ${b.y0}, ${b.x1}, ${b.y1}] lies outside the ${w}x${h} image`,
-    );
-  }
-  return [b.x0, b.y0, b.x1, b.y1];
 }
 
 async function embeddingFor(
@@ -265,18 +223,6 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
     s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model, s.embeddingId));
   }
   return sessionOut(ctx, s);
-}
-
-/** Wraps a resolver so every thrown error leaves as a GraphQLError with a public code. */
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err: unknown) {
-      const ctx = args[2] as ApiContext | undefined;
-      throw toGraphQLError(err, ctx?.requestId);
-    }
-  };
 }
 
 /** The resolver map for schema/schema.graphql. */
