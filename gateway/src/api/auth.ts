@@ -268,7 +268,10 @@ export class GatewaySecurity {
         ),
       };
     }
-    const decision = this.limiter.take(principal.kind === 'loopback' ? `ip:${remoteAddress}` : principal.id);
+    // Limits apply per credential. The anonymous loopback principal exists only while no credential is
+    // configured (a developer machine), where the only callers are local tools and benchmarks.
+    if (principal.kind === 'loopback') return { principal };
+    const decision = this.limiter.take(principal.id);
     if (!decision.allowed) {
       return {
         refusal: refusal(

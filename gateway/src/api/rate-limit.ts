@@ -1,6 +1,6 @@
 /**
- * Per-caller rate limiting with token buckets: each caller (an API key id, a JWT subject, or an address when
- * anonymous) holds up to `burst` tokens refilled at `ratePerSecond`; a request takes one. An empty bucket
+ * Per-caller rate limiting with token buckets: each caller (the gateway uses API key ids and JWT subjects)
+ * holds up to `burst` tokens refilled at `ratePerSecond`; a request takes one. An empty bucket
  * says how many seconds until the next token, for `Retry-After` (RFC 9110 section 10.2.3).
  */
 

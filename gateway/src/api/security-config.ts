@@ -41,7 +41,7 @@ export interface SecurityConfig {
   maxQueryCost: number;
   /** Most lexical tokens in one GraphQL document (MAX_QUERY_TOKENS, default 20000). */
   maxQueryTokens: number;
-  /** Sustained GraphQL requests per second per key (or per address when anonymous) (RATE_LIMIT_RPS, default 50; 0 = off). */
+  /** Sustained GraphQL requests per second per API key or JWT subject (RATE_LIMIT_RPS, default 50; 0 = off). */
   rateLimitRps: number;
   /** Requests a caller may burst above the rate (RATE_LIMIT_BURST, default 100). */
   rateLimitBurst: number;
