@@ -314,7 +314,24 @@ export class GatewaySecurity {
       async requestDidStart() {
         return {
           async didResolveOperation({ document, operationName, contextValue, operation }) {
-            authorizeFields(topLevelFields(document, operationName), contextValue.principal);
+            const fields = topLevelFields(document, operationName);
+            const principal = contextValue.principal;
+            // An audit line per operation: who (key id or JWT subject, never the secret) called which fields.
+            const audit = {
+              requestId: contextValue.requestId,
+              principal: principal ? `${principal.kind}:${principal.id}` : 'none',
+              fields,
+            };
+            try {
+              authorizeFields(fields, principal);
+            } catch (err: unknown) {
+              contextValue.services.log.warn(audit, 'operation refused');
+              throw err;
+            }
+            contextValue.services.log[principal?.kind === 'loopback' ? 'debug' : 'info'](
+              audit,
+              'operation authorized',
+            );
             // Subscriptions are served over WebSocket only; over plain HTTP graphql would run them as
             // queries and fail in an unhelpful way.
             if (operation?.operation === 'subscription') {
