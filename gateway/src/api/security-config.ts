@@ -162,7 +162,8 @@ export function countActiveKeys(file: string): number {
 export function assertSafeBinding(
   host: string,
   security: Readonly<SecurityConfig>,
-  keysActive = isLoopbackHost(host) || security.jwt !== undefined ? 1 : countActiveKeys(security.apiKeysFile),
+  // Read even on loopback, so that a key file with a bad mode or bad JSON is a ConfigError at start.
+  keysActive = countActiveKeys(security.apiKeysFile),
 ): void {
   if (isLoopbackHost(host) || security.jwt !== undefined || keysActive > 0) return;
   throw new ConfigError(
