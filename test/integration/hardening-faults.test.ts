@@ -207,7 +207,7 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
 
   test('benchmark job: SIGKILL and SIGTERM of the gateway, restarts resume, every sample stored exactly once', async (t) => {
     const state = join(tmp, 'bench-state');
-    const synth = writeSyntheticDataset({ dir: join(tmp, 'bench-data'), images: 12, seed: 21 });
+    const synth = writeSyntheticDataset({ dir: join(tmp, 'bench-data'), images: 8, seed: 21 });
     const total = synth.objects.length * 3;
     let gw = await startGatewayProcess(startEnv(state));
     let url = gw.match[1];
