@@ -88,10 +88,11 @@ export class ApiKeyStore {
       throw err;
     }
     if (!force && stat.mtimeMs === this.loadedMtimeMs && stat.size === this.loadedSize) return;
-    // A key file others can read leaks digests and names; one they can write lets them mint keys.
-    if ((stat.mode & 0o077) !== 0) {
+    // A key file anyone can read leaks digests and names; one others can write lets them mint keys. Group
+    // read is allowed: a Kubernetes Secret mounted for a non-root user with an fsGroup is mode 440.
+    if ((stat.mode & 0o027) !== 0) {
       throw new ApiKeyError(
-        `API key file ${this.file} has mode ${(stat.mode & 0o777).toString(8)}; expected 600 (chmod 600 it)`,
+        `API key file ${this.file} has mode ${(stat.mode & 0o777).toString(8)}; expected 600, 640 or 440 (chmod 600 it)`,
       );
     }
     let parsed: unknown;

@@ -44,7 +44,12 @@ test('keys: bad names and roles, group-readable and corrupt files are refused wi
   assert.throws(() => store.create('a;rm -rf', ['admin']), ApiKeyError);
   store.create('ok', ['admin']);
   chmodSync(file, 0o644);
-  assert.throws(() => new ApiKeyStore(file), /mode 644; expected 600/);
+  assert.throws(() => new ApiKeyStore(file), /mode 644; expected 600, 640 or 440/);
+  chmodSync(file, 0o660);
+  assert.throws(() => new ApiKeyStore(file), /mode 660/);
+  // A Kubernetes Secret mounted with an fsGroup: read-only for owner and group.
+  chmodSync(file, 0o440);
+  assert.doesNotThrow(() => new ApiKeyStore(file));
   chmodSync(file, 0o600);
   writeFileSync(file, '{not json', { mode: 0o600 });
   assert.throws(() => new ApiKeyStore(file), /not valid JSON/);
