@@ -29,6 +29,27 @@ function axis(n: number, on: number): Axis {
   return { i0, i1, f };
 }
 
+/** The horizontal pass: the first `srcRows` rows of a plane (row stride `stride`) resized to `ow` columns. */
+function resizeRows(
+  src: Float32Array,
+  stride: number,
+  colsAxis: Axis,
+  srcRows: number,
+  ow: number,
+): Float32Array {
+  const tmp = new Float32Array(srcRows * ow);
+  const { i0: c0, i1: c1, f: cf } = colsAxis;
+  for (let y = 0; y < srcRows; y++) {
+    const base = y * stride;
+    const out = y * ow;
+    for (let x = 0; x < ow; x++) {
+      const a = src[base + c0[x]];
+      tmp[out + x] = a + (src[base + c1[x]] - a) * cf[x];
+    }
+  }
+  return tmp;
+}
+
 /**
  * Resizes the first `srcRows` rows of a plane with row stride `stride` to `oh x ow` with the given row and
  * column tables. Tables truncated to a prefix compute a top-left crop of the resize without the rest.
@@ -42,17 +63,7 @@ function resizeWindow(
   oh: number,
   ow: number,
 ): Float32Array {
-  // Horizontal pass over the source rows that the vertical pass will read.
-  const tmp = new Float32Array(srcRows * ow);
-  const { i0: c0, i1: c1, f: cf } = colsAxis;
-  for (let y = 0; y < srcRows; y++) {
-    const base = y * stride;
-    const out = y * ow;
-    for (let x = 0; x < ow; x++) {
-      const a = src[base + c0[x]];
-      tmp[out + x] = a + (src[base + c1[x]] - a) * cf[x];
-    }
-  }
+  const tmp = resizeRows(src, stride, colsAxis, srcRows, ow);
   const dst = new Float32Array(oh * ow);
   const { i0: r0, i1: r1, f: rf } = rowsAxis;
   for (let y = 0; y < oh; y++) {
@@ -105,4 +116,74 @@ export function postprocessLowRes(
 
 function truncate(a: Axis, n: number): Axis {
   return { i0: a.i0.subarray(0, n), i1: a.i1.subarray(0, n), f: a.f.subarray(0, n) };
+}
+
+/** A binary mask at the original size and SAM's stability score of its logits. */
+export interface PostprocessedMask {
+  /** Row-major 0/1, `height x width`. */
+  mask: Uint8Array;
+  /** IoU of the logits thresholded at `threshold + offset` and `threshold - offset` (0 when both are empty, as core/everything). */
+  stabilityScore: number;
+}
+
+/**
+ * {@link postprocessLowRes} followed by thresholding and SAM's stability score, fused into the last pass so no
+ * full-size float plane is written or read again: what the gateway needs for each mask it returns.
+ */
+export function postprocessToMask(
+  lowRes: Float32Array,
+  size: number,
+  height: number,
+  width: number,
+  options: { inputSize?: number; resize?: FrameResize; threshold?: number; stabilityOffset?: number } = {},
+): PostprocessedMask {
+  const inputSize = options.inputSize ?? 1024;
+  const threshold = options.threshold ?? 0;
+  const offset = options.stabilityOffset ?? 1;
+  if (lowRes.length !== size * size) {
+    throw new RangeError(`low-res logits hold ${lowRes.length} values, expected ${size}x${size}`);
+  }
+  const resize = options.resize ?? 'longest_side';
+  const [newH, newW] =
+    resize === 'stretch' ? [inputSize, inputSize] : longestSideSize(height, width, inputSize);
+  const identity = newH === height && newW === width;
+  // Everything before the last vertical pass, as postprocessLowRes does it.
+  let tmp: Float32Array;
+  let rows: Axis;
+  if (identity) {
+    tmp = resizeRows(lowRes, size, truncate(axis(size, inputSize), newW), size, newW);
+    rows = truncate(axis(size, inputSize), newH);
+  } else {
+    const up = resizeWindow(
+      lowRes,
+      size,
+      truncate(axis(size, inputSize), newH),
+      truncate(axis(size, inputSize), newW),
+      size,
+      newH,
+      newW,
+    );
+    tmp = resizeRows(up, newW, axis(newW, width), newH, width);
+    rows = axis(newH, height);
+  }
+  const mask = new Uint8Array(height * width);
+  const hi = threshold + offset;
+  const lo = threshold - offset;
+  let inter = 0;
+  let union = 0;
+  const { i0: r0, i1: r1, f: rf } = rows;
+  for (let y = 0; y < height; y++) {
+    const top = r0[y] * width;
+    const bottom = r1[y] * width;
+    const fy = rf[y];
+    const out = y * width;
+    for (let x = 0; x < width; x++) {
+      const a = tmp[top + x];
+      const v = a + (tmp[bottom + x] - a) * fy;
+      if (v > threshold) mask[out + x] = 1;
+      if (v > hi) inter++;
+      if (v > lo) union++;
+    }
+  }
+  return { mask, stabilityScore: union === 0 ? 0 : inter / union };
 }

@@ -12,7 +12,7 @@ import {
   stabilityScore,
 } from '../core/everything.ts';
 import type { BinaryMask } from '../core/mask.ts';
-import { postprocessLowRes } from '../core/sam-postprocess.ts';
+import { postprocessToMask } from '../core/sam-postprocess.ts';
 import type { Raster } from '../core/raster.ts';
 import {
   longestSideSize,
@@ -465,27 +465,28 @@ export class SamSession implements Segmenter {
     const lowPlane = out.lowResSize * out.lowResSize;
     return indices.map((index) => {
       const low = out.lowRes.subarray(index * lowPlane, (index + 1) * lowPlane);
-      // SAM's postprocess_masks on the kept candidate, unless the decoder was asked for its full-size masks.
-      const logits = out.masks
-        ? out.masks.subarray(index * plane, (index + 1) * plane)
-        : postprocessLowRes(
-            low,
-            out.lowResSize,
-            h,
-            w,
-            model.profile.inputSize,
-            model.profile.resize === 'stretch' ? 'stretch' : 'longest_side',
-          );
-      const mask: BinaryMask = { width: w, height: h, data: new Uint8Array(plane) };
-      for (let i = 0; i < plane; i++) mask.data[i] = logits[i] > threshold ? 1 : 0;
+      let mask: BinaryMask;
+      let stability: number;
+      if (out.masks) {
+        const logits = out.masks.subarray(index * plane, (index + 1) * plane);
+        mask = { width: w, height: h, data: new Uint8Array(plane) };
+        for (let i = 0; i < plane; i++) mask.data[i] = logits[i] > threshold ? 1 : 0;
+        stability = stabilityScore(logits, threshold, 1.0);
+      } else {
+        // SAM's postprocess_masks on the kept candidate, thresholded and scored in the same pass.
+        const post = postprocessToMask(low, out.lowResSize, h, w, {
+          inputSize: model.profile.inputSize,
+          resize: model.profile.resize === 'stretch' ? 'stretch' : 'longest_side',
+          threshold,
+        });
+        mask = { width: w, height: h, data: post.mask };
+        stability = post.stabilityScore;
+      }
       return {
         mask,
         predictedIou: out.iou[index],
-        stabilityScore: stabilityScore(logits, threshold, 1.0),
-        lowRes: {
-          size: out.lowResSize,
-          data: Float32Array.from(low),
-        },
+        stabilityScore: stability,
+        lowRes: { size: out.lowResSize, data: Float32Array.from(low) },
         index,
       };
     });

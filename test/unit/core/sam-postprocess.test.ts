@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generatePhantom } from '../../../gateway/src/core/phantoms.ts';
-import { postprocessLowRes } from '../../../gateway/src/core/sam-postprocess.ts';
+import { postprocessLowRes, postprocessToMask } from '../../../gateway/src/core/sam-postprocess.ts';
+import { stabilityScore } from '../../../gateway/src/core/everything.ts';
 import { createRng } from '../../../gateway/src/core/random.ts';
 import { longestSideSize } from '../../../gateway/src/core/sam-transform.ts';
 import { ReferenceRunner } from '../models/reference-runner.ts';
@@ -67,4 +68,26 @@ test("matches the reference decoder's own masks output", async () => {
     assert.ok(max < 1e-3, `candidate ${c}: max difference ${max}`);
   }
   assert.throws(() => postprocessLowRes(new Float32Array(10), 256, 10, 10), /expected 256x256/);
+});
+
+test('postprocessToMask thresholds and scores exactly what postprocessLowRes computes', () => {
+  const rng = createRng(8);
+  for (const [h, w, resize] of [
+    [37, 61, 'longest_side'],
+    [256, 256, 'longest_side'],
+    [40, 90, 'stretch'],
+  ] as const) {
+    const low = Float32Array.from({ length: 64 * 64 }, () => rng.uniform(-3, 3));
+    const logits = postprocessLowRes(low, 64, h, w, 256, resize);
+    const { mask, stabilityScore: s } = postprocessToMask(low, 64, h, w, {
+      inputSize: 256,
+      resize,
+      threshold: 0.5,
+    });
+    assert.deepEqual(
+      Array.from(mask),
+      Array.from(logits, (v) => (v > 0.5 ? 1 : 0)),
+    );
+    assert.equal(s, stabilityScore(logits, 0.5, 1));
+  }
 });
