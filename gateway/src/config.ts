@@ -24,6 +24,8 @@ export interface GatewayConfig {
   stateDir: string;
   /** Embedding cache budget in bytes (CACHE_BYTES, default 1 GiB). */
   cacheBytes: number;
+  /** Budget in bytes of low-res mask handles kept for refinement (LOW_RES_CACHE_BYTES, default 256 MiB). */
+  lowResCacheBytes: number;
   /** Store cached embeddings as fp16 (CACHE_FP16=1; halves memory, ~1e-3 relative error). */
   cacheFp16: boolean;
   /** Embedding id lifetime in seconds after last use (EMBEDDING_TTL_S, default 3600). */
@@ -162,6 +164,7 @@ export function loadConfig(
       .map((s) => resolve(s)),
     stateDir: resolve(env.STATE_DIR?.trim() || '.medseg'),
     cacheBytes: int(env, 'CACHE_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    lowResCacheBytes: int(env, 'LOW_RES_CACHE_BYTES', 256 * 1024 ** 2, 0, Number.MAX_SAFE_INTEGER),
     cacheFp16: env.CACHE_FP16 === '1' || env.CACHE_FP16 === 'true',
     embeddingTtlS: int(env, 'EMBEDDING_TTL_S', 3600, 1, 7 * 24 * 3600),
     backendDeadlineMs: int(env, 'BACKEND_DEADLINE_MS', 60_000, 1, 3_600_000),

@@ -129,7 +129,7 @@ export async function startGateway(
     sam,
     cache,
     benchmark,
-    lowRes: new LowResStore({ maxEntries: 4096, ttlMs: config.embeddingTtlS * 1000 }),
+    lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
     sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
     modelsByName: new Map(),
     log,

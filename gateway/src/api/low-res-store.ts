@@ -1,14 +1,14 @@
 /**
  * Low-resolution mask logits handed to clients as opaque ids, so a later request can feed them back as
- * SAM's `mask_input` without resending 256 KiB of floats. Bounded by entry count, with a time-to-live.
+ * SAM's `mask_input` without resending 256 KiB of floats. Bounded by bytes, with a time-to-live.
  */
 import { randomUUID } from 'node:crypto';
 import type { LowResLogits } from '../core/segmenter.ts';
 
 /** Options of the store. */
 export interface LowResStoreOptions {
-  /** Most entries kept; the least recently used goes first. */
-  maxEntries: number;
+  /** Most bytes of logits kept; the least recently used go first. */
+  maxBytes: number;
   /** Lifetime since last use in milliseconds. */
   ttlMs: number;
   now?: () => number;
@@ -21,6 +21,7 @@ export class LowResStore {
     { logits: LowResLogits; model: string; embeddingId: string; expiresAtMs: number }
   >();
   private readonly now: () => number;
+  private bytes = 0;
 
   constructor(private readonly options: LowResStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -29,12 +30,14 @@ export class LowResStore {
   /** Stores logits produced for an embedding and returns their id. */
   put(logits: LowResLogits, model: string, embeddingId: string): string {
     const id = `lr_${randomUUID()}`;
-    while (this.entries.size >= this.options.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
+    const size = logits.data.byteLength;
+    while (this.entries.size > 0 && this.bytes + size > this.options.maxBytes) {
+      const [oldestId, oldest] = this.entries.entries().next().value!;
+      this.entries.delete(oldestId);
+      this.bytes -= oldest.logits.data.byteLength;
     }
     this.entries.set(id, { logits, model, embeddingId, expiresAtMs: this.now() + this.options.ttlMs });
+    this.bytes += size;
     return id;
   }
 
@@ -44,6 +47,7 @@ export class LowResStore {
     if (!entry) return undefined;
     if (entry.expiresAtMs <= this.now()) {
       this.entries.delete(id);
+      this.bytes -= entry.logits.data.byteLength;
       return undefined;
     }
     this.entries.delete(id);
