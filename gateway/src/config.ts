@@ -4,6 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ConfigError, intFromEnv as int } from './config-env.ts';
+
+export { ConfigError };
 import { assertSafeBinding, loadSecurityConfig, type SecurityConfig } from './api/security-config.ts';
 
 /** Frozen gateway configuration. */
@@ -72,24 +75,6 @@ export interface PacsEndpointConfig {
   baseUrl: string;
   /** Value of the Authorization header sent with every request, if any (never logged). */
   authHeader?: string;
-}
-
-/** A configuration value that could not be used, naming the variable, what was expected and what arrived. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got '${raw}'`);
-  }
-  return value;
 }
 
 /** Parses PACS_ENDPOINTS (JSON) or PACS_ENDPOINTS_FILE (a JSON file); both set is an error. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../config.ts';
+import { ConfigError, intFromEnv as int } from '../config-env.ts';
 import { ApiKeyError, ApiKeyStore } from './api-keys.ts';
 
 /** How bearer JWTs are verified. */
@@ -53,16 +53,6 @@ export interface SecurityConfig {
   backendRetries: number;
   /** How long SIGTERM waits for in-flight requests and jobs before exiting, in milliseconds (SHUTDOWN_GRACE_MS, default 10000). */
   shutdownGraceMs: number;
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got '${raw}'`);
-  }
-  return value;
 }
 
 function readText(name: string, file: string): string {

@@ -41,7 +41,7 @@ export function gatewayEnvNames(): Set<string> {
   const src = readRepoFile('gateway/src/config.ts') + readRepoFile('gateway/src/api/security-config.ts');
   const names = new Set<string>();
   for (const m of src.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]);
-  for (const m of src.matchAll(/\bint\(env,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]);
+  for (const m of src.matchAll(/\b(?:int|intFromEnv)\(env,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]);
   return names;
 }
 
