@@ -4,9 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, intFromEnv as int } from './config-env.ts';
 
 export { ConfigError };
+
+/** The model repository shipped with the package (the reference models), whatever the working directory. */
+export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../triton-models', import.meta.url));
 import { assertSafeBinding, loadSecurityConfig, type SecurityConfig } from './api/security-config.ts';
 
 /** Frozen gateway configuration. */
@@ -17,7 +21,7 @@ export interface GatewayConfig {
   host: string;
   /** Triton's gRPC address host:port (TRITON_URL); undefined = start the embedded inference server. */
   tritonUrl: string | undefined;
-  /** Model repository the embedded server loads (MODEL_REPOSITORY, default ./triton-models). */
+  /** Model repository the embedded server loads (MODEL_REPOSITORY, default the package's triton-models/). */
   modelRepository: string;
   /** Model used when a request names none (DEFAULT_MODEL, default sam_reference). */
   defaultModel: string;
@@ -140,7 +144,7 @@ export function loadConfig(
     port: int(env, 'PORT', 4000, 0, 65535),
     host: env.HOST?.trim() || '127.0.0.1',
     tritonUrl,
-    modelRepository: resolve(env.MODEL_REPOSITORY?.trim() || 'triton-models'),
+    modelRepository: resolve(env.MODEL_REPOSITORY?.trim() || DEFAULT_MODEL_REPOSITORY),
     defaultModel: env.DEFAULT_MODEL?.trim() || 'sam_reference',
     dataRoots: (env.DATA_ROOTS ?? '')
       .split(',')

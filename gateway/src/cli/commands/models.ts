@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { CHECK_USAGE, runCheckCommand } from '../../models/check-repository.ts';
 import { generateReferenceRepository } from '../../models/reference/generate.ts';
 import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
+import { DEFAULT_MODEL_REPOSITORY } from '../../config.ts';
 
 /** One `medseg models <name>` sub-command. */
 export interface ModelsSubcommand {
@@ -35,7 +36,7 @@ interface GenerateArgs {
 
 function parseGenerateArgs(args: string[]): GenerateArgs {
   const out: GenerateArgs = {
-    repository: process.env.MODEL_REPOSITORY?.trim() || 'triton-models',
+    repository: process.env.MODEL_REPOSITORY?.trim() || DEFAULT_MODEL_REPOSITORY,
     ifMissing: false,
     check: false,
     quiet: false,

@@ -1,6 +1,7 @@
 /** `medseg serve-models`: runs the embedded KServe v2 server over a Triton model repository until stopped. */
 import { EmbeddedInferenceServer } from '../../embedded/grpc-server.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
+import { DEFAULT_MODEL_REPOSITORY } from '../../config.ts';
 
 const usage = `usage: medseg serve-models [--repository DIR] [--port N] [--host ADDR] [--threads N]
 
@@ -49,7 +50,8 @@ export const command: CliCommand = {
     );
     const port = intOption('port', values.port, 8001, 0, 65535);
     const threads = intOption('threads', values.threads, 1, 1, 64);
-    const repository = values.repository ?? 'triton-models';
+    const repository =
+      values.repository ?? (process.env.MODEL_REPOSITORY?.trim() || DEFAULT_MODEL_REPOSITORY);
     let server: EmbeddedInferenceServer;
     try {
       server = await EmbeddedInferenceServer.start({
