@@ -4,15 +4,9 @@
  * interaction curves, and scatter plots of Dice against each factor with Spearman's rho and p.
  */
 import { FACTOR_NAMES } from '../aggregate.ts';
-import { METRIC_NAMES, type SelectionName } from '../types.ts';
-import {
-  describeRun,
-  findRow,
-  formatStat,
-  metricLabel,
-  strategyLabel,
-  type BenchmarkReport,
-} from './build-report.ts';
+import type { SelectionName } from '../types.ts';
+import { describeRun, findRow, strategyLabel, type BenchmarkReport } from './build-report.ts';
+import { diceByModality, diceByTarget, metricsOverall } from './tables.ts';
 import { barChart, lineChart, scatterPlot, xmlEscape as esc } from './svg.ts';
 
 const FACTOR_LABELS: Record<(typeof FACTOR_NAMES)[number], string> = {
@@ -131,65 +125,14 @@ export function renderHtml(r: BenchmarkReport): string {
     }
     for (const selection of [lead, other]) {
       parts.push(`<h3>Dice (x100, mean ± std) per target, ${esc(selName(selection))}</h3>`);
-      const targets = a.rows.filter(
-        (x) => x.model === model && x.selection === selection && x.scope === 'target',
-      );
-      const keys = [...new Set(targets.map((t) => `${t.target}\u0000${t.modality}`))];
-      parts.push(
-        table(
-          ['target', 'modality', ...strategies.map(strategyLabel)],
-          keys.map((k) => {
-            const [target, modality] = k.split('\u0000');
-            return [
-              target,
-              modality,
-              ...strategies.map((s) => {
-                const row = findRow(a.rows, {
-                  model,
-                  selection,
-                  strategy: s,
-                  scope: 'target',
-                  target,
-                  modality,
-                });
-                return row ? `${formatStat('dice', row.metrics.dice)} (n=${row.metrics.dice.n})` : '';
-              }),
-            ];
-          }),
-        ),
-      );
+      const t1 = diceByTarget(a, model, selection, strategies);
+      parts.push(table(t1.header, t1.rows));
       parts.push(`<h3>Per modality, ${esc(selName(selection))}</h3>`);
-      parts.push(
-        table(
-          ['modality', ...strategies.map(strategyLabel)],
-          a.modalities.map((m) => [
-            m,
-            ...strategies.map((s) => {
-              const row = findRow(a.rows, { model, selection, strategy: s, scope: 'modality', modality: m });
-              return row ? formatStat('dice', row.metrics.dice) : '';
-            }),
-          ]),
-        ),
-      );
+      const t2 = diceByModality(a, model, selection, strategies);
+      parts.push(table(t2.header, t2.rows));
       parts.push(`<h3>All metrics overall, ${esc(selName(selection))}</h3>`);
-      parts.push(
-        table(
-          ['strategy', 'samples', 'failed', ...METRIC_NAMES.map(metricLabel)],
-          a.strategies.flatMap((s) => {
-            const row = findRow(a.rows, { model, selection, strategy: s, scope: 'overall' });
-            return row
-              ? [
-                  [
-                    strategyLabel(s),
-                    String(row.samples),
-                    String(row.failed),
-                    ...METRIC_NAMES.map((m) => formatStat(m, row.metrics[m])),
-                  ],
-                ]
-              : [];
-          }),
-        ),
-      );
+      const t3 = metricsOverall(a, model, selection);
+      parts.push(table(t3.header, t3.rows));
     }
   }
 

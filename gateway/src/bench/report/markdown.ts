@@ -1,14 +1,8 @@
 /** The benchmark report as Markdown: the paper's tables (Dice per target per strategy, per modality, overall). */
 import { FACTOR_NAMES } from '../aggregate.ts';
-import { METRIC_NAMES, type SelectionName } from '../types.ts';
-import {
-  describeRun,
-  findRow,
-  formatStat,
-  metricLabel,
-  strategyLabel,
-  type BenchmarkReport,
-} from './build-report.ts';
+import type { SelectionName } from '../types.ts';
+import { describeRun, strategyLabel, type BenchmarkReport } from './build-report.ts';
+import { diceByModality, diceByTarget, metricsOverall } from './tables.ts';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
 
@@ -44,68 +38,14 @@ export function renderMarkdown(r: BenchmarkReport): string {
       const sel =
         selection === 'oracle' ? 'oracle choice (highest Dice)' : 'deployable choice (highest predicted IoU)';
       out.push(`## ${model}: Dice (x100, mean ± std) per target, ${sel}`, '');
-      const targets = a.rows.filter(
-        (x) => x.model === model && x.selection === selection && x.scope === 'target',
-      );
-      const keys = [...new Set(targets.map((t) => `${t.target}\u0000${t.modality}`))];
-      out.push(
-        table(
-          ['target', 'modality', ...strategies.map(strategyLabel)],
-          keys.map((k) => {
-            const [target, modality] = k.split('\u0000');
-            return [
-              target,
-              modality,
-              ...strategies.map((s) => {
-                const row = findRow(a.rows, {
-                  model,
-                  selection,
-                  strategy: s,
-                  scope: 'target',
-                  target,
-                  modality,
-                });
-                return row ? formatStat('dice', row.metrics.dice) + ` (n=${row.metrics.dice.n})` : '';
-              }),
-            ];
-          }),
-        ),
-        '',
-      );
+      const t1 = diceByTarget(a, model, selection, strategies);
+      out.push(table(t1.header, t1.rows), '');
       out.push(`### ${model}: Dice per modality, ${sel}`, '');
-      out.push(
-        table(
-          ['modality', ...strategies.map(strategyLabel)],
-          a.modalities.map((m) => [
-            m,
-            ...strategies.map((s) => {
-              const row = findRow(a.rows, { model, selection, strategy: s, scope: 'modality', modality: m });
-              return row ? formatStat('dice', row.metrics.dice) : '';
-            }),
-          ]),
-        ),
-        '',
-      );
+      const t2 = diceByModality(a, model, selection, strategies);
+      out.push(table(t2.header, t2.rows), '');
       out.push(`### ${model}: all metrics overall, ${sel}`, '');
-      out.push(
-        table(
-          ['strategy', 'samples', 'failed', ...METRIC_NAMES.map(metricLabel)],
-          a.strategies.flatMap((s) => {
-            const row = findRow(a.rows, { model, selection, strategy: s, scope: 'overall' });
-            return row
-              ? [
-                  [
-                    strategyLabel(s),
-                    String(row.samples),
-                    String(row.failed),
-                    ...METRIC_NAMES.map((m) => formatStat(m, row.metrics[m])),
-                  ],
-                ]
-              : [];
-          }),
-        ),
-        '',
-      );
+      const t3 = metricsOverall(a, model, selection);
+      out.push(table(t3.header, t3.rows), '');
     }
   }
   if (a.curves.length > 0) {
