@@ -216,6 +216,23 @@ describe('GraphQL API over the embedded backend', () => {
       assert.ok(m.predictedIou > 0.88);
       assert.ok(m.stabilityScore >= 0.95);
     }
+    // Options left undefined (a GraphQL null) fall back to SAM's defaults instead of disabling the filters.
+    const id = (
+      await gql<{ encodeImage: { id: string } }>(
+        gw.url,
+        `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`,
+        {
+          i: { encoded: { base64: b64 } },
+        },
+      )
+    ).data!.encodeImage.id;
+    const direct = await gw.services.sam.everything(id, {
+      pointsPerSide: 6,
+      predIouThresh: undefined,
+      boxNmsThresh: undefined,
+    });
+    assert.ok(direct.masks.length >= 1);
+    for (const m of direct.masks) assert.ok(m.predictedIou > 0.88);
   });
 
   test('an annotation session clicks, undoes, exports and closes', async () => {

@@ -56,6 +56,8 @@ export interface DecodeOptions {
   multimask: boolean;
   /** Logit threshold for the binary masks (SAM: 0). */
   maskThreshold?: number;
+  /** Offset of SAM's stability score (default 1.0). */
+  stabilityOffset?: number;
   /** 'best': only the candidate with the highest predicted IoU is materialized (default 'all'). */
   select?: 'all' | 'best';
 }

@@ -436,7 +436,7 @@ export class SamSession implements Segmenter {
           maskInputSize: model.profile.maskInputSize,
           origSize: [h, w],
         });
-        return this.candidates(model, out, w, h, threshold, options.multimask, options.select ?? 'all');
+        return this.candidates(model, out, w, h, threshold, options);
       }),
     );
   }
@@ -448,19 +448,20 @@ export class SamSession implements Segmenter {
     w: number,
     h: number,
     threshold: number,
-    multimask: boolean,
-    select: 'all' | 'best',
+    options: DecodeOptions,
   ): MaskCandidate[] {
     let indices =
       out.candidates === 1
         ? [0]
-        : multimask
+        : options.multimask
           ? out.candidates === 4
             ? [1, 2, 3]
             : [...Array(out.candidates).keys()]
           : [0];
     // Thresholding, stability and copies cost a pass over H x W each: only pay for what the caller keeps.
-    if (select === 'best') indices = [indices.reduce((best, i) => (out.iou[i] > out.iou[best] ? i : best))];
+    const offset = options.stabilityOffset ?? 1.0;
+    if (options.select === 'best')
+      indices = [indices.reduce((best, i) => (out.iou[i] > out.iou[best] ? i : best))];
     const plane = w * h;
     const lowPlane = out.lowResSize * out.lowResSize;
     return indices.map((index) => {
@@ -471,13 +472,14 @@ export class SamSession implements Segmenter {
         const logits = out.masks.subarray(index * plane, (index + 1) * plane);
         mask = { width: w, height: h, data: new Uint8Array(plane) };
         for (let i = 0; i < plane; i++) mask.data[i] = logits[i] > threshold ? 1 : 0;
-        stability = stabilityScore(logits, threshold, 1.0);
+        stability = stabilityScore(logits, threshold, offset);
       } else {
         // SAM's postprocess_masks on the kept candidate, thresholded and scored in the same pass.
         const post = postprocessToMask(low, out.lowResSize, h, w, {
           inputSize: model.profile.inputSize,
           resize: model.profile.resize === 'stretch' ? 'stretch' : 'longest_side',
           threshold,
+          stabilityOffset: offset,
         });
         mask = { width: w, height: h, data: post.mask };
         stability = post.stabilityScore;
@@ -500,7 +502,9 @@ export class SamSession implements Segmenter {
     embeddingId: string,
     options: EverythingOptions = {},
   ): Promise<{ masks: MaskCandidate[]; pointsEvaluated: number; candidatesConsidered: number }> {
-    const o = { ...EVERYTHING_DEFAULTS, minMaskRegionArea: 0, ...options };
+    // Absent and undefined options alike fall back to SAM's defaults.
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    const o = { ...EVERYTHING_DEFAULTS, minMaskRegionArea: 0, ...given };
     const meta = this.options.cache.peek(embeddingId);
     if (!meta)
       throw new SessionError('EMBEDDING_NOT_FOUND', `embedding '${embeddingId}' is unknown or expired`);
@@ -512,12 +516,11 @@ export class SamSession implements Segmenter {
       const results = await this.decode(
         embeddingId,
         batch.map(([x, y]) => ({ points: [{ x, y, label: 1 as const }] })),
-        { multimask: true },
+        { multimask: true, stabilityOffset: o.stabilityScoreOffset },
       );
       for (const list of results) {
         for (const c of list) {
           considered += 1;
-          c.stabilityScore = stabilityScoreOfMask(c, o.stabilityScoreOffset);
           // Filter per batch as SAM does, so memory holds only survivors.
           if (c.predictedIou > o.predIouThresh && c.stabilityScore >= o.stabilityScoreThresh)
             survivors.push(c);
@@ -548,12 +551,6 @@ function countOnes(mask: BinaryMask): number {
   let n = 0;
   for (let i = 0; i < mask.data.length; i++) n += mask.data[i];
   return n;
-}
-
-// The stability offset is an option of everything mode; candidates carry the default (1.0) score, so a
-// different offset is recomputed from the low-res logits' upsampled equivalent only when asked for.
-function stabilityScoreOfMask(c: MaskCandidate, offset: number): number {
-  return offset === 1.0 ? c.stabilityScore : stabilityScore(c.lowRes.data, 0, offset);
 }
 
 /** Builds the low-res prior (SAM's mask_input) from a full-size binary mask, as logits of ±`magnitude`. */
