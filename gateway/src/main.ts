@@ -131,7 +131,6 @@ export async function startGateway(
     benchmark,
     lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
     sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
-    modelsByName: new Map(),
     log,
     metrics,
     pubsub,

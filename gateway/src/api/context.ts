@@ -4,7 +4,6 @@ import type { BenchmarkService } from '../bench/benchmark-service.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { Principal } from './auth.ts';
 import type { EmbeddingCache } from '../inference/embedding-cache.ts';
-import type { SamModel } from '../inference/model-profile.ts';
 import type { SamSession } from '../inference/sam-session.ts';
 import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
@@ -19,8 +18,6 @@ export interface ApiServices {
   cache: EmbeddingCache;
   lowRes: LowResStore;
   sessions: SessionStore;
-  /** Resolved models by public name (filled on first use). */
-  modelsByName: Map<string, SamModel>;
   log: Logger;
   metrics: GatewayMetrics;
   /** The benchmark engine (jobs in STATE_DIR/bench.sqlite). */

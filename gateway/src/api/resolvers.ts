@@ -6,6 +6,7 @@ import { decodeRle, RleError } from '../core/rle.ts';
 import type { MaskCandidate, PromptSet } from '../core/segmenter.ts';
 import type { EmbeddingInfo } from '../inference/sam-session.ts';
 import { maskToLowRes } from '../inference/sam-session.ts';
+import type { SamModel } from '../inference/model-profile.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
@@ -92,7 +93,7 @@ async function embeddingFor(
   return encoded;
 }
 
-function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo): PromptSet[] {
+function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo, model: SamModel): PromptSet[] {
   const { config } = ctx.services;
   if (args.length === 0) throw new ApiError('BAD_PROMPT', 'prompts is empty: give at least one prompt set');
   if (args.length > config.maxPromptSets) {
@@ -145,7 +146,7 @@ function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo): 
           throw new ApiError('BAD_PROMPT', `${where}.previousMask.rle: ${err.message}`);
         throw err;
       }
-      set.maskInput = maskToLowRes(mask, ctx.services.modelsByName.get(e.model)!);
+      set.maskInput = maskToLowRes(mask, model);
     }
     if (points.length === 0 && !box && !set.maskInput) {
       throw new ApiError('BAD_PROMPT', `${where} has no point, no box and no previous mask`);
@@ -155,7 +156,7 @@ function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo): 
 }
 
 function provenance(ctx: ApiContext, e: EmbeddingInfo, set: PromptSet, c: MaskCandidate): ProvenanceInput {
-  const model = ctx.services.modelsByName.get(e.model);
+  const model = ctx.services.sam.resolved(e.model);
   return {
     model: e.model,
     modelVersion: e.modelVersion,
@@ -168,11 +169,6 @@ function provenance(ctx: ApiContext, e: EmbeddingInfo, set: PromptSet, c: MaskCa
     candidateIndex: c.index,
     createdAt: new Date().toISOString(),
   };
-}
-
-async function ensureModel(ctx: ApiContext, name: string): Promise<void> {
-  if (!ctx.services.modelsByName.has(name))
-    ctx.services.modelsByName.set(name, await ctx.services.sam.resolve(name));
 }
 
 async function runSession(ctx: ApiContext, s: AnnotationSessionState) {
@@ -215,7 +211,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
 
 async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSessionState) => void) {
   const s = ctx.services.sessions.get(id);
-  await ensureModel(ctx, s.model);
+  await ctx.services.sam.resolve(s.model);
   change(s);
   const result = await runSession(ctx, s);
   if (result) {
@@ -241,8 +237,8 @@ export const resolvers = {
     }),
     segment: guarded(async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
       const e = await embeddingFor(ctx, input.image, input.embeddingId, input.model);
-      await ensureModel(ctx, e.model);
-      const sets = toPromptSets(ctx, input.prompts, e);
+      const model = await ctx.services.sam.resolve(e.model);
+      const sets = toPromptSets(ctx, input.prompts, e, model);
       const o = input.options ?? {};
       const threshold = o.maskThreshold ?? 0;
       finite(threshold, 'options.maskThreshold');
@@ -271,7 +267,7 @@ export const resolvers = {
         ctx: ApiContext,
       ) => {
         const e = await embeddingFor(ctx, args.image, undefined, args.model);
-        await ensureModel(ctx, e.model);
+        await ctx.services.sam.resolve(e.model);
         const o = args.options ?? {};
         const pps = o.pointsPerSide ?? 32;
         const ppb = o.pointsPerBatch ?? 64;
@@ -318,7 +314,7 @@ export const resolvers = {
     startSession: guarded(
       async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
         const e = await embeddingFor(ctx, args.image, undefined, args.model);
-        await ensureModel(ctx, e.model);
+        await ctx.services.sam.resolve(e.model);
         const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height);
         return sessionOut(ctx, s);
       },

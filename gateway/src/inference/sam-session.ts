@@ -140,6 +140,7 @@ export function toUint8(raster: Raster): Raster {
 /** The SAM session over one backend. */
 export class SamSession implements Segmenter {
   private readonly models = new Map<string, Promise<SamModel>>();
+  private readonly resolvedModels = new Map<string, SamModel>();
   private readonly inflight = new Map<string, Promise<EmbeddingInfo>>();
   private readonly batchers = new Map<string, DecodeBatcher>();
   private encoderCalls = 0;
@@ -204,9 +205,17 @@ export class SamSession implements Segmenter {
     if (!found) {
       found = this.load(name);
       this.models.set(name, found);
-      found.catch(() => this.models.delete(name));
+      found.then(
+        (model) => this.resolvedModels.set(name, model),
+        () => this.models.delete(name),
+      );
     }
     return found;
+  }
+
+  /** A model {@link resolve} has already resolved, or undefined (no backend call). */
+  resolved(name: string): SamModel | undefined {
+    return this.resolvedModels.get(name);
   }
 
   private async load(name: string): Promise<SamModel> {
