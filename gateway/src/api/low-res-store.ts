@@ -16,10 +16,7 @@ export interface LowResStoreOptions {
 
 /** An LRU of low-res logits by id. */
 export class LowResStore {
-  private readonly entries = new Map<
-    string,
-    { logits: LowResLogits; model: string; embeddingId: string; expiresAtMs: number }
-  >();
+  private readonly entries = new Map<string, { logits: LowResLogits; model: string; expiresAtMs: number }>();
   private readonly now: () => number;
   private bytes = 0;
 
@@ -27,8 +24,8 @@ export class LowResStore {
     this.now = options.now ?? Date.now;
   }
 
-  /** Stores logits produced for an embedding and returns their id. */
-  put(logits: LowResLogits, model: string, embeddingId: string): string {
+  /** Stores logits a model produced and returns their id. */
+  put(logits: LowResLogits, model: string): string {
     const id = `lr_${randomUUID()}`;
     const size = logits.data.byteLength;
     while (this.entries.size > 0 && this.bytes + size > this.options.maxBytes) {
@@ -36,13 +33,13 @@ export class LowResStore {
       this.entries.delete(oldestId);
       this.bytes -= oldest.logits.data.byteLength;
     }
-    this.entries.set(id, { logits, model, embeddingId, expiresAtMs: this.now() + this.options.ttlMs });
+    this.entries.set(id, { logits, model, expiresAtMs: this.now() + this.options.ttlMs });
     this.bytes += size;
     return id;
   }
 
   /** The logits for an id, or undefined when unknown or expired. */
-  get(id: string): { logits: LowResLogits; model: string; embeddingId: string } | undefined {
+  get(id: string): { logits: LowResLogits; model: string } | undefined {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     if (entry.expiresAtMs <= this.now()) {

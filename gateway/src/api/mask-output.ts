@@ -49,7 +49,7 @@ export function maskOutput(
     stabilityScore: Number.isFinite(c.stabilityScore) ? c.stabilityScore : 0,
     area: rleArea(rle),
     bbox: { x, y, width, height },
-    lowResId: lowResId ?? ctx.services.lowRes.put(c.lowRes, provenance.model, ''),
+    lowResId: lowResId ?? ctx.services.lowRes.put(c.lowRes, provenance.model),
     provenance,
   };
 }

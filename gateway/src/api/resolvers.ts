@@ -216,7 +216,7 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
   const result = await runSession(ctx, s);
   if (result) {
     s.masks.push(result.best);
-    s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model, s.embeddingId));
+    s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model));
   }
   return sessionOut(ctx, s);
 }

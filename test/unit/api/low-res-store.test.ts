@@ -6,11 +6,11 @@ const logits = (n: number) => ({ size: Math.sqrt(n), data: new Float32Array(n) }
 
 test('keeps at most maxBytes of logits, dropping the least recently used', () => {
   const store = new LowResStore({ maxBytes: 3 * 64, ttlMs: 60_000 });
-  const a = store.put(logits(16), 'm', 'e');
-  const b = store.put(logits(16), 'm', 'e');
-  const c = store.put(logits(16), 'm', 'e');
+  const a = store.put(logits(16), 'm');
+  const b = store.put(logits(16), 'm');
+  const c = store.put(logits(16), 'm');
   assert.ok(store.get(a), 'a is now the most recently used');
-  const d = store.put(logits(16), 'm', 'e');
+  const d = store.put(logits(16), 'm');
   assert.equal(store.get(b), undefined, 'b was the least recently used');
   for (const id of [a, c, d]) assert.ok(store.get(id));
 });
@@ -18,7 +18,7 @@ test('keeps at most maxBytes of logits, dropping the least recently used', () =>
 test('expires handles after the time-to-live since last use', () => {
   let now = 0;
   const store = new LowResStore({ maxBytes: 1024, ttlMs: 100, now: () => now });
-  const a = store.put(logits(4), 'm', 'e');
+  const a = store.put(logits(4), 'm');
   now = 90;
   assert.equal(store.get(a)?.model, 'm');
   now = 180;
