@@ -65,48 +65,34 @@ export class GatewayMetrics {
 
   constructor(cache: EmbeddingCache) {
     collectDefaultMetrics({ register: this.registry, prefix: 'medseg_' });
-    const registers = [this.registry];
     // Cache counters are read from the cache at scrape time, so they can never drift from it.
-    new Gauge({
-      name: 'medseg_embedding_cache_hits',
-      help: 'Embedding cache hits since start.',
-      registers,
-      collect() {
-        this.set(cache.stats().hits);
-      },
-    });
-    new Gauge({
-      name: 'medseg_embedding_cache_misses',
-      help: 'Embedding cache misses since start.',
-      registers,
-      collect() {
-        this.set(cache.stats().misses);
-      },
-    });
-    new Gauge({
-      name: 'medseg_embedding_cache_evictions',
-      help: 'Embedding cache evictions since start.',
-      registers,
-      collect() {
-        this.set(cache.stats().evictions);
-      },
-    });
-    new Gauge({
-      name: 'medseg_embedding_cache_bytes',
-      help: 'Bytes held by the embedding cache.',
-      registers,
-      collect() {
-        this.set(cache.stats().bytes);
-      },
-    });
-    new Gauge({
-      name: 'medseg_embedding_cache_hit_ratio',
-      help: 'hits / (hits + misses) of the embedding cache since start (0 before any lookup).',
-      registers,
-      collect() {
-        const s = cache.stats();
-        this.set(s.hits + s.misses > 0 ? s.hits / (s.hits + s.misses) : 0);
-      },
-    });
+    const cacheGauges: Array<[string, string, () => number]> = [
+      ['medseg_embedding_cache_hits', 'Embedding cache hits since start.', () => cache.stats().hits],
+      ['medseg_embedding_cache_misses', 'Embedding cache misses since start.', () => cache.stats().misses],
+      [
+        'medseg_embedding_cache_evictions',
+        'Embedding cache evictions since start.',
+        () => cache.stats().evictions,
+      ],
+      ['medseg_embedding_cache_bytes', 'Bytes held by the embedding cache.', () => cache.stats().bytes],
+      [
+        'medseg_embedding_cache_hit_ratio',
+        'hits / (hits + misses) of the embedding cache since start (0 before any lookup).',
+        () => {
+          const s = cache.stats();
+          return s.hits + s.misses > 0 ? s.hits / (s.hits + s.misses) : 0;
+        },
+      ],
+    ];
+    for (const [name, help, read] of cacheGauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    }
   }
 }
