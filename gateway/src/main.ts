@@ -100,7 +100,11 @@ export async function startGateway(
     fp16: config.cacheFp16,
     ttlMs: config.embeddingTtlS * 1000,
   });
-  const metrics = new GatewayMetrics(cache);
+  // Read at scrape time, when the benchmark service below exists.
+  const metrics = new GatewayMetrics(cache, {
+    jobs: () => benchmark.jobs(),
+    progress: (id) => benchmark.progress(id),
+  });
   const pubsub = new PubSub();
   // A bounded queue per model and retries of idempotent calls in front of the backend (backpressure.ts).
   const guarded = new GuardedBackend(client, {

@@ -166,6 +166,19 @@ describe('benchmark API', () => {
         )
       ).data!.benchmark;
     while ((await poll()).progress.done < 3) await new Promise((r) => setTimeout(r, 50));
+    // The running job's progress is on /metrics.
+    const scrape = await (await fetch(`${gw.url}/metrics`)).text();
+    const line = (name: string) =>
+      Number(
+        scrape
+          .split('\n')
+          .find((l) => l.startsWith(`${name}{job="${id}"}`))
+          ?.split(' ')
+          .pop(),
+      );
+    assert.ok(line('medseg_benchmark_samples_done') >= 3, scrape.slice(0, 200));
+    const ratio = line('medseg_benchmark_progress_ratio');
+    assert.ok(ratio > 0 && ratio < 1, `progress ratio ${ratio}`);
     const cancelled = await gql(gw.url, `mutation ($id: ID!) { cancelBenchmark(id: $id) { id } }`, { id });
     assert.equal(cancelled.errors, undefined);
     let state = await poll();

@@ -5,6 +5,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmbeddingCache } from '../inference/embedding-cache.ts';
 
+/** What the metrics read of the benchmark engine (BenchmarkService satisfies it). */
+export interface BenchmarkProgressSource {
+  jobs(): Array<{ id: string; status: string }>;
+  progress(id: string): { done: number; total: number } | undefined;
+}
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** The gateway's metric instruments, on their own registry (tests create several gateways per process). */
@@ -50,20 +56,12 @@ export class GatewayMetrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  readonly benchmarkSamples = new Counter({
-    name: 'medseg_benchmark_samples_total',
-    help: 'Benchmark samples stored, by job.',
-    labelNames: ['job'] as const,
-    registers: [this.registry],
-  });
-  readonly benchmarkProgress = new Gauge({
-    name: 'medseg_benchmark_progress_ratio',
-    help: 'Share of a running benchmark job that is done (0-1), by job.',
-    labelNames: ['job'] as const,
-    registers: [this.registry],
-  });
-
-  constructor(cache: EmbeddingCache) {
+  /**
+   * @param cache the embedding cache whose counters are exported
+   * @param benchmarks the benchmark jobs whose progress is exported (stored samples, share done), read at
+   *   scrape time for jobs that are queued or running
+   */
+  constructor(cache: EmbeddingCache, benchmarks?: BenchmarkProgressSource) {
     collectDefaultMetrics({ register: this.registry, prefix: 'medseg_' });
     // Cache counters are read from the cache at scrape time, so they can never drift from it.
     const cacheGauges: Array<[string, string, () => number]> = [
@@ -84,6 +82,32 @@ export class GatewayMetrics {
         },
       ],
     ];
+    if (benchmarks) {
+      const active = () => benchmarks.jobs().filter((j) => j.status === 'running' || j.status === 'queued');
+      new Gauge({
+        name: 'medseg_benchmark_samples_done',
+        help: 'Samples stored so far by each queued or running benchmark job.',
+        labelNames: ['job'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const j of active()) this.set({ job: j.id }, benchmarks.progress(j.id)?.done ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'medseg_benchmark_progress_ratio',
+        help: 'Share of each queued or running benchmark job that is done (0-1).',
+        labelNames: ['job'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const j of active()) {
+            const p = benchmarks.progress(j.id);
+            this.set({ job: j.id }, p && p.total > 0 ? p.done / p.total : 0);
+          }
+        },
+      });
+    }
     for (const [name, help, read] of cacheGauges) {
       new Gauge({
         name,
