@@ -6,10 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { batches, boxNms, gridPoints, maskBox, type EverythingCandidate } from '../core/everything.ts';
+import { batches, boxNms, gridPoints, type EverythingCandidate } from '../core/everything.ts';
 import { decodeRle, encodeRle, type CocoRle } from '../core/rle.ts';
 import { nextClick, runBoxThenClicks, runInteractive } from '../core/interactive.ts';
-import { emptyMask, type BinaryMask } from '../core/mask.ts';
+import { emptyMask, maskBounds, type BinaryMask } from '../core/mask.ts';
 import { overlapMetrics } from '../core/metrics.ts';
 import { EVERYTHING_MODE, simulatePrompt, type ObjectPrompt } from '../core/prompts.ts';
 import type { Raster } from '../core/raster.ts';
@@ -630,7 +630,7 @@ async function runEverything(
         const i = index++;
         if (!(c.predictedIou > EVERYTHING_MODE.predIouThresh)) continue;
         if (!(c.stabilityScore >= EVERYTHING_MODE.stabilityScoreThresh)) continue;
-        const box = maskBox(c.mask);
+        const box = maskBounds(c.mask);
         if (box === null) continue;
         survivors.push({
           rle: encodeRle(c.mask),

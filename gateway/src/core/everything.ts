@@ -4,7 +4,7 @@
  * `SamAutomaticMaskGenerator` with one crop (the paper's strategy S1: 32x32 grid, pred_iou_thresh 0.88,
  * stability_score_thresh 0.95 with offset 1.0, box_nms_thresh 0.7, 64 points per batch, 3 masks per point).
  */
-import type { BinaryMask } from './mask.ts';
+import { maskBounds, type BinaryMask } from './mask.ts';
 import { EVERYTHING_MODE } from './prompts.ts';
 
 /** S1's automatic-mask-generator settings (the same object as core/prompts' `EVERYTHING_MODE`). */
@@ -67,27 +67,6 @@ export function stabilityScore(logits: ArrayLike<number>, threshold = 0, offset 
   return union === 0 ? 0 : inter / union;
 }
 
-/** Tight inclusive box `[x0, y0, x1, y1]` of a mask in pixels, or null for an empty mask. */
-export function maskBox(mask: BinaryMask): [number, number, number, number] | null {
-  const { width, height, data } = mask;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      if (data[row + x]) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
-    }
-  }
-  return x1 < 0 ? null : [x0, y0, x1, y1];
-}
-
 /** IoU of two `[x0, y0, x1, y1]` boxes with torchvision's area convention `(x1 - x0) * (y1 - y0)`. */
 export function boxIou(a: readonly number[], b: readonly number[]): number {
   const areaA = Math.max(0, a[2] - a[0]) * Math.max(0, a[3] - a[1]);
@@ -136,7 +115,7 @@ export function filterEverythingMasks<T extends EverythingCandidate>(
   const boxes: Array<[number, number, number, number]> = [];
   for (const c of candidates) {
     if (!(c.predictedIou > predIouThresh) || !(c.stabilityScore >= stabilityThresh)) continue;
-    const box = maskBox(c.mask);
+    const box = maskBounds(c.mask);
     if (box === null) continue;
     survivors.push(c);
     boxes.push(box);

@@ -107,33 +107,6 @@ export function dice(pred: BinaryMask, gt: BinaryMask): number {
   return overlapMetrics(pred, gt).dice;
 }
 
-/** Bounding box [x0, y0, x1, y1] (inclusive) of a mask's foreground, or null when empty. */
-export function maskBounds(mask: BinaryMask): [number, number, number, number] | null {
-  const { width, height, data } = mask;
-  let x0 = width;
-  let y0 = -1;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    let first = -1;
-    let last = -1;
-    for (let x = 0; x < width; x++) {
-      if (data[row + x] !== 0) {
-        if (first < 0) first = x;
-        last = x;
-      }
-    }
-    if (first >= 0) {
-      if (y0 < 0) y0 = y;
-      y1 = y;
-      if (first < x0) x0 = first;
-      if (last > x1) x1 = last;
-    }
-  }
-  return y0 < 0 ? null : [x0, y0, x1, y1];
-}
-
 /**
  * Directed surface distances between the borders of two non-empty masks; null when either is empty.
  * Computed on the union of both bounding boxes.

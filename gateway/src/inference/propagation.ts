@@ -5,7 +5,7 @@
  * the volume ends, or the slice limit is reached. Both directions advance together so their decoder calls
  * can share a batch. Works over any Segmenter (the SAM session, or a fake in tests).
  */
-import type { BinaryMask } from '../core/mask.ts';
+import { maskArea, maskBounds, type BinaryMask } from '../core/mask.ts';
 import type { Raster } from '../core/raster.ts';
 import type { PromptPoint, Segmenter } from '../core/segmenter.ts';
 
@@ -75,24 +75,8 @@ export interface PropagationResult {
 
 /** Pixels set in a mask and its tight inclusive box [x0, y0, x1, y1] (undefined when empty). */
 export function maskBox(mask: BinaryMask): { area: number; box?: [number, number, number, number] } {
-  const { width, height, data } = mask;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  let area = 0;
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      if (!data[row + x]) continue;
-      area++;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
-  }
-  return area === 0 ? { area } : { area, box: [x0, y0, x1, y1] };
+  const box = maskBounds(mask);
+  return box ? { area: maskArea(mask), box } : { area: 0 };
 }
 
 /**

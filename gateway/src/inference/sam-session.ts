@@ -11,7 +11,7 @@ import {
   gridPoints,
   stabilityScore,
 } from '../core/everything.ts';
-import type { BinaryMask } from '../core/mask.ts';
+import { maskArea, type BinaryMask } from '../core/mask.ts';
 import { postprocessToMask } from '../core/sam-postprocess.ts';
 import type { Raster } from '../core/raster.ts';
 import {
@@ -540,7 +540,7 @@ export class SamSession implements Segmenter {
       predIouThresh: o.predIouThresh,
       stabilityScoreThresh: o.stabilityScoreThresh,
       boxNmsThresh: o.boxNmsThresh,
-    }).filter((c) => countOnes(c.mask) >= o.minMaskRegionArea);
+    }).filter((c) => maskArea(c.mask) >= o.minMaskRegionArea);
     return { masks: kept, pointsEvaluated: grid.length, candidatesConsidered: considered };
   }
 
@@ -554,12 +554,6 @@ export class SamSession implements Segmenter {
     }
     return { encoderCalls: this.encoderCalls, decoderRequests: requests, decoderCalls: calls };
   }
-}
-
-function countOnes(mask: BinaryMask): number {
-  let n = 0;
-  for (let i = 0; i < mask.data.length; i++) n += mask.data[i];
-  return n;
 }
 
 /** Builds the low-res prior (SAM's mask_input) from a full-size binary mask, as logits of ±`magnitude`. */

@@ -6,10 +6,10 @@ import {
   boxNms,
   filterEverythingMasks,
   gridPoints,
-  maskBox,
   stabilityScore,
 } from '../../../gateway/src/core/everything.ts';
 import type { BinaryMask } from '../../../gateway/src/core/mask.ts';
+import { maskBounds } from '../../../gateway/src/core/mask.ts';
 
 function rect(w: number, h: number, x0: number, y0: number, x1: number, y1: number): BinaryMask {
   const data = new Uint8Array(w * h);
@@ -39,9 +39,9 @@ test('stabilityScore: IoU of masks thresholded at +/- offset', () => {
   assert.equal(stabilityScore([3, 3], 0, 2), 1);
 });
 
-test('maskBox and boxIou with torchvision area convention', () => {
-  assert.deepEqual(maskBox(rect(10, 10, 2, 3, 5, 7)), [2, 3, 5, 7]);
-  assert.equal(maskBox({ width: 2, height: 2, data: new Uint8Array(4) }), null);
+test('maskBounds and boxIou with torchvision area convention', () => {
+  assert.deepEqual(maskBounds(rect(10, 10, 2, 3, 5, 7)), [2, 3, 5, 7]);
+  assert.equal(maskBounds({ width: 2, height: 2, data: new Uint8Array(4) }), null);
   assert.equal(boxIou([0, 0, 10, 10], [0, 0, 10, 10]), 1);
   assert.equal(boxIou([0, 0, 10, 10], [5, 0, 15, 10]), 50 / 150);
   assert.equal(boxIou([0, 0, 1, 1], [2, 2, 3, 3]), 0);
