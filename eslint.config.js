@@ -19,7 +19,7 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.medseg/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'gateway/dist/**', '.medseg/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
