@@ -9,7 +9,7 @@ import { emptyMask } from '../../core/mask.ts';
 import {
   datasetStats,
   DatasetError,
-  MIN_OBJECT_PIXELS,
+  objectsOfLabelImage,
   type Dataset,
   type DatasetImage,
   type DatasetObject,
@@ -94,16 +94,7 @@ export async function loadCosmosDataset(
       continue;
     }
     images.push({ id, file: rel, width: size.width, height: size.height });
-    for (const [value, pixels] of [...counts].sort((a, b) => a[0] - b[0])) {
-      const obj: DatasetObject = {
-        id: `${id}#${value}`,
-        imageId: id,
-        classValue: value,
-        className: classMap[value],
-        pixels,
-      };
-      (pixels > MIN_OBJECT_PIXELS ? objects : dropped).push(obj);
-    }
+    objectsOfLabelImage(id, counts, (value) => classMap[value], { kept: objects, dropped });
   }
   for (const f of labelFiles) {
     if (!imageStems.has(imageStem(f)!))

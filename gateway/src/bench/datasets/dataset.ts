@@ -12,6 +12,28 @@ export type DatasetLayout = 'cosmos' | 'per-structure' | 'nifti';
 /** Objects with this many pixels or fewer are dropped (the paper's rule). */
 export const MIN_OBJECT_PIXELS = 50;
 
+/**
+ * The objects of one label image: one per class value present (pixel counts by value), in value order, split
+ * into those kept and those dropped for having {@link MIN_OBJECT_PIXELS} pixels or fewer.
+ */
+export function objectsOfLabelImage(
+  imageId: string,
+  counts: Map<number, number>,
+  className: (value: number) => string,
+  into: { kept: DatasetObject[]; dropped: DatasetObject[] },
+): void {
+  for (const [value, pixels] of [...counts].sort((a, b) => a[0] - b[0])) {
+    const obj: DatasetObject = {
+      id: `${imageId}#${value}`,
+      imageId,
+      classValue: value,
+      className: className(value),
+      pixels,
+    };
+    (pixels > MIN_OBJECT_PIXELS ? into.kept : into.dropped).push(obj);
+  }
+}
+
 /** A problem found in one file; the image it concerns is excluded from the dataset. */
 export interface DatasetProblem {
   /** Path relative to the dataset root. */

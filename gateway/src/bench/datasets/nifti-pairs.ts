@@ -15,6 +15,7 @@ import {
   datasetStats,
   DatasetError,
   MIN_OBJECT_PIXELS,
+  objectsOfLabelImage,
   parseClassMap,
   type Dataset,
   type DatasetImage,
@@ -146,17 +147,10 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
       };
       images.push(image);
       slices.set(id, { image, pair, index });
-      for (const [value, pixels] of [...counts].sort((a, b) => a[0] - b[0])) {
-        names[value] ??= `label ${value}`;
-        const obj: DatasetObject = {
-          id: `${id}#${value}`,
-          imageId: id,
-          classValue: value,
-          className: names[value],
-          pixels,
-        };
-        (pixels > MIN_OBJECT_PIXELS ? objects : dropped).push(obj);
-      }
+      objectsOfLabelImage(id, counts, (value) => (names[value] ??= `label ${value}`), {
+        kept: objects,
+        dropped,
+      });
     }
   }
 
