@@ -366,6 +366,38 @@ describe('GraphQL API over the embedded backend', () => {
   });
 });
 
+describe('annotation session expiry', () => {
+  test('an idle session expires and answers SESSION_NOT_FOUND; the bound on open sessions holds', async () => {
+    const gw = await startTestGateway({ sessionTtlS: 0.4, maxSessions: 1 });
+    try {
+      const img = {
+        encoded: {
+          base64: Buffer.from(encodePng(generatePhantom({ seed: 2, width: 64, height: 48 }).image)).toString(
+            'base64',
+          ),
+        },
+      };
+      const start = `mutation ($i: ImageInput!) { startSession(image: $i) { id expiresAt } }`;
+      const first = await gql<{ startSession: { id: string } }>(gw.url, start, { i: img });
+      assert.equal(first.errors, undefined, JSON.stringify(first.errors));
+      assert.equal(errorCode(await gql(gw.url, start, { i: img })), 'LIMIT_EXCEEDED');
+      await new Promise((r) => setTimeout(r, 600));
+      const late = await gql(
+        gw.url,
+        `mutation ($s: ID!) { addClick(session: $s, x: 5, y: 5, positive: true) { clickCount } }`,
+        {
+          s: first.data!.startSession.id,
+        },
+      );
+      assert.equal(errorCode(late), 'SESSION_NOT_FOUND');
+      const again = await gql(gw.url, start, { i: img });
+      assert.equal(again.errors, undefined, 'the expired session no longer counts against the bound');
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('backend faults', () => {
   test('a gateway whose backend is down answers BACKEND_UNAVAILABLE and is not ready', async () => {
     const gw = await startTestGateway({ tritonUrl: '127.0.0.1:1', backendDeadlineMs: 2000 });
