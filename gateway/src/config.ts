@@ -3,6 +3,7 @@
  * and passed down frozen. Explicit options (CLI flags) override the environment. Every field states its unit.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, intFromEnv as int } from './config-env.ts';
@@ -23,6 +24,11 @@ export interface GatewayConfig {
   tritonUrl: string | undefined;
   /** Model repository the embedded server loads (MODEL_REPOSITORY, default the package's triton-models/). */
   modelRepository: string;
+  /**
+   * ONNX Runtime intra-op threads per model instance of the embedded server (EMBEDDED_THREADS, default: the
+   * machine's parallelism, at most 4).
+   */
+  embeddedThreads: number;
   /** Model used when a request names none (DEFAULT_MODEL, default sam_reference). */
   defaultModel: string;
   /** Folders that `{ path }` image inputs may read from (DATA_ROOTS, comma-separated; default: none). */
@@ -145,6 +151,7 @@ export function loadConfig(
     host: env.HOST?.trim() || '127.0.0.1',
     tritonUrl,
     modelRepository: resolve(env.MODEL_REPOSITORY?.trim() || DEFAULT_MODEL_REPOSITORY),
+    embeddedThreads: int(env, 'EMBEDDED_THREADS', Math.min(4, availableParallelism()), 1, 256),
     defaultModel: env.DEFAULT_MODEL?.trim() || 'sam_reference',
     dataRoots: (env.DATA_ROOTS ?? '')
       .split(',')

@@ -68,6 +68,7 @@ export async function startInferenceBackend(
   } else {
     embedded = await EmbeddedServerWorker.start({
       repository: config.modelRepository,
+      intraOpThreads: config.embeddedThreads,
       host: '127.0.0.1',
       port: 0,
       logger: (line: string) => log.info({ component: 'embedded' }, line),
