@@ -45,7 +45,11 @@ export interface GatewayConfig {
   embeddingTtlS: number;
   /** Deadline of one backend call in milliseconds (BACKEND_DEADLINE_MS, default 60000). */
   backendDeadlineMs: number;
-  /** Window in milliseconds during which decoder requests are coalesced (BATCH_WINDOW_MS, default 2). */
+  /**
+   * How long a decoder request waits for company while the backend has a free slot, in milliseconds
+   * (BATCH_WINDOW_MS, default 0: the next event-loop turn). Requests that find the backend busy always queue
+   * and leave together when a call completes.
+   */
   batchWindowMs: number;
   /** Largest HTTP request body in bytes (MAX_BODY_BYTES, default 64 MiB). */
   maxBodyBytes: number;
@@ -164,7 +168,7 @@ export function loadConfig(
     cacheFp16: env.CACHE_FP16 === '1' || env.CACHE_FP16 === 'true',
     embeddingTtlS: int(env, 'EMBEDDING_TTL_S', 3600, 1, 7 * 24 * 3600),
     backendDeadlineMs: int(env, 'BACKEND_DEADLINE_MS', 60_000, 1, 3_600_000),
-    batchWindowMs: int(env, 'BATCH_WINDOW_MS', 2, 0, 1000),
+    batchWindowMs: int(env, 'BATCH_WINDOW_MS', 0, 0, 1000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024 ** 2, 1024, 2 ** 31),
     maxPixels: int(env, 'MAX_PIXELS', 50_000_000, 1, 2 ** 31),
     maxPromptSets: int(env, 'MAX_PROMPT_SETS', 64, 1, 4096),

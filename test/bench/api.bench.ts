@@ -20,7 +20,7 @@ function summary(ms: number[]): { p50: number; p99: number } {
 const SEGMENT = `query ($input: SegmentInput!) { segment(input: $input) { results { masks { rle { counts } predictedIou area } } } }`;
 
 export async function run(): Promise<void> {
-  const gw = await startTestGateway({ batchWindowMs: 1 });
+  const gw = await startTestGateway();
   try {
     const size = 1024;
     const phantom = generatePhantom({ seed: 11, width: size, height: size, shapes: ['disc'] });

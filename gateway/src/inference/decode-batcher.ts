@@ -1,8 +1,11 @@
 /**
- * Coalesces decoder requests from concurrent callers into batched ModelInfer calls. Requests arriving within
- * a short window that share the original image size are stacked along the batch dimension (points padded
- * with SAM's label -1) up to the decoder's max_batch_size; decoders without a batch dimension
- * (max_batch_size 0, the official export) get one call per request, issued concurrently (pipelined).
+ * Coalesces decoder requests from concurrent callers into batched ModelInfer calls. Requests that share the
+ * original image size are stacked along the batch dimension (points padded with SAM's label -1) up to the
+ * decoder's max_batch_size. Batches form naturally: while the backend has a free slot (fewer than
+ * `maxInflight` calls running) a request goes out on the next turn of the event loop (or after `windowMs`),
+ * so an idle gateway adds no waiting; while every slot is busy, requests queue and leave together as soon as
+ * a call completes. Decoders without a batch dimension (max_batch_size 0, the official export) get one call
+ * per request, issued concurrently (pipelined).
  */
 import type { InferRequest, Tensor } from './types.ts';
 
@@ -42,8 +45,10 @@ export interface DecodeBatcherOptions {
   model: string;
   /** The decoder's max_batch_size (0: no batch dimension). */
   maxBatch: number;
-  /** Coalescing window in milliseconds (0: only requests queued in the same tick). */
+  /** Wait for company while a backend slot is free, in milliseconds (0: the next event-loop turn). */
   windowMs: number;
+  /** Decoder calls in flight at once before requests queue for the next batch (default 2). */
+  maxInflight?: number;
   infer: InferFn;
   /**
    * Request the full-size `masks` output too (default false): the gateway can compute the same logits from
@@ -71,7 +76,8 @@ export interface BatcherStats {
 /** Batches decoder requests for one decoder model. */
 export class DecodeBatcher {
   private queue: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
+  private inflight = 0;
   readonly stats: BatcherStats = { requests: 0, calls: 0 };
 
   constructor(private readonly options: DecodeBatcherOptions) {}
@@ -83,14 +89,27 @@ export class DecodeBatcher {
       this.queue.push({ item, resolve, reject });
       if (this.options.maxBatch > 0 && this.queue.length >= this.options.maxBatch) {
         this.flush();
-      } else if (this.timer === undefined) {
-        this.timer = setTimeout(() => this.flush(), this.options.windowMs);
+      } else {
+        this.schedule();
       }
     });
   }
 
+  /** Arms the next flush when a backend slot is free; a busy backend flushes when a call completes. */
+  private schedule(): void {
+    if (this.timer !== undefined || this.queue.length === 0) return;
+    if (this.inflight >= (this.options.maxInflight ?? 2)) return;
+    if (this.options.windowMs > 0) {
+      const t = setTimeout(() => this.flush(), this.options.windowMs);
+      this.timer = { cancel: () => clearTimeout(t) };
+    } else {
+      const t = setImmediate(() => this.flush());
+      this.timer = { cancel: () => clearImmediate(t) };
+    }
+  }
+
   private flush(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const pending = this.queue;
     this.queue = [];
@@ -110,6 +129,7 @@ export class DecodeBatcher {
 
   private async run(batch: Pending[]): Promise<void> {
     const started = performance.now();
+    this.inflight += 1;
     try {
       this.stats.calls += 1;
       const outputs = await this.options.infer(this.buildRequest(batch.map((p) => p.item)));
@@ -119,6 +139,10 @@ export class DecodeBatcher {
     } catch (err: unknown) {
       this.options.onCall?.((performance.now() - started) / 1000, batch.length, err);
       for (const p of batch) p.reject(err);
+    } finally {
+      this.inflight -= 1;
+      // Requests that queued while every slot was busy leave together now.
+      this.schedule();
     }
   }
 

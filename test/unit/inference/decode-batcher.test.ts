@@ -123,3 +123,29 @@ test('by default asks the decoder for low-res outputs only', async () => {
   assert.equal(out.masks, undefined);
   assert.equal(out.lowRes.length, 2 * 4 * 4);
 });
+
+test('batches form naturally: idle requests leave at once, requests that find every slot busy leave together', async () => {
+  const calls: InferRequest[] = [];
+  const decoder = fakeDecoder(calls);
+  const slow = async (req: InferRequest) => {
+    await new Promise((r) => setTimeout(r, 30));
+    return decoder(req);
+  };
+  const batcher = new DecodeBatcher({ model: 'dec', maxBatch: 16, windowMs: 0, maxInflight: 2, infer: slow });
+  const first = batcher.decode(item([1]));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls.length, 0, 'the call is made by the slow infer after its delay');
+  assert.equal(batcher.stats.calls, 1, 'an idle batcher sends on the next turn, without a window');
+  const second = batcher.decode(item([1]));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(batcher.stats.calls, 2, 'a second free slot is used at once');
+  const queued = Array.from({ length: 6 }, () => batcher.decode(item([1])));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(batcher.stats.calls, 2, 'with both slots busy, requests wait');
+  await Promise.all([first, second, ...queued]);
+  assert.equal(batcher.stats.calls, 3, 'the six waiting requests left as one batch');
+  assert.deepEqual(
+    calls.map((c) => c.inputs[0].shape[0]),
+    [1, 1, 6],
+  );
+});
