@@ -5,6 +5,8 @@
 import type { DataSet } from 'dicom-parser';
 import type { Raster, RasterData } from '../core/raster.ts';
 import { decodeJpeg } from './decode-jpeg.ts';
+import type { CodecFrame } from './dicom-codecs.ts';
+import { decodeJpeg2000Frame, decodeJpegLosslessFrame, decodeJpegLsFrame } from './dicom-codecs.ts';
 import {
   checkTransferSyntax,
   dicomParser,
@@ -98,8 +100,8 @@ export function readDicomMetadata(
 }
 
 /**
- * Decodes one frame of a DICOM image: native (Implicit/Explicit VR LE, Explicit VR BE, Deflated), RLE Lossless
- * or JPEG Baseline pixel data; 8/16-bit signed or unsigned grey (any Bits Stored up to Bits Allocated),
+ * Decodes one frame of a DICOM image: native (Implicit/Explicit VR LE, Explicit VR BE, Deflated), RLE Lossless,
+ * JPEG Baseline, JPEG Lossless (process 14), JPEG-LS (lossless and near-lossless) or JPEG 2000 pixel data; 8/16-bit signed or unsigned grey (any Bits Stored up to Bits Allocated),
  * MONOCHROME1/2, RGB or YBR_FULL with either planar configuration. Other transfer syntaxes are
  * UNSUPPORTED_TRANSFER_SYNTAX; malformed files BAD_IMAGE; oversized ones IMAGE_TOO_LARGE.
  */
@@ -126,9 +128,17 @@ export function decodeDicom(bytes: Uint8Array, options: DicomDecodeOptions = {})
       `DICOM Bits Stored ${bitsStored} does not fit Bits Allocated ${bitsAllocated}`,
     );
   }
+  const encoding = pixelEncodingOf(transferSyntaxUid);
   const photometric = meta.photometricInterpretation;
   const grey = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
-  if (grey !== (spp === 1) || !(grey || ['RGB', 'YBR_FULL', 'YBR_FULL_422'].includes(photometric))) {
+  // YBR_RCT / YBR_ICT name JPEG 2000's component transforms, which the codec itself inverts to RGB (PS3.5 8.2.4).
+  const colours = [
+    'RGB',
+    'YBR_FULL',
+    'YBR_FULL_422',
+    ...(encoding === 'jpeg2000' ? ['YBR_RCT', 'YBR_ICT'] : []),
+  ];
+  if (grey !== (spp === 1) || !(grey || colours.includes(photometric))) {
     throw new ImageError(
       'UNSUPPORTED_FORMAT',
       `DICOM photometric interpretation ${photometric} with ${spp} samples per pixel; expected MONOCHROME1/2 or RGB/YBR_FULL`,
@@ -141,7 +151,6 @@ export function decodeDicom(bytes: Uint8Array, options: DicomDecodeOptions = {})
     );
   }
 
-  const encoding = pixelEncodingOf(transferSyntaxUid);
   const pixelElement = dataSet.elements.x7fe00010;
   if (pixelElement === undefined)
     throw new ImageError('BAD_IMAGE', 'DICOM file has no Pixel Data (7FE0,0010)');
@@ -190,6 +199,23 @@ export function decodeDicom(bytes: Uint8Array, options: DicomDecodeOptions = {})
       else stored = readGrey(new Uint8Array(decoded.data.buffer), pixels, meta, true);
       break;
     }
+    case 'jpeg-lossless':
+    case 'jpeg-ls':
+    case 'jpeg2000': {
+      const frame = encapsulatedFrame(dataSet, frameIndex, numberOfFrames, encoding === 'jpeg-lossless');
+      const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+      const decoded =
+        encoding === 'jpeg-lossless'
+          ? decodeJpegLosslessFrame(frame, maxPixels)
+          : encoding === 'jpeg-ls'
+            ? decodeJpegLsFrame(frame, maxPixels)
+            : decodeJpeg2000Frame(frame, maxPixels);
+      checkCodecFrame(decoded, columns, rows, spp, bitsAllocated);
+      // The codecs return pixel-interleaved little-endian samples whatever the Planar Configuration says.
+      if (spp === 3) colour = decoded.data;
+      else stored = readGrey(decoded.data, pixels, meta, true);
+      break;
+    }
     case 'unsupported':
       throw new Error('unreachable: checkTransferSyntax accepted an unsupported syntax');
     default: {
@@ -228,6 +254,26 @@ export function decodeDicom(bytes: Uint8Array, options: DicomDecodeOptions = {})
     ...(spacing ? { spacing } : {}),
     metadata: meta,
   };
+}
+
+function checkCodecFrame(
+  f: CodecFrame,
+  columns: number,
+  rows: number,
+  spp: number,
+  bitsAllocated: number,
+): void {
+  if (
+    f.width !== columns ||
+    f.height !== rows ||
+    f.components !== spp ||
+    f.bytesPerSample * 8 !== bitsAllocated
+  ) {
+    throw new ImageError(
+      'BAD_IMAGE',
+      `compressed frame is ${f.width}x${f.height}x${f.components} with ${f.bytesPerSample * 8}-bit samples, the header says ${columns}x${rows}x${spp} with ${bitsAllocated}`,
+    );
+  }
 }
 
 function displayMappingFor(requested: DisplayMapping | undefined, meta: DicomMetadata): DisplayMapping {

@@ -2,7 +2,15 @@
 
 /** How pixel data of a transfer syntax is laid out for the decoder. */
 export type PixelEncoding =
-  'native-le' | 'native-be' | 'deflate-le' | 'rle' | 'jpeg-baseline' | 'unsupported';
+  | 'native-le'
+  | 'native-be'
+  | 'deflate-le'
+  | 'rle'
+  | 'jpeg-baseline'
+  | 'jpeg-lossless'
+  | 'jpeg-ls'
+  | 'jpeg2000'
+  | 'unsupported';
 
 interface SyntaxInfo {
   name: string;
@@ -17,15 +25,18 @@ const SYNTAXES: Record<string, SyntaxInfo> = {
   '1.2.840.10008.1.2.5': { name: 'RLE Lossless', encoding: 'rle' },
   '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline (Process 1)', encoding: 'jpeg-baseline' },
   '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended (Process 2 & 4)', encoding: 'unsupported' },
-  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless, Non-Hierarchical (Process 14)', encoding: 'unsupported' },
+  '1.2.840.10008.1.2.4.57': {
+    name: 'JPEG Lossless, Non-Hierarchical (Process 14)',
+    encoding: 'jpeg-lossless',
+  },
   '1.2.840.10008.1.2.4.70': {
     name: 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, Selection Value 1)',
-    encoding: 'unsupported',
+    encoding: 'jpeg-lossless',
   },
-  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', encoding: 'unsupported' },
-  '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Lossy (Near-Lossless)', encoding: 'unsupported' },
-  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Image Compression (Lossless Only)', encoding: 'unsupported' },
-  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000 Image Compression', encoding: 'unsupported' },
+  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', encoding: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Lossy (Near-Lossless)', encoding: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Image Compression (Lossless Only)', encoding: 'jpeg2000' },
+  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000 Image Compression', encoding: 'jpeg2000' },
   '1.2.840.10008.1.2.4.201': { name: 'High-Throughput JPEG 2000 (Lossless Only)', encoding: 'unsupported' },
   '1.2.840.10008.1.2.4.202': {
     name: 'High-Throughput JPEG 2000 with RPCL Options (Lossless Only)',

@@ -333,11 +333,11 @@ test('Explicit VR Big Endian and Deflated files written by dcmconv decode to the
 test('unsupported transfer syntaxes are named by UID and name', () => {
   const cases: [string, RegExp][] = [
     [
-      '1.2.840.10008.1.2.4.90',
-      /1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000 Image Compression \(Lossless Only\)\)/,
+      '1.2.840.10008.1.2.4.201',
+      /1\.2\.840\.10008\.1\.2\.4\.201 \(High-Throughput JPEG 2000 \(Lossless Only\)\)/,
     ],
-    ['1.2.840.10008.1.2.4.80', /JPEG-LS Lossless/],
-    ['1.2.840.10008.1.2.4.70', /JPEG Lossless/],
+    ['1.2.840.10008.1.2.4.51', /JPEG Extended/],
+    ['1.2.840.10008.1.2.4.100', /MPEG2/],
     ['1.2.3.4', /unknown transfer syntax/],
   ];
   for (const [uid, message] of cases) {
