@@ -59,7 +59,7 @@ export function checkTransferSyntax(uid: string): void {
     throw new ImageError(
       'UNSUPPORTED_TRANSFER_SYNTAX',
       `DICOM transfer syntax ${uid || '<missing>'} (${transferSyntaxName(uid)}) is not supported; ` +
-        'supported: Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated, RLE Lossless, JPEG Baseline',
+        'supported: Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated, RLE Lossless, JPEG Baseline, JPEG Lossless, JPEG-LS, JPEG 2000',
     );
   }
 }
