@@ -155,6 +155,22 @@ describe('GraphQL API over the embedded backend', () => {
     assert.equal(gw.services.sam.stats().encoderCalls - before, 1, 'one image, one encoder call');
   });
 
+  test('an encoder with preprocessing inside ([H,W,3] raw RGB, profile sam_hwc) segments as well', async () => {
+    const obj = phantom.objects[0];
+    const r = await gql<SegmentOut>(gw.url, SEGMENT, {
+      input: {
+        image: { encoded: { base64: b64 } },
+        model: 'sam_reference_hwc_encoder',
+        prompts: [{ box: bbox(obj.mask) }],
+      },
+    });
+    assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+    const m = r.data!.segment.results[0].masks[0];
+    assert.equal(m.provenance.profile, 'sam_hwc');
+    assert.equal(m.provenance.encoder, 'sam_reference_hwc_encoder');
+    assert.ok(dice(maskOf(m), obj.mask) >= 0.9, `Dice ${dice(maskOf(m), obj.mask)}`);
+  });
+
   test('encodeImage is content-addressed: the same pixels give the same id from the cache', async () => {
     const m = `mutation ($image: ImageInput!) { encodeImage(image: $image) { id cached width height expiresAt } }`;
     const a = await gql<{ encodeImage: { id: string; cached: boolean; width: number } }>(gw.url, m, {

@@ -45,8 +45,11 @@ export interface SamModel {
   decoderMaxBatch: number;
   /** Decoder input names, in case an export renamed them. */
   decoderInputs: string[];
-  /** Encoder's max_batch_size (0: no batch dimension). */
-  encoderMaxBatch: number;
+  /**
+   * Rank of the encoder's image input as the model declares it (ModelMetadata, batch dimension included when
+   * it has one): 4 for `[B,3,S,S]` or `[1,3,S,S]`, 3 for `[3,S,S]` or `[H,W,3]`.
+   */
+  imageInputRank: number;
 }
 
 /** A profile that is missing, malformed or contradicts the model's tensors. */

@@ -254,7 +254,7 @@ export class SamSession implements Segmenter {
       profile,
       decoderMaxBatch: decoderConfig.maxBatchSize,
       decoderInputs: decoderMeta.inputs.map((t) => t.name),
-      encoderMaxBatch: encoderConfig.maxBatchSize,
+      imageInputRank: encoderMeta.inputs.find((t) => t.name === profile.imageInput)?.shape.length ?? 4,
     };
   }
 
@@ -310,7 +310,8 @@ export class SamSession implements Segmenter {
           for (let c = 0; c < 3; c++)
             data[i * 3 + c] = rgb.data[i * rgb.channels + (rgb.channels === 3 ? c : 0)];
         }
-        shape = [image.height, image.width, 3];
+        shape =
+          model.imageInputRank === 4 ? [1, image.height, image.width, 3] : [image.height, image.width, 3];
         break;
       }
       case 'longest_side':
@@ -320,7 +321,9 @@ export class SamSession implements Segmenter {
             ? preprocessMedSam(toUint8(image), profile.inputSize)
             : preprocessSam(toUint8(image), profile.inputSize);
         data = input.data;
-        shape = model.encoderMaxBatch > 0 ? [1, ...input.dims] : [1, ...input.dims];
+        // A batch dimension (Triton's max_batch_size > 0, or the official export's fixed leading 1) gets a batch
+        // of one; an encoder declared as [3, S, S] takes the image alone.
+        shape = model.imageInputRank === 3 ? [...input.dims] : [1, ...input.dims];
         break;
       }
       default: {
