@@ -7,59 +7,19 @@
  *     code, time from restart to the first success, and p99 of the requests that succeeded.
  * Environment: LOAD_SECONDS (default 30) and LOAD_CLIENTS (default 32) shorten or widen (a).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT } from '../helpers/gateway.ts';
+import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';
 import { driveLoad, graphqlRequest, peakRssBytes, percentile, type LoadResult } from '../helpers/load.ts';
 
-const BIN = join(REPO_ROOT, 'gateway/bin/medseg.js');
 const MODELS = join(REPO_ROOT, 'triton-models');
 const SEGMENT = `query ($id: ID!) { segment(input: { embeddingId: $id, prompts: [{ box: { x0: 40, y0: 40, x1: 200, y1: 180 } }] }) { results { masks { rle { counts } area predictedIou } } } }`;
 const ENCODE = `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function spawnMedseg(
-  args: string[],
-  env: Record<string, string>,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'silent', MODEL_REPOSITORY: MODELS, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let done = false;
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = out.match(ready);
-      if (m && !done) {
-        done = true;
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      if (!done) reject(new Error(`medseg ${args[0]} exited ${code} before ready:\n${out}`));
-    });
-  });
-}
 
 const stop = (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') =>
   new Promise<void>((resolve) => {

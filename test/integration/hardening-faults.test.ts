@@ -5,9 +5,8 @@
  * a benchmark job survives SIGKILL and SIGTERM of the gateway with every sample stored exactly once.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -16,9 +15,9 @@ import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
+import { freePort, spawnMedseg as spawnProcess } from '../helpers/medseg-process.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
 
-const BIN = join(REPO_ROOT, 'gateway/bin/medseg.js');
 const MODELS = join(REPO_ROOT, 'triton-models');
 const tmp = mkdtempSync(join(tmpdir(), 'medseg-faults-'));
 const children = new Set<ChildProcess>();
@@ -27,46 +26,9 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A port that was free a moment ago (the kernel's pick for port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawns `medseg <args>`, resolving once stdout matches `ready` (with the match), rejecting if it exits first. */
-function spawnMedseg(
-  args: string[],
-  env: Record<string, string>,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'silent', MODEL_REPOSITORY: MODELS, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let out = '';
-    let done = false;
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = out.match(ready);
-      if (m && !done) {
-        done = true;
-        resolve({ child, match: m, output: () => out });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      if (!done) reject(new Error(`medseg ${args[0]} exited ${code ?? signal} before ready:\n${out}`));
-    });
-  });
+/** Spawns `medseg <args>` and tracks the child for cleanup. */
+function spawnMedseg(args: string[], env: Record<string, string>, ready: RegExp) {
+  return spawnProcess(args, env, ready, (child) => children.add(child));
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
