@@ -13,26 +13,12 @@ import {
   serializeModel,
   type OnnxElemType,
 } from '../../gateway/src/models/onnx-builder.ts';
-import type { Datatype } from '../../gateway/src/inference/types.ts';
+import { DATATYPES, type Datatype } from '../../gateway/src/inference/types.ts';
 
 /** Datatypes that have an identity test model (BF16 has no ONNX Runtime for Node tensor type). */
-export const IDENTITY_DATATYPES = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-] as const satisfies readonly Datatype[];
+export const IDENTITY_DATATYPES = DATATYPES.filter((d): d is Exclude<Datatype, 'BF16'> => d !== 'BF16');
 
-const ONNX_OF: Record<(typeof IDENTITY_DATATYPES)[number], { onnx: OnnxElemType; config: string }> = {
+const ONNX_OF: Record<Exclude<Datatype, 'BF16'>, { onnx: OnnxElemType; config: string }> = {
   BOOL: { onnx: OnnxType.BOOL, config: 'TYPE_BOOL' },
   UINT8: { onnx: OnnxType.UINT8, config: 'TYPE_UINT8' },
   UINT16: { onnx: OnnxType.UINT16, config: 'TYPE_UINT16' },
