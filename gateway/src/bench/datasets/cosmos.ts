@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyMask } from '../../core/mask.ts';
 import {
+  datasetName,
   datasetStats,
   DatasetError,
   objectsOfLabelImage,
@@ -105,7 +106,7 @@ export async function loadCosmosDataset(
   const byImage = new Map(images.map((im) => [im.id, im]));
   const objectsByImage = groupByImage(objects);
   return {
-    name: options.name ?? root.split(/[\\/]/).filter(Boolean).pop() ?? root,
+    name: datasetName(root, options),
     root,
     layout: 'cosmos',
     modality,

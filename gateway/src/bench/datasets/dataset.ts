@@ -34,6 +34,11 @@ export function objectsOfLabelImage(
   }
 }
 
+/** A dataset's display name: the given one, else the directory's last path component. */
+export function datasetName(root: string, options: { name?: string }): string {
+  return options.name ?? root.split(/[\\/]/).filter(Boolean).pop() ?? root;
+}
+
 /** A problem found in one file; the image it concerns is excluded from the dataset. */
 export interface DatasetProblem {
   /** Path relative to the dataset root. */

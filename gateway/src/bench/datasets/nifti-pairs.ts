@@ -12,6 +12,7 @@ import type { Raster } from '../../core/raster.ts';
 import { decodeNifti, sliceVolume, type NiftiVolume } from '../../imaging/nifti.ts';
 import { applyRange, applyWindow, percentileRange } from '../../imaging/windowing.ts';
 import {
+  datasetName,
   datasetStats,
   DatasetError,
   MIN_OBJECT_PIXELS,
@@ -170,7 +171,7 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
   };
 
   return {
-    name: options.name ?? root.split(/[\\/]/).filter(Boolean).pop() ?? root,
+    name: datasetName(root, options),
     root,
     layout: 'nifti',
     modality,

@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BinaryMask } from '../../core/mask.ts';
 import {
+  datasetName,
   datasetStats,
   DatasetError,
   MIN_OBJECT_PIXELS,
@@ -131,7 +132,7 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
   const byImage = new Map(images.map((im) => [im.id, im]));
   const objectsByImage = groupByImage(objects);
   return {
-    name: options.name ?? root.split(/[\\/]/).filter(Boolean).pop() ?? root,
+    name: datasetName(root, options),
     root,
     layout: 'per-structure',
     modality,
