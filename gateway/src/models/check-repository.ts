@@ -277,6 +277,14 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Line of an `input_map`/`output_map` entry `key: "<key>" value: "<value>"` in a config's text. */
+function mapEntryLine(text: string, key: string, value: string): number | undefined {
+  return lineOf(
+    text,
+    new RegExp(`key\\s*:\\s*"${escapeRegExp(key)}"\\s*value\\s*:\\s*"${escapeRegExp(value)}"`),
+  );
+}
+
 /** 1-based line of the first match of `needle` in `text`, for pointing findings at a config entry. */
 function lineOf(text: string, needle: string | RegExp): number | undefined {
   const idx = typeof needle === 'string' ? text.indexOf(needle) : text.search(needle);
@@ -737,11 +745,7 @@ async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): 
     const stepInputs = sc.input ?? [];
     for (const [key, ens] of Object.entries(step.inputMap ?? {})) {
       const t = stepInputs.find((x) => x.name === key);
-      const line =
-        lineOf(
-          m.text,
-          new RegExp(`key\\s*:\\s*"${escapeRegExp(key)}"\\s*value\\s*:\\s*"${escapeRegExp(ens)}"`),
-        ) ?? stepLine;
+      const line = mapEntryLine(m.text, key, ens) ?? stepLine;
       if (!t) {
         add(
           m,
@@ -783,11 +787,7 @@ async function checkEnsemble(m: LoadedModel, models: Map<string, LoadedModel>): 
     const stepOutputs = sc.output ?? [];
     for (const [key, ens] of Object.entries(step.outputMap ?? {})) {
       const t = stepOutputs.find((x) => x.name === key);
-      const line =
-        lineOf(
-          m.text,
-          new RegExp(`key\\s*:\\s*"${escapeRegExp(key)}"\\s*value\\s*:\\s*"${escapeRegExp(ens)}"`),
-        ) ?? stepLine;
+      const line = mapEntryLine(m.text, key, ens) ?? stepLine;
       if (!t) {
         add(
           m,
