@@ -34,12 +34,13 @@ import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../co
 
 const USAGE = `usage: medseg bench <sub-command> [options]
 
-  run --dataset DIR --model M[,M2] --strategies S1,S2,S5
+  run --dataset DIR [--model M[,M2]] --strategies S1,S2,S5
       [--mode faithful|corrected] [--selection oracle|predictedIou] [--randomness 0-10|10-20|20-30]
       [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
       [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|nifti] [--axis 0|1|2]
       [--db FILE] [--out results.json] [--url HOST:PORT] [--job ID]
-        registers DIR as a dataset, runs every model x strategy x object and prints progress;
+        registers DIR as a dataset, runs every model (default: DEFAULT_MODEL, mobilesam) x strategy x
+        object and prints progress;
         --out writes the JSON report at the end.
   resume [JOB] [--db FILE] [--url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
@@ -77,8 +78,8 @@ export const createCliSegmenter: SegmenterFactory = async (options) => {
     throw err;
   }
   if (!config.tritonUrl) {
-    const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
-    await ensureReferenceModels(config.modelRepository);
+    const { ensureServedModels } = await import('../../models/ensure-models.ts');
+    await ensureServedModels(config.modelRepository);
   }
   const backend = await startInferenceBackend(config, createLogger(config));
   // A benchmark revisits each image once per model and strategy: keep embeddings for the whole run.
@@ -278,8 +279,11 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     job: { type: 'string' },
   });
   const dir = checkDir(values.dataset as string | undefined, '--dataset');
-  if (!values.model) throw new CliError(`--model is required\n${USAGE}`);
-  const models = (values.model as string)
+  // Without --model the benchmark measures the gateway's default model (DEFAULT_MODEL, the real MobileSAM).
+  const models = (
+    (values.model as string | undefined) ??
+    (await import('../../config.ts')).loadConfig(process.env).defaultModel
+  )
     .split(',')
     .map((m) => m.trim())
     .filter(Boolean);
