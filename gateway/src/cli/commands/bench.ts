@@ -13,6 +13,7 @@ import { registerDataset } from '../../bench/datasets/registry.ts';
 import { JobStore } from '../../bench/job-store.ts';
 import { buildReport, ReportError } from '../../bench/report/build-report.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
+import { paperFindings } from '../../bench/report/findings.ts';
 import {
   BenchmarkError,
   resumeBenchmark,
@@ -45,6 +46,9 @@ const USAGE = `usage: medseg bench <sub-command> [options]
   resume [JOB] [--db FILE] [--url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
   report JOB [--db FILE] [--format md|csv|json|html] [--out FILE]
+  findings JOB [JOB...] [--db FILE] [--model M]
+        tests the paper's findings on the jobs' numbers (a job without randomness is the baseline, jobs
+        with --randomness are compared with it).
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
   datasets list [--db FILE]
 
@@ -249,11 +253,13 @@ export function createBenchCommand(deps: { createSegmenter?: SegmenterFactory } 
           return resumeCommand(rest, io, factory);
         case 'report':
           return reportCommand(rest, io);
+        case 'findings':
+          return findingsCommand(rest, io);
         case 'datasets':
           return datasetsCommand(rest, io);
         default:
           throw new CliError(
-            `unknown sub-command '${sub ?? ''}'; expected run, resume, report or datasets\n${USAGE}`,
+            `unknown sub-command '${sub ?? ''}'; expected run, resume, report, findings or datasets\n${USAGE}`,
           );
       }
     },
@@ -403,6 +409,26 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
     } else {
       io.stdout(text);
     }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function findingsCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' }, model: { type: 'string' } });
+  if (positionals.length === 0) throw new CliError(`findings needs at least one JOB id\n${USAGE}`);
+  const store = openStore(values.db as string | undefined);
+  try {
+    let reports;
+    try {
+      reports = positionals.map((id) => buildReport(store, id));
+    } catch (err) {
+      mapError(err);
+    }
+    const findings = paperFindings(reports, values.model as string | undefined);
+    for (const f of findings)
+      io.stdout(`${f.verdict.padEnd(14)} ${f.claim}\n${' '.repeat(15)}${f.evidence}\n`);
     return EXIT.ok;
   } finally {
     store.close();
