@@ -16,10 +16,10 @@ import { createMedicalServices } from './api/medical-services.ts';
 import { PubSub } from './api/subscriptions.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedServerWorker } from './embedded/worker-server.ts';
-import { EmbeddingCache } from './inference/embedding-cache.ts';
+import { EmbeddingCache } from './sam/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
-import { SamSession } from './inference/sam-session.ts';
+import { SamSession } from './sam/session.ts';
 
 /** A running gateway. */
 export interface RunningGateway {

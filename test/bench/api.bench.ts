@@ -46,7 +46,7 @@ export async function run(): Promise<void> {
       { i: { encoded: { base64: b64 } } },
     );
     const id = enc.data!.encodeImage.id;
-    const embedding = gw.services.cache.get(id)!.data;
+    const embedding = gw.services.cache.get(id)!.tensors[0].data;
     const model = await gw.services.sam.resolve('sam_reference');
     const s = 1024 / size;
     const direct = (outputs?: string[]) =>

@@ -8,7 +8,7 @@ import { writeNiftiLabels } from '../../gateway/src/api/medical-nifti-writer.ts'
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import { decodeRle } from '../../gateway/src/core/rle.ts';
-import { maskBox, nextBox, propagate } from '../../gateway/src/inference/propagation.ts';
+import { maskBox, nextBox, propagate } from '../../gateway/src/sam/propagation.ts';
 import { gql, startTestGateway } from '../helpers/gateway.ts';
 
 const NX = 256;

@@ -14,7 +14,8 @@ import ort from 'onnxruntime-node';
 import { preprocessSam } from '../../gateway/src/core/sam-transform.ts';
 import type { Raster } from '../../gateway/src/core/raster.ts';
 import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
-import { SamSession, toUint8 } from '../../gateway/src/inference/sam-session.ts';
+import { toUint8 } from '../../gateway/src/sam/raster-input.ts';
+import { SamSession } from '../../gateway/src/sam/session.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { ensureMobileSamModels } from '../../gateway/src/models/mobilesam/install.ts';
 import { gql, REPO_ROOT, SAMPLES, startTestGateway } from '../helpers/gateway.ts';
@@ -132,7 +133,7 @@ async function api(gw: RunningGateway, embeddingId: string, w: number, h: number
     y1: Math.round(h * 0.6),
   };
   const query = `query ($input: SegmentInput!) { segment(input: $input) { results { masks { rle { counts } area } } } }`;
-  const embedding = gw.services.cache.get(embeddingId)!.data;
+  const embedding = gw.services.cache.get(embeddingId)!.tensors[0].data;
   const s = 1024 / Math.max(w, h);
   const direct = () =>
     gw.client.infer({

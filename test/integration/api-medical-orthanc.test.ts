@@ -16,7 +16,7 @@ import {
   SEGMENTATION_STORAGE_SOP_CLASS_UID,
   segSourceFromDicom,
 } from '../../gateway/src/imaging/index.ts';
-import { maskBox } from '../../gateway/src/inference/propagation.ts';
+import { maskBox } from '../../gateway/src/sam/propagation.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
 import { startOrthanc, type OrthancHandle } from '../helpers/orthanc.ts';

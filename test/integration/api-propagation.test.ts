@@ -18,7 +18,7 @@ import { decodeRle } from '../../gateway/src/core/rle.ts';
 import type { MaskCandidate, PromptSet, Segmenter } from '../../gateway/src/core/segmenter.ts';
 import { readDicomSeg, segSourceFromDicom } from '../../gateway/src/imaging/dicom-seg.ts';
 import { decodeNifti } from '../../gateway/src/imaging/nifti.ts';
-import { maskBox, nextBox, propagate } from '../../gateway/src/inference/propagation.ts';
+import { maskBox, nextBox, propagate } from '../../gateway/src/sam/propagation.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
 

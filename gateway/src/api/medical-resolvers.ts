@@ -12,7 +12,7 @@ import {
   type KeyPrompt,
   type PropagationResult,
   type StopReason,
-} from '../inference/propagation.ts';
+} from '../sam/propagation.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { checkBox, checkPoint, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';

@@ -3,7 +3,7 @@
  * decoder latency, decoder batch sizes, embedding cache counters, backend errors by code, benchmark progress.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EmbeddingCache } from '../inference/embedding-cache.ts';
+import type { EmbeddingCache } from '../sam/embedding-cache.ts';
 
 /** What the metrics read of the benchmark engine (BenchmarkService satisfies it). */
 export interface BenchmarkProgressSource {

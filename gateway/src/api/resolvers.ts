@@ -4,9 +4,9 @@
  */
 import { decodeRle, RleError } from '../core/rle.ts';
 import type { MaskCandidate, PromptSet } from '../core/segmenter.ts';
-import type { EmbeddingInfo } from '../inference/sam-session.ts';
-import { maskToLowRes } from '../inference/sam-session.ts';
-import type { SamModel } from '../inference/model-profile.ts';
+import type { EmbeddingInfo } from '../sam/session.ts';
+import { maskToLowRes } from '../sam/session.ts';
+import type { SamModel } from '../sam/contract.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';

@@ -1,6 +1,6 @@
 /**
  * What the benchmark engine and the API need from a SAM model, independent of how it is served. The SAM
- * session (gateway/src/inference/sam-session.ts) implements it over KServe v2; tests may use fakes.
+ * session (gateway/src/sam/session.ts) implements it over KServe v2; tests may use fakes.
  * Coordinates are pixels of the original image: x to the right, y down, as in SAM's predictor.
  */
 import type { BinaryMask } from './mask.ts';

@@ -7,8 +7,13 @@
  * inputs), so a retry never does work twice that matters; retries stay within the caller's deadline.
  */
 import { InferenceError } from './errors.ts';
-import type { SamBackend } from './sam-session.ts';
-import type { InferRequest, InferResponse, ModelMetadata, RepositoryModel } from './types.ts';
+import type {
+  InferenceBackend,
+  InferRequest,
+  InferResponse,
+  ModelMetadata,
+  RepositoryModel,
+} from './types.ts';
 import type { ModelConfig } from './model-config.ts';
 
 /** Options of {@link GuardedBackend}. */
@@ -59,12 +64,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The backend as SamSession sees it, with a bounded queue per model and retries. */
-export class GuardedBackend implements SamBackend {
+export class GuardedBackend implements InferenceBackend {
   private readonly queues = new Map<string, ModelQueue>();
   private readonly random: () => number;
 
   constructor(
-    private readonly inner: SamBackend,
+    private readonly inner: InferenceBackend,
     private readonly options: GuardOptions,
   ) {
     if (options.maxInflight < 1 || options.maxQueued < 0 || options.retries < 0) {

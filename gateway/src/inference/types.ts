@@ -3,6 +3,7 @@
  * everything above them. Field names are the camelCase forms of the proto fields in `proto/`.
  * Spec: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
  */
+import type { ModelConfig } from './model-config.ts';
 
 /** KServe v2 datatype strings. */
 export const DATATYPES = [
@@ -133,4 +134,13 @@ export interface ModelStatistics {
     computeOutput: StatisticDuration;
   };
   batchStats: Array<{ batchSize: number; computeInfer: StatisticDuration }>;
+}
+
+/** The KServe v2 calls a SAM session makes on a backend (the KServe client and its guard implement it). */
+export interface InferenceBackend {
+  repositoryIndex(): Promise<RepositoryModel[]>;
+  modelReady(name: string, version?: string): Promise<boolean>;
+  modelConfig(name: string, version?: string): Promise<ModelConfig>;
+  modelMetadata(name: string, version?: string): Promise<ModelMetadata>;
+  infer(request: InferRequest, options?: { deadlineMs?: number }): Promise<InferResponse>;
 }

@@ -2,7 +2,7 @@
  * `medseg models check`: validates a Triton model repository before Triton or the embedded server loads it.
  * It applies the rules Triton applies at load time (config parses, name matches its folder, version folders,
  * model file present, config tensors against the ONNX graph, ensemble maps) plus this project's SAM
- * preprocessing contract (`sam.*` parameters, see gateway/src/inference/model-profile.ts), and reports every
+ * preprocessing contract (`sam.*` parameters, see gateway/src/sam/contract.ts), and reports every
  * problem at once instead of stopping at the first.
  * Specs: https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_repository.md,
  * model_configuration.md, ensemble_models.md; ONNX IR https://onnx.ai/onnx/repo-docs/IR.html.
@@ -14,13 +14,10 @@ import { CliError, EXIT, type CliIo } from '../cli/command.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { parseModelConfig } from '../embedded/pbtxt-parser.ts';
 import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../inference/model-config.ts';
-import {
-  DECODER_INPUTS,
-  DECODER_OUTPUTS,
-  ProfileError,
-  profileFromConfig,
-} from '../inference/model-profile.ts';
-import type { ModelProfile } from '../inference/model-profile.ts';
+import { DECODER_INPUTS, DECODER_OUTPUTS, ProfileError, profileFromConfig } from '../sam/contract.ts';
+import type { ModelProfile } from '../sam/contract.ts';
+import { profileOf } from '../sam/profiles/index.ts';
+import type { Datatype } from '../inference/types.ts';
 import { readOnnxSignature, type OnnxSignature } from './onnx-signature.ts';
 
 /** How serious a finding is: errors make Triton (or the gateway) refuse the model; warnings may. */
@@ -528,26 +525,14 @@ function checkEncoderProfile(m: LoadedModel, models: Map<string, LoadedModel>): 
       paramLine(m, 'sam.image_input'),
     );
   } else {
+    // The family's own check, the one the session runs against ModelMetadata, here on the config's tensor.
     const dims = fullDims(config, image);
-    const s = profile.inputSize;
-    if (profile.name === 'sam_hwc') {
-      if (!endsWith(dims, [3]) || dims.length < 3) {
-        add(
-          m,
-          'error',
-          'PROFILE_MISMATCH',
-          `profile sam_hwc expects an [H,W,3] image input, ${image.name} is ${fmtDims(dims)}`,
-          tensorLine(m, image.name),
-        );
-      }
-    } else if (profile.resize !== 'inside' && !endsWith(dims, [3, s, s])) {
-      add(
-        m,
-        'error',
-        'PROFILE_MISMATCH',
-        `sam.input_size ${s} needs image input ${image.name} to end in [3,${s},${s}], config has ${fmtDims(dims)}`,
-        tensorLine(m, image.name),
-      );
+    const datatype = image.dataType.replace(/^TYPE_/, '').replace(/^STRING$/, 'BYTES') as Datatype;
+    for (const problem of profileOf(profile.name).checkImageInput(
+      { name: image.name, datatype, shape: dims },
+      profile,
+    )) {
+      add(m, 'error', 'PROFILE_MISMATCH', `profile ${profile.name}: ${problem}`, tensorLine(m, image.name));
     }
   }
   const emb = (config.output ?? []).find((t) => t.name === 'image_embeddings') ?? config.output?.[0];

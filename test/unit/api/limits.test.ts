@@ -7,7 +7,7 @@ import { RateLimiter } from '../../../gateway/src/api/rate-limit.ts';
 import { readSchemaSdl } from '../../../gateway/src/api/http-server.ts';
 import { InferenceError } from '../../../gateway/src/inference/errors.ts';
 import { GuardedBackend } from '../../../gateway/src/inference/backpressure.ts';
-import type { SamBackend } from '../../../gateway/src/inference/sam-session.ts';
+import type { SamBackend } from '../../../gateway/src/sam/session.ts';
 import type { InferRequest, InferResponse } from '../../../gateway/src/inference/types.ts';
 
 const schema = buildSchema(readSchemaSdl());

@@ -89,6 +89,22 @@ test('bench run on the cardiac MRI sample writes results; report renders html; d
   store.close();
 });
 
+test('bench run without --model measures the default model (DEFAULT_MODEL, mobilesam)', async () => {
+  const db = join(tmp, 'default-model.sqlite');
+  const io = capture();
+  const code = await bench.run(
+    ['run', '--dataset', cardiac, '--strategies', 'S5', '--classes', '85=LV', '--db', db, '--job', 'dm'],
+    io,
+  );
+  assert.equal(code, 0, io.err);
+  const store = new JobStore(db);
+  try {
+    assert.deepEqual(store.getJob('dm')?.config.models, ['mobilesam']);
+  } finally {
+    store.close();
+  }
+});
+
 test('bench datasets add reports per-file problems', async () => {
   const io = capture();
   const db = join(tmp, 'ds.sqlite');
@@ -115,7 +131,7 @@ test('bench usage errors exit 2 through medseg main: missing dir, bad strategy, 
       ['bench', 'run', '--dataset', cardiac, '--model', 'm', '--shard', '4/4', '--db', db],
       /--shard must be i\/N/,
     ],
-    [['bench', 'run', '--dataset', cardiac, '--db', db], /--model is required/],
+    [['bench', 'run', '--dataset', cardiac, '--model', ' , ', '--db', db], /--model names no model/],
     [['bench', 'report', 'x', '--format', 'pdf', '--db', db], /--format must be one of md, csv, json, html/],
     [['bench', 'report', 'missing-job', '--db', db], /no job 'missing-job'/],
     [['bench', 'frobnicate'], /unknown sub-command 'frobnicate'/],

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ModelRepository } from '../../../gateway/src/embedded/model-repository.ts';
 import { parseModelConfig } from '../../../gateway/src/embedded/pbtxt-parser.ts';
-import { profileFromConfig } from '../../../gateway/src/inference/model-profile.ts';
+import { profileFromConfig } from '../../../gateway/src/sam/contract.ts';
 import { readRepoFile, repoRoot } from './deploy-facts.ts';
 
 const PRODUCTION = ['sam_vit_b', 'sam_vit_l', 'sam_vit_h', 'medsam_vit_b'];

@@ -349,7 +349,7 @@ describe('checkRepository on broken repositories', () => {
     );
     assert.match(
       errors(r2, 'mini_encoder')[0].message,
-      /sam\.input_size 1024 needs image input image to end in \[3,1024,1024\]/,
+      /profile sam: encoder input image must end in \[3,1024,1024\], model declares \[-1,3,64,64\]/,
     );
     const r3 = await checkRepository(
       await writeRepo({ encoderConfig: encoderConfig({ 'sam.embedding_shape': '256,64,64' }) }),

@@ -68,8 +68,8 @@ export type SegmenterFactory = (options: {
 export const createCliSegmenter: SegmenterFactory = async (options) => {
   const { loadConfig, ConfigError } = await import('../../config.ts');
   const { startInferenceBackend, createLogger } = await import('../../main.ts');
-  const { EmbeddingCache } = await import('../../inference/embedding-cache.ts');
-  const { SamSession } = await import('../../inference/sam-session.ts');
+  const { EmbeddingCache } = await import('../../sam/embedding-cache.ts');
+  const { SamSession } = await import('../../sam/session.ts');
   let config;
   try {
     config = loadConfig({
@@ -293,6 +293,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     .split(',')
     .map((m) => m.trim())
     .filter(Boolean);
+  if (models.length === 0) throw new CliError(`--model names no model\n${USAGE}`);
   const strategies = parseStrategies((values.strategies as string | undefined) ?? 'S1,S2,S3,S4,S5,S6');
   const mode = oneOf(values.mode as string | undefined, ['faithful', 'corrected'] as PromptMode[], '--mode');
   const selection = oneOf(

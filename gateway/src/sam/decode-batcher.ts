@@ -9,14 +9,15 @@
  * on the same embedding with the same point count and prior kind leave together in one call that carries the
  * embedding once (`point_coords [B,N,2]`, `image_embeddings [1,C,H,W]`).
  */
-import type { InferRequest, Tensor } from './types.ts';
+import type { InferRequest, Tensor } from '../inference/types.ts';
+import type { EmbeddingTensor } from './profile.ts';
 
 /** One prompt set, ready for the decoder (coordinates already in the model frame). */
 export interface DecoderItem {
   /** Identity of the embedding (its cache id): prompt sets batched inside the model must share it. */
   embeddingKey: string;
-  embedding: Float32Array;
-  embeddingShape: [number, number, number];
+  /** The embedding's tensors, each named by the decoder input it feeds (shapes without the batch). */
+  embeddings: EmbeddingTensor[];
   /** x, y pairs in the model's input frame. */
   coords: Float32Array;
   /** SAM labels: 1, 0, 2, 3, or -1 for padding. */
@@ -129,7 +130,8 @@ export class DecodeBatcher {
   private groupKey(item: DecoderItem): string {
     // Original size (the decoder sizes its output masks from it) and embedding shape always; inside-model
     // prompt batching also needs one embedding, one point count and one kind of prior per call.
-    const base = `${item.origSize.join('x')}/${item.embeddingShape.join('x')}/${item.maskInputSize}`;
+    const shapes = item.embeddings.map((e) => `${e.name}:${e.shape.join('x')}`).join(',');
+    const base = `${item.origSize.join('x')}/${shapes}/${item.maskInputSize}`;
     return this.promptBatched()
       ? `${base}/${item.embeddingKey}/${item.labels.length}/${item.maskInput ? 'prior' : 'none'}`
       : base;
@@ -189,7 +191,6 @@ export class DecodeBatcher {
     const b = items.length;
     const first = items[0];
     const n = first.labels.length;
-    const [ec, eh, ew] = first.embeddingShape;
     const s = first.maskInputSize;
     const coords = new Float32Array(b * n * 2);
     const labels = new Float32Array(b * n);
@@ -214,7 +215,8 @@ export class DecodeBatcher {
     return {
       modelName: this.options.model,
       inputs: [
-        t('image_embeddings', [1, ec, eh, ew], first.embedding),
+        // The embedding travels once: the model repeats it per prompt set.
+        ...first.embeddings.map((e) => t(e.name, [1, ...e.shape], e.data)),
         t('point_coords', [b, n, 2], coords),
         t('point_labels', [b, n], labels),
         t('mask_input', [withPrior ? b : 1, 1, s, s], maskInput),
@@ -228,12 +230,16 @@ export class DecodeBatcher {
   private buildRequest(items: DecoderItem[]): InferRequest {
     const b = items.length;
     const n = Math.max(...items.map((it) => it.labels.length));
-    const [ec, eh, ew] = items[0].embeddingShape;
-    const embSize = ec * eh * ew;
     const s = items[0].maskInputSize;
     // A batch of one sends the cached embedding and prior as they are: no 4 MiB copy per decoder call.
-    const single = b === 1 && items[0].embedding.length === embSize;
-    const emb = single ? items[0].embedding : new Float32Array(b * embSize);
+    const single = b === 1;
+    const embeddings = items[0].embeddings.map((e, k) => {
+      if (single) return { name: e.name, shape: [1, ...e.shape], data: e.data };
+      const size = e.data.length;
+      const stacked = new Float32Array(b * size);
+      items.forEach((it, i) => stacked.set(it.embeddings[k].data, i * size));
+      return { name: e.name, shape: [b, ...e.shape], data: stacked };
+    });
     const coords = new Float32Array(b * n * 2);
     const labels = new Float32Array(b * n).fill(-1);
     const maskInput =
@@ -241,7 +247,6 @@ export class DecodeBatcher {
     const hasMask = new Float32Array(b);
     const orig = new Float32Array(b * 2);
     items.forEach((it, i) => {
-      if (!single) emb.set(it.embedding, i * embSize);
       coords.set(it.coords, i * n * 2);
       labels.set(it.labels, i * n);
       if (it.maskInput) {
@@ -261,7 +266,7 @@ export class DecodeBatcher {
     return {
       modelName: this.options.model,
       inputs: [
-        t('image_embeddings', [b, ec, eh, ew], emb),
+        ...embeddings.map((e) => t(e.name, e.shape, e.data)),
         t('point_coords', [b, n, 2], coords),
         t('point_labels', [b, n], labels),
         t('mask_input', [b, 1, s, s], maskInput),

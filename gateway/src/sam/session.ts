@@ -12,15 +12,7 @@ import {
   stabilityScore,
 } from '../core/everything.ts';
 import { maskArea, type BinaryMask } from '../core/mask.ts';
-import { postprocessToMask } from '../core/sam-postprocess.ts';
 import type { Raster } from '../core/raster.ts';
-import {
-  longestSideSize,
-  mapPointStretched,
-  mapPointToModel,
-  preprocessMedSam,
-  preprocessSam,
-} from '../core/sam-transform.ts';
 import type {
   DecodeOptions,
   EmbeddingHandle,
@@ -31,18 +23,15 @@ import type {
 } from '../core/segmenter.ts';
 import { DecodeBatcher, type DecoderOutput } from './decode-batcher.ts';
 import type { EmbeddingCache } from './embedding-cache.ts';
-import type { ModelConfig } from './model-config.ts';
-import { ProfileError, profileFromConfig, validateProfile, type SamModel } from './model-profile.ts';
-import type { InferRequest, InferResponse, ModelMetadata, RepositoryModel } from './types.ts';
+import type { ModelConfig } from '../inference/model-config.ts';
+import { ProfileError, profileFromConfig, type SamModel } from './contract.ts';
+import type { SamProfile } from './profile.ts';
+import { profileOf } from './profiles/index.ts';
+import { validateProfile } from './validate.ts';
+import type { InferenceBackend, InferResponse } from '../inference/types.ts';
 
-/** What the session needs from an inference backend (the KServe client satisfies it). */
-export interface SamBackend {
-  repositoryIndex(): Promise<RepositoryModel[]>;
-  modelReady(name: string, version?: string): Promise<boolean>;
-  modelConfig(name: string, version?: string): Promise<ModelConfig>;
-  modelMetadata(name: string, version?: string): Promise<ModelMetadata>;
-  infer(request: InferRequest, options?: { deadlineMs?: number }): Promise<InferResponse>;
-}
+/** What the session needs from an inference backend (the KServe client and its guard satisfy it). */
+export type SamBackend = InferenceBackend;
 
 /** A failure the API maps to a public error code (`code`). */
 export class SessionError extends Error {
@@ -124,20 +113,7 @@ function samParams(config: ModelConfig): { encoder?: string; decoder?: string; p
   };
 }
 
-/** Scales any raster to 8-bit (0-255) as SAM expects: 8-bit passes through, others are min-max scaled. */
-export function toUint8(raster: Raster): Raster {
-  if (raster.data instanceof Uint8Array) return raster;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of raster.data) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const range = hi > lo ? hi - lo : 1;
-  const out = new Uint8Array(raster.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(((raster.data[i] - lo) / range) * 255);
-  return { ...raster, data: out };
-}
+export { toUint8 } from './raster-input.ts';
 
 /** The SAM session over one backend. */
 export class SamSession implements Segmenter {
@@ -245,6 +221,7 @@ export class SamSession implements Segmenter {
     ]);
     const profile = profileFromConfig(encoderConfig);
     const problems = validateProfile(profile, encoderMeta, decoderMeta);
+    const embeddingTensors = profileOf(profile.name).embeddingTensors(encoderMeta, decoderMeta);
     const image = encoderMeta.inputs.find((t) => t.name === profile.imageInput);
     const coords = decoderMeta.inputs.find((t) => t.name === 'point_coords');
     if (problems.length > 0)
@@ -260,6 +237,7 @@ export class SamSession implements Segmenter {
       decoderInputs: decoderMeta.inputs.map((t) => t.name),
       imageInputRank: image?.shape.length ?? 4,
       imageInputDatatype: image?.datatype === 'UINT8' ? 'UINT8' : 'FP32',
+      embeddingTensors,
       // A decoder without Triton batching whose point_coords leads with a free dimension batches prompt sets
       // itself (see triton-models/mobilesam_decoder).
       decoderPromptBatch:
@@ -312,56 +290,14 @@ export class SamSession implements Segmenter {
   }
 
   private async runEncoder(id: string, image: Raster, model: SamModel): Promise<EmbeddingInfo> {
-    const { profile } = model;
-    let data: Float32Array | Uint8Array;
-    let shape: number[];
-    switch (profile.resize) {
-      case 'inside': {
-        // Preprocessing happens in the graph: raw RGB 0-255 as [H, W, 3], the bytes themselves when the model
-        // takes UINT8 (a quarter of the FP32 size and no float conversion here).
-        const rgb = toUint8(image);
-        data =
-          model.imageInputDatatype === 'UINT8'
-            ? new Uint8Array(image.width * image.height * 3)
-            : new Float32Array(image.width * image.height * 3);
-        for (let i = 0; i < image.width * image.height; i++) {
-          for (let c = 0; c < 3; c++)
-            data[i * 3 + c] = rgb.data[i * rgb.channels + (rgb.channels === 3 ? c : 0)];
-        }
-        shape =
-          model.imageInputRank === 4 ? [1, image.height, image.width, 3] : [image.height, image.width, 3];
-        break;
-      }
-      case 'longest_side':
-      case 'stretch': {
-        const input =
-          profile.normalize === 'minmax01' || profile.resize === 'stretch'
-            ? preprocessMedSam(toUint8(image), profile.inputSize)
-            : preprocessSam(toUint8(image), profile.inputSize, {
-                mean: profile.pixelMean,
-                std: profile.pixelStd,
-              });
-        data = input.data;
-        // A batch dimension (Triton's max_batch_size > 0, or the official export's fixed leading 1) gets a batch
-        // of one; an encoder declared as [3, S, S] takes the image alone.
-        shape = model.imageInputRank === 3 ? [...input.dims] : [1, ...input.dims];
-        break;
-      }
-      default: {
-        const never: never = profile.resize;
-        throw new SessionError('INTERNAL', `unknown resize ${String(never)}`);
-      }
-    }
+    const family = this.family(model);
+    const inputs = family.encoderInputs(image, model);
     this.encoderCalls += 1;
     const started = performance.now();
     let response: InferResponse;
     try {
       response = await this.backend.infer(
-        {
-          modelName: model.encoder,
-          inputs: [{ name: profile.imageInput, datatype: model.imageInputDatatype, shape, data }],
-          outputs: ['image_embeddings'],
-        },
+        { modelName: model.encoder, inputs, outputs: model.embeddingTensors.map((e) => e.output) },
         { deadlineMs: this.options.deadlineMs },
       );
     } catch (err: unknown) {
@@ -369,20 +305,32 @@ export class SamSession implements Segmenter {
       throw err;
     }
     this.options.observer?.encoder(model.encoder, (performance.now() - started) / 1000);
-    const out = response.outputs.find((t) => t.name === 'image_embeddings') ?? response.outputs[0];
-    if (!out || !(out.data instanceof Float32Array)) {
-      throw new SessionError('INTERNAL', `encoder ${model.encoder} returned no FP32 image_embeddings`);
-    }
+    const tensors = model.embeddingTensors.map((e) => {
+      const out = response.outputs.find((t) => t.name === e.output);
+      if (!out || !(out.data instanceof Float32Array)) {
+        throw new SessionError('INTERNAL', `encoder ${model.encoder} returned no FP32 '${e.output}'`);
+      }
+      // Shapes are kept without the batch dimension of one the encoder adds.
+      const shape = out.shape.length > 3 && out.shape[0] === 1 ? out.shape.slice(1) : out.shape;
+      return { name: e.input, shape, data: out.data };
+    });
     const meta = {
       id,
       model: model.name,
       modelVersion: response.modelVersion || model.encoderVersion,
       width: image.width,
       height: image.height,
-      shape: profile.embeddingShape,
+      tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })),
     };
-    const expiresAtMs = this.options.cache.set(meta, out.data);
+    const expiresAtMs = this.options.cache.set(
+      meta,
+      tensors.map((t) => t.data),
+    );
     return { ...this.handle(meta), cached: false, expiresAtMs };
+  }
+
+  private family(model: SamModel): SamProfile {
+    return profileOf(model.profile.name);
   }
 
   /** The handle of a cached embedding, or undefined when unknown or expired. */
@@ -412,9 +360,7 @@ export class SamSession implements Segmenter {
 
   /** Maps a point from original pixels to the model frame as the profile's preprocessing does. */
   private toModelFrame(model: SamModel, x: number, y: number, h: number, w: number): [number, number] {
-    return model.profile.resize === 'stretch'
-      ? mapPointStretched(x, y, h, w, model.profile.inputSize)
-      : mapPointToModel(x, y, h, w, model.profile.inputSize);
+    return this.family(model).toModelFrame(x, y, h, w, model.profile);
   }
 
   /** Decodes prompt sets against a cached embedding: one candidate list per prompt set. */
@@ -463,8 +409,7 @@ export class SamSession implements Segmenter {
         }
         const out = await batcher.decode({
           embeddingKey: embeddingId,
-          embedding: cached.data,
-          embeddingShape: model.profile.embeddingShape,
+          embeddings: cached.tensors,
           coords: Float32Array.from(pts.flatMap((p) => [p[0], p[1]])),
           labels: Float32Array.from(pts.map((p) => p[2])),
           maskInput: prompt.maskInput?.data,
@@ -509,14 +454,12 @@ export class SamSession implements Segmenter {
         for (let i = 0; i < plane; i++) mask.data[i] = logits[i] > threshold ? 1 : 0;
         stability = stabilityScore(logits, threshold, offset);
       } else {
-        // SAM's postprocess_masks on the kept candidate, thresholded and scored in the same pass.
-        const post = postprocessToMask(low, out.lowResSize, h, w, {
-          inputSize: model.profile.inputSize,
-          resize: model.profile.resize === 'stretch' ? 'stretch' : 'longest_side',
+        // The family's postprocess_masks on the kept candidate, thresholded and scored in the same pass.
+        const post = this.family(model).postprocess(low, out.lowResSize, h, w, model.profile, {
           threshold,
           stabilityOffset: offset,
         });
-        mask = { width: w, height: h, data: post.mask };
+        mask = post.mask;
         stability = post.stabilityScore;
       }
       return {
@@ -584,23 +527,5 @@ export class SamSession implements Segmenter {
 
 /** Builds the low-res prior (SAM's mask_input) from a full-size binary mask, as logits of ±`magnitude`. */
 export function maskToLowRes(mask: BinaryMask, model: SamModel, magnitude = 8): LowResLogits {
-  const s = model.profile.maskInputSize;
-  const frame = model.profile.inputSize;
-  const [newH, newW] =
-    model.profile.resize === 'stretch' ? [frame, frame] : longestSideSize(mask.height, mask.width, frame);
-  const data = new Float32Array(s * s).fill(-magnitude);
-  // Each low-res cell covers frame/s model pixels; sample the mask at the cell centre.
-  const cell = frame / s;
-  for (let y = 0; y < s; y++) {
-    const my = (y + 0.5) * cell;
-    if (my >= newH) break;
-    const oy = Math.min(mask.height - 1, Math.floor((my * mask.height) / newH));
-    for (let x = 0; x < s; x++) {
-      const mx = (x + 0.5) * cell;
-      if (mx >= newW) break;
-      const ox = Math.min(mask.width - 1, Math.floor((mx * mask.width) / newW));
-      if (mask.data[oy * mask.width + ox]) data[y * s + x] = magnitude;
-    }
-  }
-  return { size: s, data };
+  return profileOf(model.profile.name).lowResPrior(mask, model.profile, magnitude);
 }

@@ -1,14 +1,16 @@
 /**
- * Model profiles: how a SAM-family model wants its input. A profile is declared in the encoder's
+ * Model contracts: how a SAM-family model wants its input, as data (the behaviour is the family's profile in
+ * `profiles/`). A profile is declared in the encoder's
  * config.pbtxt `parameters` (keys `sam.*`), read through the ModelConfig RPC so that Triton serves the model
  * unchanged, and checked against the models' real tensors (ModelMetadata) before use.
  * Contracts: ../shared/DESIGN.md "SAM ONNX interfaces".
  */
-import type { ModelConfig } from './model-config.ts';
-import type { ModelMetadata } from './types.ts';
+import type { ModelConfig } from '../inference/model-config.ts';
 
-/** Preprocessing families. */
-export type ProfileName = 'sam' | 'medsam' | 'sam_hwc';
+/** The SAM families with a profile in `profiles/` (the values of `sam.profile`). */
+export const PROFILE_NAMES = ['sam', 'medsam', 'sam_hwc'] as const;
+/** One SAM family. */
+export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 /** The preprocessing contract of one encoder + decoder pair. */
 export interface ModelProfile {
@@ -52,6 +54,8 @@ export interface SamModel {
   imageInputRank: number;
   /** Element type of the encoder's image input: FP32 (preprocessed) or UINT8 (the image's bytes). */
   imageInputDatatype: 'FP32' | 'UINT8';
+  /** Encoder outputs that make up the embedding and the decoder input each feeds (the profile decides). */
+  embeddingTensors: Array<{ output: string; input: string }>;
   /**
    * Prompt sets the decoder takes in one call on one embedding (leading dimension of point_coords dynamic
    * with max_batch_size 0); 1 when it takes one prompt set per call.
@@ -100,7 +104,7 @@ function oneOf<T extends string>(
 /** Reads the profile an encoder's config declares; throws ProfileError naming the bad parameter. */
 export function profileFromConfig(encoder: ModelConfig): ModelProfile {
   const m = encoder.name;
-  const name = oneOf(m, 'sam.profile', param(encoder, 'sam.profile'), ['sam', 'medsam', 'sam_hwc'] as const);
+  const name = oneOf(m, 'sam.profile', param(encoder, 'sam.profile'), PROFILE_NAMES);
   const [inputSize] = numbers(m, 'sam.input_size', param(encoder, 'sam.input_size') ?? '1024', 1);
   const defaultMean = name === 'sam' ? '123.675,116.28,103.53' : '0,0,0';
   const defaultStd = name === 'sam' ? '58.395,57.12,57.375' : '1,1,1';
@@ -141,7 +145,8 @@ export function profileFromConfig(encoder: ModelConfig): ModelProfile {
   return profile;
 }
 
-function dimsMatch(actual: number[], expected: number[]): boolean {
+/** True when two shapes agree, -1 (a variable dimension) matching anything. */
+export function dimsMatch(actual: number[], expected: number[]): boolean {
   return (
     actual.length === expected.length &&
     actual.every((d, i) => d === -1 || expected[i] === -1 || d === expected[i])
@@ -160,57 +165,3 @@ export const DECODER_INPUTS = [
 
 /** The decoder outputs of the official SAM ONNX export. */
 export const DECODER_OUTPUTS = ['masks', 'iou_predictions', 'low_res_masks'] as const;
-
-/**
- * Checks a profile against the encoder's and decoder's real tensors; returns the problems found (empty when
- * the pair is usable), each naming the tensor, what was expected and what the model declares.
- */
-export function validateProfile(
-  profile: ModelProfile,
-  encoder: ModelMetadata,
-  decoder: ModelMetadata,
-): string[] {
-  const problems: string[] = [];
-  const image = encoder.inputs.find((t) => t.name === profile.imageInput);
-  if (!image) {
-    problems.push(
-      `encoder ${encoder.name} has no input '${profile.imageInput}' (inputs: ${encoder.inputs.map((t) => t.name).join(', ')})`,
-    );
-  } else if (image.datatype !== 'FP32' && image.datatype !== 'UINT8') {
-    problems.push(`encoder input ${image.name} must be FP32 or UINT8, model declares ${image.datatype}`);
-  } else if (image.datatype === 'UINT8' && profile.resize !== 'inside') {
-    problems.push(
-      `encoder input ${image.name} is UINT8 (raw image bytes), which needs preprocessing in the graph (sam.resize inside), profile says ${profile.resize}`,
-    );
-  } else if (profile.resize !== 'inside') {
-    const s = profile.inputSize;
-    const tail = image.shape.slice(-3);
-    if (!dimsMatch(tail, [3, s, s])) {
-      problems.push(
-        `encoder input ${image.name} must end in [3,${s},${s}], model declares [${image.shape.join(',')}]`,
-      );
-    }
-  }
-  const emb = encoder.outputs.find((t) => t.name === 'image_embeddings') ?? encoder.outputs[0];
-  if (!emb) problems.push(`encoder ${encoder.name} has no outputs`);
-  else if (!dimsMatch(emb.shape.slice(-3), profile.embeddingShape)) {
-    problems.push(
-      `encoder output ${emb.name} must end in [${profile.embeddingShape.join(',')}], model declares [${emb.shape.join(',')}]`,
-    );
-  }
-  for (const name of DECODER_INPUTS) {
-    if (!decoder.inputs.some((t) => t.name === name))
-      problems.push(`decoder ${decoder.name} lacks input '${name}'`);
-  }
-  for (const name of DECODER_OUTPUTS) {
-    if (!decoder.outputs.some((t) => t.name === name))
-      problems.push(`decoder ${decoder.name} lacks output '${name}'`);
-  }
-  const maskIn = decoder.inputs.find((t) => t.name === 'mask_input');
-  if (maskIn && !dimsMatch(maskIn.shape.slice(-2), [profile.maskInputSize, profile.maskInputSize])) {
-    problems.push(
-      `decoder input mask_input must end in [${profile.maskInputSize},${profile.maskInputSize}], model declares [${maskIn.shape.join(',')}]`,
-    );
-  }
-  return problems;
-}

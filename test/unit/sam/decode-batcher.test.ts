@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DecodeBatcher, type DecoderItem } from '../../../gateway/src/inference/decode-batcher.ts';
+import { DecodeBatcher, type DecoderItem } from '../../../gateway/src/sam/decode-batcher.ts';
 import type { InferRequest, Tensor } from '../../../gateway/src/inference/types.ts';
 
 /** A fake decoder: masks are filled with the item's first label x 10 + its point count, iou with the batch index. */
@@ -35,8 +35,7 @@ function fakeDecoder(calls: InferRequest[]) {
 function item(labels: number[], orig: [number, number] = [3, 2]): DecoderItem {
   return {
     embeddingKey: 'e',
-    embedding: new Float32Array(8),
-    embeddingShape: [2, 2, 2],
+    embeddings: [{ name: 'image_embeddings', shape: [2, 2, 2], data: new Float32Array(8) }],
     coords: new Float32Array(labels.length * 2),
     labels: Float32Array.from(labels),
     maskInput: undefined,

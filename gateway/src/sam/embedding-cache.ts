@@ -1,8 +1,11 @@
 /**
  * An LRU cache of image embeddings bounded by bytes, with optional fp16 storage and hit/miss/eviction
- * counters. Entries also expire after a time-to-live since their last use.
+ * counters. Entries also expire after a time-to-live since their last use. An embedding is a list of named
+ * tensors: SAM's encoder gives one (`image_embeddings`), SAM 2's several (the embedding and high-resolution
+ * features), each named by the decoder input it feeds.
  */
-import { fromFp16Array, toFp16Array } from './tensor-codec.ts';
+import { fromFp16Array, toFp16Array } from '../inference/tensor-codec.ts';
+import type { EmbeddingTensor } from './profile.ts';
 
 /** One cached embedding and what it was computed from. */
 export interface CachedEmbedding {
@@ -12,13 +15,14 @@ export interface CachedEmbedding {
   /** Original image size in pixels. */
   width: number;
   height: number;
-  /** [channels, height, width] of the embedding. */
-  shape: [number, number, number];
+  /** The embedding's tensors: decoder input names and shapes without the batch dimension, in order. */
+  tensors: Array<{ name: string; shape: number[] }>;
 }
 
 interface Entry {
   meta: CachedEmbedding;
-  data: Float32Array | Uint16Array;
+  /** One payload per entry of meta.tensors, fp32 or fp16. */
+  data: Array<Float32Array | Uint16Array>;
   bytes: number;
   expiresAtMs: number;
 }
@@ -72,12 +76,15 @@ export class EmbeddingCache {
     return { meta: entry.meta, expiresAtMs: entry.expiresAtMs };
   }
 
-  /** The embedding's values (fp32) for a decode, refreshing recency; not counted as a hit or a miss. */
-  get(id: string): { meta: CachedEmbedding; data: Float32Array; expiresAtMs: number } | undefined {
+  /** The embedding's tensors (fp32) for a decode, refreshing recency; not counted as a hit or a miss. */
+  get(id: string): { meta: CachedEmbedding; tensors: EmbeddingTensor[]; expiresAtMs: number } | undefined {
     const entry = this.find(id);
     if (!entry) return undefined;
-    const data = entry.data instanceof Uint16Array ? fromFp16Array(entry.data) : entry.data;
-    return { meta: entry.meta, data, expiresAtMs: entry.expiresAtMs };
+    const tensors = entry.meta.tensors.map((t, i) => {
+      const d = entry.data[i];
+      return { name: t.name, shape: t.shape, data: d instanceof Uint16Array ? fromFp16Array(d) : d };
+    });
+    return { meta: entry.meta, tensors, expiresAtMs: entry.expiresAtMs };
   }
 
   /** Metadata only, without counting a hit or a miss (for handles and listings). */
@@ -86,11 +93,19 @@ export class EmbeddingCache {
     return entry ? { meta: entry.meta, expiresAtMs: entry.expiresAtMs } : undefined;
   }
 
-  /** Stores an embedding, evicting least recently used entries to stay within the byte budget. */
-  set(meta: CachedEmbedding, data: Float32Array): number {
+  /**
+   * Stores an embedding (one payload per entry of `meta.tensors`, in order), evicting least recently used
+   * entries to stay within the byte budget.
+   */
+  set(meta: CachedEmbedding, data: Float32Array[]): number {
+    if (data.length !== meta.tensors.length) {
+      throw new RangeError(
+        `embedding ${meta.id}: ${data.length} payloads for ${meta.tensors.length} tensors`,
+      );
+    }
     this.delete(meta.id);
-    const stored = this.options.fp16 ? toFp16Array(data) : data;
-    const bytes = stored.byteLength;
+    const stored = data.map((d) => (this.options.fp16 ? toFp16Array(d) : d));
+    const bytes = stored.reduce((n, d) => n + d.byteLength, 0);
     const expiresAtMs = this.now() + this.options.ttlMs;
     if (bytes > this.options.capacityBytes) return expiresAtMs;
     while (this.bytes + bytes > this.options.capacityBytes) {
