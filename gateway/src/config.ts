@@ -79,6 +79,19 @@ export interface GatewayConfig {
   maxVolumeSlices: number;
   /** Most volume jobs kept (running and finished; the oldest finished go first) (MAX_VOLUME_JOBS, default 64). */
   maxVolumeJobs: number;
+  /** Most grid points one segmentEverything call may prompt, pointsPerSide squared (EVERYTHING_MAX_POINTS, default 1024: S1's 32x32). */
+  everythingMaxPoints: number;
+  /** Most grid points in one decoder call of segmentEverything (EVERYTHING_MAX_POINTS_PER_BATCH, default 64). */
+  everythingMaxPointsPerBatch: number;
+  /**
+   * Most image pixels x mask candidates one segmentEverything call may produce (points x 3 masks x pixels;
+   * each candidate is a full-size mask) (EVERYTHING_MAX_PIXEL_CANDIDATES, default 2^30).
+   */
+  everythingMaxPixelCandidates: number;
+  /** Wall-clock limit of one segmentEverything call in milliseconds (EVERYTHING_DEADLINE_MS, default 120000). */
+  everythingDeadlineMs: number;
+  /** segmentEverything calls running at once; more get RESOURCE_EXHAUSTED (EVERYTHING_MAX_RUNNING, default 2). */
+  everythingMaxRunning: number;
   /** Authentication, query limits, rate limits, backend queue and shutdown grace (see api/security-config.ts). */
   security: Readonly<SecurityConfig>;
 }
@@ -181,6 +194,11 @@ export function loadConfig(
     pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),
     maxVolumeSlices: int(env, 'MAX_VOLUME_SLICES', 512, 1, 100_000),
     maxVolumeJobs: int(env, 'MAX_VOLUME_JOBS', 64, 1, 100_000),
+    everythingMaxPoints: int(env, 'EVERYTHING_MAX_POINTS', 1024, 1, 1_000_000),
+    everythingMaxPointsPerBatch: int(env, 'EVERYTHING_MAX_POINTS_PER_BATCH', 64, 1, 4096),
+    everythingMaxPixelCandidates: int(env, 'EVERYTHING_MAX_PIXEL_CANDIDATES', 2 ** 30, 1, 2 ** 50),
+    everythingDeadlineMs: int(env, 'EVERYTHING_DEADLINE_MS', 120_000, 1, 3_600_000),
+    everythingMaxRunning: int(env, 'EVERYTHING_MAX_RUNNING', 2, 1, 1024),
     security: loadSecurityConfig(env, resolve(env.STATE_DIR?.trim() || '.medseg')),
     ...overrides,
   };

@@ -231,9 +231,14 @@ export async function startHttpServer(
         return;
       }
     }
+    // A client that disconnects before its answer is written aborts the work done for it.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort(new Error('the client closed the connection'));
+    });
     const result = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-      context: async () => ({ requestId, services, principal: admitted.principal }),
+      context: async () => ({ requestId, services, principal: admitted.principal, signal: gone.signal }),
     });
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;

@@ -222,6 +222,56 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
 }
 
 /** The resolver map for schema/schema.graphql. */
+/** segmentEverything calls running per gateway (keyed by its services, so test gateways stay apart). */
+const everythingRunning = new WeakMap<object, number>();
+
+/** One of EVERYTHING_MAX_RUNNING slots, or RESOURCE_EXHAUSTED; returns the release function. */
+const everythingSlots = {
+  take(ctx: ApiContext): () => void {
+    const key = ctx.services;
+    const running = everythingRunning.get(key) ?? 0;
+    if (running >= ctx.services.config.everythingMaxRunning)
+      throw new ApiError(
+        'RESOURCE_EXHAUSTED',
+        `${running} segmentEverything calls are running (EVERYTHING_MAX_RUNNING); retry later`,
+        { retryAfterSeconds: 5 },
+      );
+    everythingRunning.set(key, running + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      everythingRunning.set(key, (everythingRunning.get(key) ?? 1) - 1);
+    };
+  },
+};
+
+/** Aborted when the client goes away or the deadline passes, with a typed reason; dispose clears the timer. */
+function everythingSignal(ctx: ApiContext, deadlineMs: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new ApiError(
+          'DEADLINE_EXCEEDED',
+          `segmentEverything ran past EVERYTHING_DEADLINE_MS=${deadlineMs} ms`,
+        ),
+      ),
+    deadlineMs,
+  );
+  const onGone = () =>
+    controller.abort(new ApiError('DEADLINE_EXCEEDED', 'the client went away; segmentEverything stopped'));
+  if (ctx.signal?.aborted) onGone();
+  ctx.signal?.addEventListener('abort', onGone, { once: true });
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener('abort', onGone);
+    },
+  };
+}
+
 export const resolvers = {
   Query: {
     models: guarded(async (_: unknown, __: unknown, ctx: ApiContext) =>
@@ -266,36 +316,71 @@ export const resolvers = {
         args: { image: ImageInputArg; model?: string | null; options?: EverythingOptionsArg | null },
         ctx: ApiContext,
       ) => {
-        const e = await embeddingFor(ctx, args.image, undefined, args.model);
-        await ctx.services.sam.resolve(e.model);
+        const cfg = ctx.services.config;
         const o = args.options ?? {};
         const pps = o.pointsPerSide ?? 32;
-        const ppb = o.pointsPerBatch ?? 64;
-        if (!Number.isInteger(pps) || pps < 1 || pps > 128)
-          throw new ApiError('BAD_REQUEST', `pointsPerSide must be in 1..128, got ${pps}`);
-        if (!Number.isInteger(ppb) || ppb < 1 || ppb > 1024)
-          throw new ApiError('BAD_REQUEST', `pointsPerBatch must be in 1..1024, got ${ppb}`);
+        const maxSide = Math.floor(Math.sqrt(cfg.everythingMaxPoints));
+        // Bounds that need no image are checked before the image is read or encoded.
+        if (!Number.isInteger(pps) || pps < 1 || pps > maxSide)
+          throw new ApiError(
+            'LIMIT_EXCEEDED',
+            `pointsPerSide must be in 1..${maxSide} (EVERYTHING_MAX_POINTS=${cfg.everythingMaxPoints}), got ${pps}`,
+          );
+        const ppb = o.pointsPerBatch ?? Math.min(64, cfg.everythingMaxPointsPerBatch);
+        if (!Number.isInteger(ppb) || ppb < 1 || ppb > cfg.everythingMaxPointsPerBatch)
+          throw new ApiError(
+            'LIMIT_EXCEEDED',
+            `pointsPerBatch must be in 1..${cfg.everythingMaxPointsPerBatch} (EVERYTHING_MAX_POINTS_PER_BATCH), got ${ppb}`,
+          );
         for (const k of ['predIouThresh', 'stabilityScoreThresh', 'boxNmsThresh'] as const) {
           const v = o[k];
           if (v != null && !(v >= 0 && v <= 1))
             throw new ApiError('BAD_REQUEST', `${k} must be in [0, 1], got ${v}`);
         }
-        const result = await ctx.services.sam.everything(e.id, {
-          pointsPerSide: pps,
-          pointsPerBatch: ppb,
-          predIouThresh: o.predIouThresh ?? undefined,
-          stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
-          stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
-          boxNmsThresh: o.boxNmsThresh ?? undefined,
-          minMaskRegionArea: o.minMaskRegionArea ?? undefined,
-        });
-        const empty: PromptSet = { points: [] };
-        return {
-          embedding: embeddingOut(e),
-          masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
-          pointsEvaluated: result.pointsEvaluated,
-          candidatesConsidered: result.candidatesConsidered,
-        };
+        const release = everythingSlots.take(ctx);
+        try {
+          const e = await embeddingFor(ctx, args.image, undefined, args.model);
+          // Every candidate is a full-size mask: 3 per point (multimask), each the image's pixels.
+          const pixelCandidates = pps * pps * 3 * e.width * e.height;
+          if (pixelCandidates > cfg.everythingMaxPixelCandidates)
+            throw new ApiError(
+              'LIMIT_EXCEEDED',
+              `${pps}x${pps} points x 3 masks of ${e.width}x${e.height} pixels is ${pixelCandidates} pixel-candidates, over EVERYTHING_MAX_PIXEL_CANDIDATES=${cfg.everythingMaxPixelCandidates}; use fewer pointsPerSide`,
+            );
+          await ctx.services.sam.resolve(e.model);
+          const signal = everythingSignal(ctx, cfg.everythingDeadlineMs);
+          const result = await ctx.services.sam
+            .everything(e.id, {
+              pointsPerSide: pps,
+              pointsPerBatch: ppb,
+              predIouThresh: o.predIouThresh ?? undefined,
+              stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
+              stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
+              boxNmsThresh: o.boxNmsThresh ?? undefined,
+              minMaskRegionArea: o.minMaskRegionArea ?? undefined,
+              signal: signal.signal,
+            })
+            .catch((err: unknown) => {
+              if (signal.signal.aborted) {
+                ctx.services.log.info(
+                  { requestId: ctx.requestId, reason: (signal.signal.reason as Error).message },
+                  'segmentEverything stopped',
+                );
+                throw signal.signal.reason;
+              }
+              throw err;
+            })
+            .finally(() => signal.dispose());
+          const empty: PromptSet = { points: [] };
+          return {
+            embedding: embeddingOut(e),
+            masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
+            pointsEvaluated: result.pointsEvaluated,
+            candidatesConsidered: result.candidatesConsidered,
+          };
+        } finally {
+          release();
+        }
       },
     ),
     session: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
