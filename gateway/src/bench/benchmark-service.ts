@@ -29,10 +29,10 @@ export class BenchmarkService {
     private readonly segmenter: Segmenter,
   ) {}
 
-  /** Scans and registers a dataset directory. */
+  /** Scans and registers a dataset directory (an id taken by another folder needs `replace`). */
   async addDataset(
     root: string,
-    options: DatasetOptions & { id?: string } = {},
+    options: DatasetOptions & { id?: string; replace?: boolean } = {},
   ): Promise<{ row: DatasetRow; dataset: Dataset }> {
     return registerDataset(this.store, root, options);
   }
