@@ -61,6 +61,10 @@ export interface GatewayConfig {
   maxPointsPerSet: number;
   /** Most open annotation sessions (MAX_SESSIONS, default 256). */
   maxSessions: number;
+  /** Most open annotation sessions of one caller (MAX_SESSIONS_PER_CALLER, default 32). */
+  maxSessionsPerCaller: number;
+  /** Most running jobs (volume and benchmark, each kind counted apart) of one caller (MAX_JOBS_PER_CALLER, default 4). */
+  maxJobsPerCaller: number;
   /** Most benchmark jobs running at once (MAX_BENCHMARK_JOBS, default 2). */
   maxBenchmarkJobs: number;
   /** Idle lifetime of an annotation session in seconds (SESSION_TTL_S, default 1800). */
@@ -188,6 +192,8 @@ export function loadConfig(
     maxPointsPerSet: int(env, 'MAX_POINTS_PER_SET', 64, 1, 4096),
     maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),
     sessionTtlS: int(env, 'SESSION_TTL_S', 1800, 1, 7 * 24 * 3600),
+    maxSessionsPerCaller: int(env, 'MAX_SESSIONS_PER_CALLER', 32, 1, 1_000_000),
+    maxJobsPerCaller: int(env, 'MAX_JOBS_PER_CALLER', 4, 1, 100_000),
     maxBenchmarkJobs: int(env, 'MAX_BENCHMARK_JOBS', 2, 1, 64),
     logLevel,
     pacsEndpoints: pacsEndpointsFrom(env),

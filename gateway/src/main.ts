@@ -135,7 +135,11 @@ export async function startGateway(
     cache,
     benchmark,
     lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
-    sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
+    sessions: new SessionStore({
+      maxSessions: config.maxSessions,
+      maxPerCaller: config.maxSessionsPerCaller,
+      ttlMs: config.sessionTtlS * 1000,
+    }),
     log,
     metrics,
     pubsub,

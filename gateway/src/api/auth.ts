@@ -446,3 +446,13 @@ export class GatewaySecurity {
     }
   }
 }
+
+/**
+ * The owner identity of the calling principal, for jobs and sessions: `kind:id` (a key id or JWT subject,
+ * never a secret), and whether it may see everyone's (admin).
+ */
+export function callerOf(ctx: Pick<ApiContext, 'principal'>): { id: string; admin: boolean } {
+  const p = ctx.principal;
+  if (!p) return { id: 'none', admin: false };
+  return { id: `${p.kind}:${p.id}`, admin: p.roles.includes('admin') };
+}

@@ -14,6 +14,7 @@ import {
   type BenchmarkInput,
 } from '../bench/runner.ts';
 import type { Randomness, StrategyName } from '../bench/types.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, scrubServerPaths, toGraphQLError } from './errors.ts';
 import { guarded } from './resolver-kit.ts';
@@ -173,9 +174,16 @@ function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...
   });
 }
 
+/** True when the caller may see the job: its owner, or an admin (jobs without owner: admins only). */
+function visible(ctx: ApiContext, row: JobRow): boolean {
+  const caller = callerOf(ctx);
+  return caller.admin || row.owner === caller.id;
+}
+
+/** A job the caller may see; another caller's job is answered like an unknown one, so ids cannot be probed. */
 function job(ctx: ApiContext, id: string): JobRow {
   const row = ctx.services.benchmark.job(id);
-  if (!row) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
+  if (!row || !visible(ctx, row)) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
   return row;
 }
 
@@ -202,10 +210,13 @@ export const benchmarkResolvers = {
     ),
     benchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
       const row = ctx.services.benchmark.job(a.id);
-      return row ? jobOut(ctx, row) : null;
+      return row && visible(ctx, row) ? jobOut(ctx, row) : null;
     }),
     benchmarks: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark.jobs().map((j) => jobOut(ctx, j)),
+      ctx.services.benchmark
+        .jobs()
+        .filter((j) => visible(ctx, j))
+        .map((j) => jobOut(ctx, j)),
     ),
   },
   Mutation: {
@@ -244,7 +255,18 @@ export const benchmarkResolvers = {
       },
     ),
     startBenchmark: guard(async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
-      const running = ctx.services.benchmark.jobs().filter((j) => j.status === 'running').length;
+      const active = ctx.services.benchmark
+        .jobs()
+        .filter((j) => j.status === 'running' || j.status === 'queued');
+      const caller = callerOf(ctx);
+      const mine = active.filter((j) => j.owner === caller.id).length;
+      if (mine >= ctx.services.config.maxJobsPerCaller) {
+        throw new ApiError(
+          'LIMIT_EXCEEDED',
+          `this caller runs ${mine} benchmark jobs (limit ${ctx.services.config.maxJobsPerCaller} per caller); wait or cancel one`,
+        );
+      }
+      const running = active.filter((j) => j.status === 'running').length;
       if (running >= ctx.services.config.maxBenchmarkJobs) {
         throw new ApiError(
           'LIMIT_EXCEEDED',
@@ -279,7 +301,7 @@ export const benchmarkResolvers = {
           if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model))
             await ctx.services.sam.resolve(model);
       }
-      const handle = ctx.services.benchmark.start(bench);
+      const handle = ctx.services.benchmark.start(bench, undefined, caller.id);
       return jobOut(ctx, job(ctx, handle.jobId));
     }),
     cancelBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
@@ -296,7 +318,8 @@ export const benchmarkResolvers = {
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.benchmark.job(a.id)) {
+        const row = ctx.services.benchmark.job(a.id);
+        if (!row || !visible(ctx, row)) {
           throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
         }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };

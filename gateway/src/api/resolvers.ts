@@ -8,6 +8,7 @@ import type { EmbeddingInfo } from '../inference/sam-session.ts';
 import { maskToLowRes } from '../inference/sam-session.ts';
 import type { SamModel } from '../inference/model-profile.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { checkBox, checkPoint, finite, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
@@ -210,7 +211,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
 }
 
 async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSessionState) => void) {
-  const s = ctx.services.sessions.get(id);
+  const s = ctx.services.sessions.get(id, callerOf(ctx));
   await ctx.services.sam.resolve(s.model);
   change(s);
   const result = await runSession(ctx, s);
@@ -384,7 +385,7 @@ export const resolvers = {
       },
     ),
     session: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.find(args.id);
+      const s = ctx.services.sessions.find(args.id, callerOf(ctx));
       return s ? sessionOut(ctx, s) : null;
     }),
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
@@ -400,7 +401,7 @@ export const resolvers = {
       async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
         const e = await embeddingFor(ctx, args.image, undefined, args.model);
         await ctx.services.sam.resolve(e.model);
-        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height);
+        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
         return sessionOut(ctx, s);
       },
     ),
@@ -410,7 +411,7 @@ export const resolvers = {
         a: { session: string; x: number; y: number; positive: boolean },
         ctx: ApiContext,
       ) => {
-        const s = ctx.services.sessions.get(a.session);
+        const s = ctx.services.sessions.get(a.session, callerOf(ctx));
         const point = checkPoint(a, s.width, s.height, 'click');
         if (sessionPrompts(s.actions).points.length >= ctx.services.config.maxPointsPerSet) {
           throw new ApiError(
@@ -422,12 +423,12 @@ export const resolvers = {
       },
     ),
     setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       const box = checkBox(a.box, s.width, s.height, 'box');
       return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'box', box }));
     }),
     undo: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       if (s.actions.length > 0) {
         s.actions.pop();
         if (s.masks.length > s.actions.length) {
@@ -438,14 +439,14 @@ export const resolvers = {
       return sessionOut(ctx, s);
     }),
     reset: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       s.actions = [];
       s.masks = [];
       s.lowResIds = [];
       return sessionOut(ctx, s);
     }),
     exportSession: guarded((_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       const current = s.masks[s.masks.length - 1];
       if (!current)
         throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
@@ -461,7 +462,7 @@ export const resolvers = {
       return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
     }),
     closeSession: guarded((_: unknown, a: { session: string }, ctx: ApiContext) =>
-      ctx.services.sessions.delete(a.session),
+      ctx.services.sessions.delete(a.session, callerOf(ctx)),
     ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,

@@ -234,6 +234,8 @@ export interface BenchmarkDeps {
   jobId?: string;
   /** Loads a registered dataset (default: re-scan its directory). */
   openDataset?: (id: string) => Promise<Dataset>;
+  /** The API caller starting the job (principal kind:id); absent for the CLI. */
+  owner?: string;
 }
 
 /** Creates a job for `input` and starts it in the background. Throws BenchmarkError for bad input. */
@@ -243,7 +245,7 @@ export function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): Benc
     throw new BenchmarkError(`no dataset registered as '${config.dataset}'`);
   }
   const jobId = deps.jobId ?? randomUUID();
-  deps.store.createJob(jobId, config);
+  deps.store.createJob(jobId, config, deps.owner ?? null);
   return runJob(jobId, deps);
 }
 
