@@ -12,6 +12,9 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+import { encodeRle } from '../../gateway/src/core/rle.ts';
+import { parseDicomPart10, stringValue } from '../../gateway/src/imaging/dicom-dataset.ts';
+import { readDicomSeg } from '../../gateway/src/imaging/dicom-seg.ts';
 import { makeDicom } from '../unit/imaging/synthetic-dicom.ts';
 import { makeTiff } from '../unit/imaging/synthetic-images.ts';
 
@@ -132,5 +135,32 @@ describe('malicious files are typed errors, and the gateway keeps serving', () =
     const r = await gql(gw.url, SEGMENT, { image: { dicom: { base64: b64(lying) } } });
     assert.equal(errorCode(r), 'BAD_IMAGE', JSON.stringify(r.errors));
     assert.match(r.errors![0].message, /1000 frames/);
+  });
+
+  test('DICOM SEG texts follow the LO rules: refused when broken, never cut inside or left with a backslash', async () => {
+    const source = b64(
+      makeDicom({ rows: 16, columns: 16, bitsAllocated: 8, pixelData: new Uint8Array(256) }),
+    );
+    const mask = { width: 16, height: 16, data: new Uint8Array(256).fill(1) };
+    const exportSeg = (seg: Record<string, unknown>) =>
+      gql<{ exportDicomSeg: { base64: string } }>(
+        gw.url,
+        'mutation ($in: DicomSegExportInput!) { exportDicomSeg(input: $in) { base64 } }',
+        { in: { source: { dicom: [source] }, masks: [{ sourceIndex: 0, rle: encodeRle(mask) }], seg } },
+      );
+    const long = await exportSeg({ label: `${'x'.repeat(60)}\\${'y'.repeat(10)}` });
+    assert.equal(errorCode(long), 'BAD_REQUEST', JSON.stringify(long.errors));
+    assert.match(long.errors![0].message, /label is 71 characters/);
+    const slash = await exportSeg({ label: 'Liver', seriesDescription: 'a\\b' });
+    assert.equal(errorCode(slash), 'BAD_REQUEST');
+    assert.match(slash.errors![0].message, /backslash/);
+    // A 64-character label makes a derived Series Description of 68: it is cut to 64 characters.
+    const label = `${'x'.repeat(63)}z`;
+    const ok = await exportSeg({ label });
+    assert.equal(ok.errors, undefined, JSON.stringify(ok.errors));
+    const bytes = new Uint8Array(Buffer.from(ok.data!.exportDicomSeg.base64, 'base64'));
+    assert.equal(readDicomSeg(bytes).segments[0].label, label);
+    const description = stringValue(parseDicomPart10(bytes).dataSet, 'x0008103e') ?? '';
+    assert.ok([...description].length <= 64 && !description.includes('\\'), description);
   });
 });

@@ -323,7 +323,57 @@ describe('WebSocket rate limits, revocation and per-caller caps (A5)', () => {
   });
 });
 
-describe('/metrics labels and JWT lifetimes (A6, A8)', () => {
+/** Streams `total` bytes as a chunked body; resolves with the status and body of the answer. */
+function postChunked(url: string, total: number): Promise<{ status: number; body: string }> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: '/graphql',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      let body = '';
+      res.on('data', (c: Buffer) => (body += String(c)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = (): void => {
+      while (!answered && sent < total) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (!answered) req.end();
+    };
+    pump();
+  });
+}
+
+describe('/metrics labels, chunked bodies and JWT lifetimes (A6, A8)', () => {
+  test('a chunked body over the limit gets 413 with a typed error, not a reset', async () => {
+    const gw = await startTestGateway({
+      tritonUrl: DEAD_BACKEND,
+      stateDir: join(tmp, 'chunked'),
+      maxBodyBytes: 1024 * 1024,
+    });
+    try {
+      const r = await postChunked(gw.url, 8 * 1024 * 1024);
+      assert.equal(r.status, 413);
+      assert.match(r.body, /"code":"IMAGE_TOO_LARGE"/);
+      assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('client-chosen operation names never become metric labels', async () => {
     const gw = await startTestGateway({ tritonUrl: DEAD_BACKEND, stateDir: join(tmp, 'a6') });
     try {

@@ -106,30 +106,45 @@ function observabilityPlugin(services: ApiServices, schema: GraphQLSchema): Apol
   };
 }
 
+/** Bytes of an over-limit body read and dropped (so the client can read its 413) before the socket is cut. */
+const DRAIN_FACTOR = 4;
+
+/**
+ * Reads a request body of at most `limit` bytes. Over the limit (declared or, for chunked bodies, counted)
+ * it rejects with status 413 at once, stops keeping bytes and drains the rest, so the client reads a 413
+ * instead of a reset; a body that keeps coming past DRAIN_FACTOR x limit is cut off.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      reject(
-        Object.assign(new Error(`request body of ${declared} bytes exceeds the limit of ${limit}`), {
-          status: 413,
-        }),
-      );
-      return;
-    }
+    const tooLarge = (message: string) => Object.assign(new Error(message), { status: 413 });
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
+    if (declared > limit) {
+      over = true;
+      reject(tooLarge(`request body of ${declared} bytes exceeds the limit of ${limit}`));
+    }
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      if (over) {
+        if (size > limit * DRAIN_FACTOR) req.destroy();
+        return;
+      }
       if (size > limit) {
-        reject(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { status: 413 }));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge(`request body exceeds the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (!over) reject(err);
+    });
   });
 }
 
@@ -208,6 +223,8 @@ export async function startHttpServer(
       body = req.method === 'POST' ? await readBody(req, services.config.maxBodyBytes) : '';
     } catch (err: unknown) {
       const status = (err as { status?: number }).status ?? 400;
+      // The rest of an oversized body is not worth reading: the connection closes after this answer.
+      if (status === 413) res.setHeader('connection', 'close');
       sendJson(res, status, {
         errors: [
           {
