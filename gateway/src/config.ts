@@ -79,6 +79,8 @@ export interface GatewayConfig {
   pacsEndpoints: Readonly<Record<string, PacsEndpointConfig>>;
   /** Time limit of one PACS request in milliseconds (PACS_TIMEOUT_MS, default 30000). */
   pacsTimeoutMs: number;
+  /** Largest PACS answer in bytes, counted while it streams (PACS_MAX_RESPONSE_BYTES, default 1 GiB). */
+  pacsMaxResponseBytes: number;
   /** Most slices one 3-D propagation may segment (MAX_VOLUME_SLICES, default 512). */
   maxVolumeSlices: number;
   /** Most volume jobs kept (running and finished; the oldest finished go first) (MAX_VOLUME_JOBS, default 64). */
@@ -198,6 +200,7 @@ export function loadConfig(
     logLevel,
     pacsEndpoints: pacsEndpointsFrom(env),
     pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    pacsMaxResponseBytes: int(env, 'PACS_MAX_RESPONSE_BYTES', 1 << 30, 1024, 2 ** 40),
     maxVolumeSlices: int(env, 'MAX_VOLUME_SLICES', 512, 1, 100_000),
     maxVolumeJobs: int(env, 'MAX_VOLUME_JOBS', 64, 1, 100_000),
     everythingMaxPoints: int(env, 'EVERYTHING_MAX_POINTS', 1024, 1, 1_000_000),
