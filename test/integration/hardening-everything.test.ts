@@ -13,6 +13,7 @@ import pino from 'pino';
 import { loadConfig } from '../../gateway/src/config.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
+import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
 import { ensureReferenceModels } from '../../gateway/src/models/reference/generate.ts';
 import { errorCode, gql, REPO_ROOT } from '../helpers/gateway.ts';
@@ -110,6 +111,22 @@ describe('segmentEverything is bounded and stoppable', () => {
     // The slot is free again.
     const after = await gql(gw.url, EVERYTHING, { i: image(64), o: { pointsPerSide: 2 } });
     assert.equal(after.errors, undefined, JSON.stringify(after.errors));
+  });
+
+  test('the embedded inference port is loopback only and refuses calls without the per-process token', async () => {
+    assert.match(gw.inferenceAddress, /^127\.0\.0\.1:\d+$/);
+    const stranger = KServeClient.connect(gw.inferenceAddress, { deadlineMs: 30_000 });
+    try {
+      await assert.rejects(
+        stranger.infer({ modelName: 'sam_reference_decoder', inputs: [] }),
+        (err: unknown) => /token|UNAUTHENTICATED|unauthenticated/i.test(String((err as Error).message)),
+      );
+      assert.equal(await stranger.serverLive().catch(() => false), false);
+    } finally {
+      stranger.close();
+    }
+    // The gateway's own client carries the token.
+    assert.equal((await fetch(`${gw.url}/readyz`)).status, 200);
   });
 
   test('a run past its deadline stops with DEADLINE_EXCEEDED', async () => {
