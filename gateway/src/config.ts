@@ -61,6 +61,10 @@ export interface GatewayConfig {
   maxPointsPerSet: number;
   /** Most open annotation sessions (MAX_SESSIONS, default 256). */
   maxSessions: number;
+  /** Most open annotation sessions of one caller (MAX_SESSIONS_PER_CALLER, default 32). */
+  maxSessionsPerCaller: number;
+  /** Most running jobs (volume and benchmark, each kind counted apart) of one caller (MAX_JOBS_PER_CALLER, default 4). */
+  maxJobsPerCaller: number;
   /** Most benchmark jobs running at once (MAX_BENCHMARK_JOBS, default 2). */
   maxBenchmarkJobs: number;
   /** Idle lifetime of an annotation session in seconds (SESSION_TTL_S, default 1800). */
@@ -75,10 +79,25 @@ export interface GatewayConfig {
   pacsEndpoints: Readonly<Record<string, PacsEndpointConfig>>;
   /** Time limit of one PACS request in milliseconds (PACS_TIMEOUT_MS, default 30000). */
   pacsTimeoutMs: number;
+  /** Largest PACS answer in bytes, counted while it streams (PACS_MAX_RESPONSE_BYTES, default 1 GiB). */
+  pacsMaxResponseBytes: number;
   /** Most slices one 3-D propagation may segment (MAX_VOLUME_SLICES, default 512). */
   maxVolumeSlices: number;
   /** Most volume jobs kept (running and finished; the oldest finished go first) (MAX_VOLUME_JOBS, default 64). */
   maxVolumeJobs: number;
+  /** Most grid points one segmentEverything call may prompt, pointsPerSide squared (EVERYTHING_MAX_POINTS, default 1024: S1's 32x32). */
+  everythingMaxPoints: number;
+  /** Most grid points in one decoder call of segmentEverything (EVERYTHING_MAX_POINTS_PER_BATCH, default 64). */
+  everythingMaxPointsPerBatch: number;
+  /**
+   * Most image pixels x mask candidates one segmentEverything call may produce (points x 3 masks x pixels;
+   * each candidate is a full-size mask) (EVERYTHING_MAX_PIXEL_CANDIDATES, default 2^30).
+   */
+  everythingMaxPixelCandidates: number;
+  /** Wall-clock limit of one segmentEverything call in milliseconds (EVERYTHING_DEADLINE_MS, default 120000). */
+  everythingDeadlineMs: number;
+  /** segmentEverything calls running at once; more get RESOURCE_EXHAUSTED (EVERYTHING_MAX_RUNNING, default 2). */
+  everythingMaxRunning: number;
   /** Authentication, query limits, rate limits, backend queue and shutdown grace (see api/security-config.ts). */
   security: Readonly<SecurityConfig>;
 }
@@ -175,12 +194,20 @@ export function loadConfig(
     maxPointsPerSet: int(env, 'MAX_POINTS_PER_SET', 64, 1, 4096),
     maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),
     sessionTtlS: int(env, 'SESSION_TTL_S', 1800, 1, 7 * 24 * 3600),
+    maxSessionsPerCaller: int(env, 'MAX_SESSIONS_PER_CALLER', 32, 1, 1_000_000),
+    maxJobsPerCaller: int(env, 'MAX_JOBS_PER_CALLER', 4, 1, 100_000),
     maxBenchmarkJobs: int(env, 'MAX_BENCHMARK_JOBS', 2, 1, 64),
     logLevel,
     pacsEndpoints: pacsEndpointsFrom(env),
     pacsTimeoutMs: int(env, 'PACS_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    pacsMaxResponseBytes: int(env, 'PACS_MAX_RESPONSE_BYTES', 1 << 30, 1024, 2 ** 40),
     maxVolumeSlices: int(env, 'MAX_VOLUME_SLICES', 512, 1, 100_000),
     maxVolumeJobs: int(env, 'MAX_VOLUME_JOBS', 64, 1, 100_000),
+    everythingMaxPoints: int(env, 'EVERYTHING_MAX_POINTS', 1024, 1, 1_000_000),
+    everythingMaxPointsPerBatch: int(env, 'EVERYTHING_MAX_POINTS_PER_BATCH', 64, 1, 4096),
+    everythingMaxPixelCandidates: int(env, 'EVERYTHING_MAX_PIXEL_CANDIDATES', 2 ** 30, 1, 2 ** 50),
+    everythingDeadlineMs: int(env, 'EVERYTHING_DEADLINE_MS', 120_000, 1, 3_600_000),
+    everythingMaxRunning: int(env, 'EVERYTHING_MAX_RUNNING', 2, 1, 1024),
     security: loadSecurityConfig(env, resolve(env.STATE_DIR?.trim() || '.medseg')),
     ...overrides,
   };

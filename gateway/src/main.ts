@@ -2,6 +2,7 @@
  * The composition root: reads the configuration once, starts the inference backend (Triton at TRITON_URL,
  * or the embedded KServe v2 server on a loopback port over the model repository), and the GraphQL gateway.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { join } from 'node:path';
@@ -62,6 +63,9 @@ export async function startInferenceBackend(
 ): Promise<InferenceBackendHandle> {
   let embedded: EmbeddedServerWorker | undefined;
   let address: string;
+  // The embedded server listens on loopback and answers only calls with this process's random token, so
+  // another local user or process cannot run models on it.
+  const token = config.tritonUrl ? undefined : randomBytes(32).toString('base64url');
   if (config.tritonUrl) {
     address = config.tritonUrl;
     log.info({ address }, 'using Triton inference server');
@@ -71,12 +75,16 @@ export async function startInferenceBackend(
       intraOpThreads: config.embeddedThreads,
       host: '127.0.0.1',
       port: 0,
+      token,
       logger: (line: string) => log.info({ component: 'embedded' }, line),
     });
     address = embedded.address;
     log.info({ address, repository: config.modelRepository }, 'embedded inference server started');
   }
-  const client = KServeClient.connect(address, { deadlineMs: config.backendDeadlineMs });
+  const client = KServeClient.connect(address, {
+    deadlineMs: config.backendDeadlineMs,
+    ...(token !== undefined ? { token } : {}),
+  });
   return {
     client,
     address,
@@ -135,7 +143,11 @@ export async function startGateway(
     cache,
     benchmark,
     lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
-    sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
+    sessions: new SessionStore({
+      maxSessions: config.maxSessions,
+      maxPerCaller: config.maxSessionsPerCaller,
+      ttlMs: config.sessionTtlS * 1000,
+    }),
     log,
     metrics,
     pubsub,

@@ -50,14 +50,14 @@ test('metrics move with requests, and logs have request ids but no pixels', asyn
     assert.equal(bad.errors?.[0]?.extensions?.code, 'BAD_IMAGE');
     const after = await scrape();
 
-    const ok = 'operation="Seg",outcome="ok"';
+    const ok = 'operation="segment",outcome="ok"';
     assert.equal(
       metricValue(after, 'medseg_graphql_requests_total', ok) -
         metricValue(before, 'medseg_graphql_requests_total', ok),
       2,
     );
     assert.equal(
-      metricValue(after, 'medseg_graphql_requests_total', 'operation="Bad",outcome="BAD_IMAGE"'),
+      metricValue(after, 'medseg_graphql_requests_total', 'operation="segment",outcome="BAD_IMAGE"'),
       1,
     );
     assert.equal(

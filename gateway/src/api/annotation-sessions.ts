@@ -25,11 +25,21 @@ export interface AnnotationSessionState {
   masks: MaskCandidate[];
   /** lowResId of the current mask, for clients that refine it with segment. */
   lowResIds: string[];
+  /** The caller that opened it (principal kind:id); only it, or an admin, may see or change it. */
+  owner: string;
+}
+
+/** Who asks for a session: a principal id (kind:id) and whether it is an admin. */
+export interface SessionCaller {
+  id: string;
+  admin: boolean;
 }
 
 /** Options of the store. */
 export interface SessionStoreOptions {
   maxSessions: number;
+  /** Most open sessions one caller may hold (default: maxSessions). */
+  maxPerCaller?: number;
   ttlMs: number;
   now?: () => number;
 }
@@ -44,8 +54,24 @@ export class SessionStore {
   }
 
   /** Opens a session; LIMIT_EXCEEDED when the bound is reached after dropping expired ones. */
-  create(model: string, embeddingId: string, width: number, height: number): AnnotationSessionState {
+  create(
+    model: string,
+    embeddingId: string,
+    width: number,
+    height: number,
+    owner = 'anonymous',
+  ): AnnotationSessionState {
     this.sweep();
+    const perCaller = this.options.maxPerCaller ?? this.options.maxSessions;
+    let mine = 0;
+    for (const s of this.sessions.values()) if (s.owner === owner) mine++;
+    // The per-caller quota comes first: one caller must not use up the shared bound.
+    if (mine >= perCaller) {
+      throw new ApiError(
+        'LIMIT_EXCEEDED',
+        `this caller holds ${mine} open sessions (limit ${perCaller} per caller); close one first`,
+      );
+    }
     if (this.sessions.size >= this.options.maxSessions) {
       throw new ApiError(
         'LIMIT_EXCEEDED',
@@ -64,16 +90,20 @@ export class SessionStore {
       actions: [],
       masks: [],
       lowResIds: [],
+      owner,
     };
     this.sessions.set(state.id, state);
     return state;
   }
 
-  /** A live session, refreshed; SESSION_NOT_FOUND when unknown or expired. */
-  get(id: string): AnnotationSessionState {
+  /**
+   * A live session, refreshed; SESSION_NOT_FOUND when unknown, expired, or (with `caller`) owned by another
+   * caller that is not an admin: the answer does not tell which, so ids cannot be probed.
+   */
+  get(id: string, caller?: SessionCaller): AnnotationSessionState {
     const s = this.sessions.get(id);
-    if (!s || this.expired(s)) {
-      if (s) this.sessions.delete(id);
+    if (!s || this.expired(s) || (caller !== undefined && !caller.admin && s.owner !== caller.id)) {
+      if (s && this.expired(s)) this.sessions.delete(id);
       throw new ApiError('SESSION_NOT_FOUND', `session '${id}' is unknown or expired`);
     }
     s.lastUsedMs = this.now();
@@ -81,16 +111,17 @@ export class SessionStore {
   }
 
   /** A live session or undefined (for queries). */
-  find(id: string): AnnotationSessionState | undefined {
+  find(id: string, caller?: SessionCaller): AnnotationSessionState | undefined {
     try {
-      return this.get(id);
+      return this.get(id, caller);
     } catch {
       return undefined;
     }
   }
 
-  /** Closes a session; true when it existed. */
-  delete(id: string): boolean {
+  /** Closes a session; true when it existed (and, with `caller`, was the caller's or the caller is admin). */
+  delete(id: string, caller?: SessionCaller): boolean {
+    if (caller !== undefined && this.find(id, caller) === undefined) return false;
     return this.sessions.delete(id);
   }
 

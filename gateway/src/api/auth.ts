@@ -9,7 +9,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, Kind, parse, type DocumentNode, type FragmentDefinitionNode } from 'graphql';
+import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode } from 'graphql';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -23,7 +23,9 @@ import { RateLimiter } from './rate-limit.ts';
 import { isRole, requirementOf, satisfies, type Role } from './roles.ts';
 import {
   assertSafeBinding,
+  hostOfHeader,
   isLoopbackHost,
+  isLoopbackOrigin,
   loadSecurityConfig,
   type JwtConfig,
   type SecurityConfig,
@@ -232,15 +234,30 @@ export class GatewaySecurity {
         ...(this.jwt.config.issuer ? { issuer: this.jwt.config.issuer } : {}),
         ...(this.jwt.config.audience ? { audience: this.jwt.config.audience } : {}),
         clockTolerance: this.jwt.config.clockToleranceS,
+        // A token without exp would be a credential that never ends; one that lives longer than the
+        // configured maximum is refused for the same reason.
+        requiredClaims: ['exp'],
       });
+      const issued = typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000;
+      if ((payload.exp as number) - issued > this.jwt.config.maxLifetimeS)
+        throw unauthenticated(
+          `the bearer token lives longer than the accepted ${this.jwt.config.maxLifetimeS} s (exp - iat)`,
+        );
       return {
         kind: 'jwt',
         id: typeof payload.sub === 'string' ? `jwt:${payload.sub.slice(0, 128)}` : 'jwt',
         roles: rolesFromClaim(payload, this.jwt.config.rolesClaim),
       };
     } catch (err: unknown) {
+      if (err instanceof GraphQLError) throw err;
       const code = (err as { code?: unknown }).code;
-      const why = code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid (signature, issuer, audience or format)';
+      const claim = (err as { claim?: unknown }).claim;
+      const why =
+        code === 'ERR_JWT_EXPIRED'
+          ? 'expired'
+          : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && claim === 'exp'
+            ? 'without an expiry (exp claim required)'
+            : 'invalid (signature, issuer, audience or format)';
       throw unauthenticated(`the bearer token is ${why}`);
     }
   }
@@ -268,23 +285,56 @@ export class GatewaySecurity {
         ),
       };
     }
+    const limited = this.takeRate(principal);
+    if (limited) return { refusal: limited };
+    return { principal };
+  }
+
+  /**
+   * Takes one request from the caller's rate bucket (HTTP requests and WebSocket operations share it);
+   * returns the 429 refusal when the bucket is empty.
+   */
+  takeRate(principal: Principal): HttpRefusal | undefined {
     // Limits apply per credential. The anonymous loopback principal exists only while no credential is
     // configured (a developer machine), where the only callers are local tools and benchmarks.
-    if (principal.kind === 'loopback') return { principal };
+    if (principal.kind === 'loopback') return undefined;
     const decision = this.limiter.take(principal.id);
-    if (!decision.allowed) {
-      return {
-        refusal: refusal(
-          429,
-          'RESOURCE_EXHAUSTED',
-          `rate limit of ${this.config.rateLimitRps} requests/s exceeded`,
-          {
-            retryAfterSeconds: decision.retryAfterSeconds,
-          },
-        ),
-      };
-    }
-    return { principal };
+    if (decision.allowed) return undefined;
+    return refusal(
+      429,
+      'RESOURCE_EXHAUSTED',
+      `rate limit of ${this.config.rateLimitRps} requests/s exceeded`,
+      {
+        retryAfterSeconds: decision.retryAfterSeconds,
+      },
+    );
+  }
+
+  /**
+   * DNS rebinding guard: while no credential is configured, loopback callers are admin, so a page whose name
+   * re-resolves to 127.0.0.1 must not be served. Requests (HTTP and WebSocket upgrades) then need a loopback
+   * Host header; returns the refusal otherwise.
+   */
+  checkHost(headers: IncomingHttpHeaders): HttpRefusal | undefined {
+    if (this.authRequired()) return undefined;
+    const host = hostOfHeader(headers.host);
+    if (host !== undefined && isLoopbackHost(host)) return undefined;
+    return refusal(
+      403,
+      'FORBIDDEN',
+      'without credentials configured this gateway answers only loopback host names (localhost, 127.0.0.1, [::1])',
+    );
+  }
+
+  /**
+   * Cross-site WebSocket hijacking guard: browsers always send Origin on a WebSocket upgrade and cannot be
+   * stopped by CORS, so the upgrade is refused unless the origin is loopback or listed in ALLOWED_ORIGINS.
+   * Clients that are not browsers send no Origin and pass.
+   */
+  originAllowed(origin: string | undefined): boolean {
+    if (origin === undefined || origin === '') return true;
+    if (isLoopbackOrigin(origin)) return true;
+    return this.config.allowedOrigins.includes(origin.replace(/\/$/, '').toLowerCase());
   }
 
   /**
@@ -310,28 +360,12 @@ export class GatewaySecurity {
 
   /** The Apollo plugin: role checks on every operation, and Retry-After on overload errors. */
   plugin(): ApolloServerPlugin<ApiContext> {
+    const authorize = this.authorizeOperation.bind(this);
     return {
       async requestDidStart() {
         return {
           async didResolveOperation({ document, operationName, contextValue, operation }) {
-            const fields = topLevelFields(document, operationName);
-            const principal = contextValue.principal;
-            // An audit line per operation: who (key id or JWT subject, never the secret) called which fields.
-            const audit = {
-              requestId: contextValue.requestId,
-              principal: principal ? `${principal.kind}:${principal.id}` : 'none',
-              fields,
-            };
-            try {
-              authorizeFields(fields, principal);
-            } catch (err: unknown) {
-              contextValue.services.log.warn(audit, 'operation refused');
-              throw err;
-            }
-            contextValue.services.log[principal?.kind === 'loopback' ? 'debug' : 'info'](
-              audit,
-              'operation authorized',
-            );
+            authorize(document, operationName, contextValue, 'http');
             // Subscriptions are served over WebSocket only; over plain HTTP graphql would run them as
             // queries and fail in an unhelpful way.
             if (operation?.operation === 'subscription') {
@@ -354,49 +388,71 @@ export class GatewaySecurity {
   }
 
   /**
-   * WebSocket (graphql-ws) connection check: the credential comes from connectionParams (`authorization` or
-   * `apiKey`) or the upgrade request's headers. Returns the principal, or false to close the socket (4403).
+   * The role check and audit line of one operation, the same for both transports: every top-level field
+   * against ROLE_TABLE (roles.ts), one log line saying who called which fields. Throws UNAUTHENTICATED or
+   * FORBIDDEN; returns the fields.
    */
-  async admitWebSocket(
+  authorizeOperation(
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    context: ApiContext,
+    transport: 'http' | 'websocket',
+  ): string[] {
+    const fields = topLevelFields(document, operationName);
+    const principal = context.principal;
+    // Who (key id or JWT subject, never the secret) called which fields.
+    const audit = {
+      requestId: context.requestId,
+      principal: principal ? `${principal.kind}:${principal.id}` : 'none',
+      transport,
+      fields,
+    };
+    try {
+      authorizeFields(fields, principal);
+    } catch (err: unknown) {
+      context.services.log.warn(audit, 'operation refused');
+      throw err;
+    }
+    context.services.log[principal?.kind === 'loopback' ? 'debug' : 'info'](audit, 'operation authorized');
+    return fields;
+  }
+
+  /**
+   * The credential a WebSocket presents: connectionParams (`authorization` or `apiKey`) first, else the
+   * upgrade request's headers.
+   */
+  static webSocketCredential(
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     headers: IncomingHttpHeaders,
-    remoteAddress: string | undefined,
-  ): Promise<Principal | false> {
+  ): string | undefined {
     const fromParams =
       typeof connectionParams?.authorization === 'string'
         ? GatewaySecurity.credentialOf({ authorization: connectionParams.authorization })
         : typeof connectionParams?.apiKey === 'string'
           ? connectionParams.apiKey
           : undefined;
-    try {
-      const principal = await this.authenticate(
-        fromParams ?? GatewaySecurity.credentialOf(headers),
-        remoteAddress,
-      );
-      return principal ?? false;
-    } catch {
-      return false;
-    }
+    return fromParams ?? GatewaySecurity.credentialOf(headers);
   }
 
-  /** graphql-ws onSubscribe check: errors to send back, or undefined to go on. Syntax errors are left to graphql-ws. */
-  authorizeSubscribe(
-    query: string,
-    operationName: string | null | undefined,
-    principal: Principal | undefined,
-  ): GraphQLError[] | undefined {
-    let document: DocumentNode;
+  /** Authenticates a credential again (revocation, expiry): the principal, or undefined when it no longer holds. */
+  async recheck(
+    credential: string | undefined,
+    remoteAddress: string | undefined,
+  ): Promise<Principal | undefined> {
     try {
-      document = parse(query, { maxTokens: this.config.maxQueryTokens });
+      return await this.authenticate(credential, remoteAddress);
     } catch {
       return undefined;
     }
-    try {
-      authorizeFields(topLevelFields(document, operationName), principal);
-      return undefined;
-    } catch (err: unknown) {
-      const e = err as GraphQLError;
-      return [new GraphQLError(e.message, { extensions: { code: e.extensions.code } })];
-    }
   }
+}
+
+/**
+ * The owner identity of the calling principal, for jobs and sessions: `kind:id` (a key id or JWT subject,
+ * never a secret), and whether it may see everyone's (admin).
+ */
+export function callerOf(ctx: Pick<ApiContext, 'principal'>): { id: string; admin: boolean } {
+  const p = ctx.principal;
+  if (!p) return { id: 'none', admin: false };
+  return { id: `${p.kind}:${p.id}`, admin: p.roles.includes('admin') };
 }

@@ -7,10 +7,16 @@ import { DatasetError, type DatasetLayout, type DatasetStats } from '../bench/da
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
 import { ReportError } from '../bench/report/build-report.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
-import { BenchmarkError, type BenchmarkEvent, type BenchmarkInput } from '../bench/runner.ts';
+import {
+  BenchmarkError,
+  MAX_MODELS_PER_JOB,
+  type BenchmarkEvent,
+  type BenchmarkInput,
+} from '../bench/runner.ts';
 import type { Randomness, StrategyName } from '../bench/types.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, toGraphQLError } from './errors.ts';
+import { ApiError, scrubServerPaths, toGraphQLError } from './errors.ts';
 import { guarded } from './resolver-kit.ts';
 import { confinePath } from './image-input.ts';
 
@@ -53,6 +59,21 @@ function stat(s: MetricStat | undefined, scale = 1) {
   };
 }
 
+/**
+ * A field resolved by a function on the parent object (graphql's default resolver calls it with the
+ * arguments): its errors leave with public codes, like those of the guarded root resolvers. Thrown raw, an
+ * ApiError would reach the client as INTERNAL.
+ */
+function typedField<A, R>(fn: (args: A) => R): (args: A, ctx?: ApiContext) => R {
+  return (args: A, ctx?: ApiContext) => {
+    try {
+      return fn(args);
+    } catch (err: unknown) {
+      throw toGraphQLError(engineError(err), ctx?.requestId);
+    }
+  };
+}
+
 function jobOut(ctx: ApiContext, job: JobRow) {
   const bench = ctx.services.benchmark;
   const p = bench.progress(job.id);
@@ -70,7 +91,7 @@ function jobOut(ctx: ApiContext, job: JobRow) {
       rate: p?.rate ?? 0,
       etaSeconds: p?.etaSeconds ?? null,
     },
-    results: ({ scope }: { scope: string }) => {
+    results: typedField(({ scope }: { scope: string }) => {
       if (!['target', 'modality', 'dataset', 'overall'].includes(scope)) {
         throw new ApiError(
           'BAD_REQUEST',
@@ -94,16 +115,20 @@ function jobOut(ctx: ApiContext, job: JobRow) {
           hd95: stat(r.metrics.hd95),
           nsd: stat(r.metrics.nsd, 100),
         }));
-    },
-    report: ({ format }: { format: string }) => {
+    }),
+    report: typedField(({ format }: { format: string }) => {
       if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
         throw new ApiError(
           'BAD_REQUEST',
           `format must be one of ${REPORT_FORMATS.join(', ')}, got '${format}'`,
         );
       }
-      return bench.renderReport(job.id, format as ReportFormat);
-    },
+      // Reports name the dataset's folder; a client sees it relative to the data roots.
+      return scrubServerPaths(
+        bench.renderReport(job.id, format as ReportFormat),
+        ctx.services.config.dataRoots,
+      );
+    }),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
@@ -125,17 +150,40 @@ function eventOut(e: BenchmarkEvent) {
 function engineError(err: unknown): unknown {
   if (err instanceof BenchmarkError || err instanceof ReportError)
     return new ApiError('BAD_REQUEST', err.message);
-  if (err instanceof DatasetError) return new ApiError('BAD_REQUEST', `dataset: ${err.message}`);
+  if (err instanceof DatasetError)
+    return new ApiError(err.code === 'EXISTS' ? 'ALREADY_EXISTS' : 'BAD_REQUEST', `dataset: ${err.message}`);
   return err;
 }
 
+/** The engine's errors with public codes, and without the server's absolute data paths in their messages. */
 function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
-  return guarded(fn, engineError);
+  return guarded(async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err: unknown) {
+      const mapped = engineError(err);
+      const ctx = args[2] as ApiContext | undefined;
+      if (mapped instanceof ApiError && ctx)
+        throw new ApiError(
+          mapped.code,
+          scrubServerPaths(mapped.message, ctx.services.config.dataRoots),
+          mapped.details,
+        );
+      throw mapped;
+    }
+  });
 }
 
+/** True when the caller may see the job: its owner, or an admin (jobs without owner: admins only). */
+function visible(ctx: ApiContext, row: JobRow): boolean {
+  const caller = callerOf(ctx);
+  return caller.admin || row.owner === caller.id;
+}
+
+/** A job the caller may see; another caller's job is answered like an unknown one, so ids cannot be probed. */
 function job(ctx: ApiContext, id: string): JobRow {
   const row = ctx.services.benchmark.job(id);
-  if (!row) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
+  if (!row || !visible(ctx, row)) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
   return row;
 }
 
@@ -162,10 +210,13 @@ export const benchmarkResolvers = {
     ),
     benchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
       const row = ctx.services.benchmark.job(a.id);
-      return row ? jobOut(ctx, row) : null;
+      return row && visible(ctx, row) ? jobOut(ctx, row) : null;
     }),
     benchmarks: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark.jobs().map((j) => jobOut(ctx, j)),
+      ctx.services.benchmark
+        .jobs()
+        .filter((j) => visible(ctx, j))
+        .map((j) => jobOut(ctx, j)),
     ),
   },
   Mutation: {
@@ -182,6 +233,7 @@ export const benchmarkResolvers = {
             modality?: string | null;
             classes?: Array<{ value: number; name: string }> | null;
             axis?: number | null;
+            replace?: boolean | null;
           };
         },
         ctx: ApiContext,
@@ -191,6 +243,7 @@ export const benchmarkResolvers = {
           throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${input.axis}`);
         const { row } = await ctx.services.benchmark.addDataset(root, {
           ...(input.id ? { id: input.id } : {}),
+          replace: input.replace === true,
           ...(input.layout ? { layout: LAYOUTS[input.layout] } : {}),
           ...(input.modality ? { modality: input.modality } : {}),
           ...(input.classes
@@ -201,8 +254,19 @@ export const benchmarkResolvers = {
         return datasetOut(row);
       },
     ),
-    startBenchmark: guard((_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
-      const running = ctx.services.benchmark.jobs().filter((j) => j.status === 'running').length;
+    startBenchmark: guard(async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
+      const active = ctx.services.benchmark
+        .jobs()
+        .filter((j) => j.status === 'running' || j.status === 'queued');
+      const caller = callerOf(ctx);
+      const mine = active.filter((j) => j.owner === caller.id).length;
+      if (mine >= ctx.services.config.maxJobsPerCaller) {
+        throw new ApiError(
+          'LIMIT_EXCEEDED',
+          `this caller runs ${mine} benchmark jobs (limit ${ctx.services.config.maxJobsPerCaller} per caller); wait or cancel one`,
+        );
+      }
+      const running = active.filter((j) => j.status === 'running').length;
       if (running >= ctx.services.config.maxBenchmarkJobs) {
         throw new ApiError(
           'LIMIT_EXCEEDED',
@@ -229,7 +293,15 @@ export const benchmarkResolvers = {
         shard: input.shardCount != null ? { index: input.shardIndex!, count: input.shardCount } : null,
         ...(input.nsdTolerance != null ? { nsdTolerance: input.nsdTolerance } : {}),
       };
-      const handle = ctx.services.benchmark.start(bench);
+      // Each model must be served before the job is stored: a typo is MODEL_NOT_FOUND now, not a job that
+      // fails every sample later.
+      const distinct = new Set(input.models);
+      if (distinct.size <= MAX_MODELS_PER_JOB) {
+        for (const model of distinct)
+          if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model))
+            await ctx.services.sam.resolve(model);
+      }
+      const handle = ctx.services.benchmark.start(bench, undefined, caller.id);
       return jobOut(ctx, job(ctx, handle.jobId));
     }),
     cancelBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
@@ -246,7 +318,8 @@ export const benchmarkResolvers = {
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.benchmark.job(a.id)) {
+        const row = ctx.services.benchmark.job(a.id);
+        if (!row || !visible(ctx, row)) {
           throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
         }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };

@@ -34,4 +34,6 @@ export interface ApiContext {
   services: ApiServices;
   /** Who is calling, as the HTTP or WebSocket layer authenticated it (auth.ts); absent = nobody. */
   principal?: Principal;
+  /** Aborted when the client goes away before the answer is sent (long work checks it and stops). */
+  signal?: AbortSignal;
 }

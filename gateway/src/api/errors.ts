@@ -2,6 +2,7 @@
  * The public error codes of the GraphQL API, carried in `extensions.code`, and the one place where errors
  * of the layers below (inference, imaging, sessions) are mapped onto them.
  */
+import { realpathSync } from 'node:fs';
 import { GraphQLError } from 'graphql';
 
 /** Every public error code with what it means for a client. */
@@ -19,11 +20,13 @@ export const ERROR_CODES = {
   MODEL_NOT_FOUND: 'the backend serves no model of that name',
   MODEL_NOT_READY: 'the model exists but is not ready',
   BACKEND_UNAVAILABLE: 'the inference backend cannot be reached',
-  DEADLINE_EXCEEDED: 'the backend did not answer in time',
+  DEADLINE_EXCEEDED: 'the backend did not answer in time, or the request ran past its own deadline',
   RESOURCE_EXHAUSTED: 'the backend or gateway is overloaded; retry later',
   PACS_UNAVAILABLE: 'the configured PACS cannot be reached or did not answer in time',
   PACS_ERROR: 'the PACS answered a DICOMweb request with an error',
   NOT_FOUND: 'the PACS (or the gateway) has no such study, series, instance or job',
+  ALREADY_EXISTS:
+    'the id is already taken by something else (e.g. a dataset id registered for another folder)',
   UNAUTHENTICATED: 'no credential, or one that is unknown, revoked, expired or malformed',
   FORBIDDEN: "the credential's roles do not allow this operation",
   INTERNAL: 'an unexpected error; logged with the request id',
@@ -88,4 +91,25 @@ export function toGraphQLError(err: unknown, requestId?: string): GraphQLError {
     extensions: { code: api.code, ...(requestId ? { requestId } : {}), ...api.details },
     originalError: err instanceof Error ? err : undefined,
   });
+}
+
+/**
+ * Removes absolute server paths from a message meant for a client: every configured root (as given and as
+ * its real path) becomes `<data root>`, so a caller learns the relative path it sent and nothing about the
+ * server's folders.
+ */
+export function scrubServerPaths(text: string, roots: readonly string[]): string {
+  const forms = new Set<string>();
+  for (const root of roots) {
+    forms.add(root);
+    try {
+      forms.add(realpathSync(root));
+    } catch {
+      // A root that does not exist appears in no message.
+    }
+  }
+  let out = text;
+  for (const form of [...forms].filter((f) => f.length > 1).sort((a, b) => b.length - a.length))
+    out = out.split(form).join('<data root>');
+  return out;
 }

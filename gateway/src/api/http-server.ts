@@ -11,12 +11,12 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import type { GraphQLFormattedError } from 'graphql';
 import type { ApiContext, ApiServices } from './context.ts';
-import { ERROR_CODES } from './errors.ts';
+import { errorFormatter } from './error-format.ts';
 import { resolvers } from './resolvers.ts';
 import { attachSubscriptions } from './subscriptions.ts';
-import { GatewaySecurity, writeRefusal } from './auth.ts';
+import { GatewaySecurity, topLevelFields, writeRefusal } from './auth.ts';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
 import { graphqlLimits } from './limits.ts';
 
 /** Path of the public schema file. */
@@ -47,54 +47,57 @@ export interface RunningHttpServer {
 export type ReadinessCheck = () => Promise<string | undefined>;
 
 /**
- * formatError: known codes pass through with their messages; anything else (including GraphQL validation
- * errors, which keep their own codes) is masked as INTERNAL with the request id, and logged.
+ * The metrics label of an operation: its top-level field when that is a field of the schema (`segment`),
+ * `multiple` for several, `invalid` for a document that did not parse or names no known field. Never the
+ * client's operation name: a label per name lets any caller grow /metrics without bound.
  */
-function formatter(services: ApiServices) {
-  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const code = formatted.extensions?.code;
-    if (
-      typeof code === 'string' &&
-      (code in ERROR_CODES ||
-        code.startsWith('GRAPHQL_') ||
-        code === 'BAD_USER_INPUT' ||
-        code === 'PERSISTED_QUERY_NOT_FOUND' ||
-        // Apollo's answer to an operationName that names no operation of the document (HTTP 400).
-        code === 'OPERATION_RESOLUTION_FAILURE' ||
-        code === 'BAD_REQUEST')
-    ) {
-      if (code !== 'INTERNAL')
-        return { ...formatted, extensions: { ...formatted.extensions, stacktrace: undefined } };
-    }
-    services.log.error({ err: error, path: formatted.path }, 'internal error');
-    return {
-      message: 'internal error',
-      path: formatted.path,
-      locations: formatted.locations,
-      extensions: { code: 'INTERNAL', requestId: formatted.extensions?.requestId },
-    };
-  };
+export function operationLabel(
+  document: DocumentNode | undefined,
+  operationName: string | null | undefined,
+  knownFields: ReadonlySet<string>,
+): string {
+  if (!document) return 'invalid';
+  const fields = topLevelFields(document, operationName).filter((f) => knownFields.has(f));
+  if (fields.length === 0) return 'invalid';
+  return fields.length === 1 ? fields[0] : 'multiple';
+}
+
+/** Names of every Query, Mutation and Subscription field of the schema. */
+function rootFieldNames(schema: GraphQLSchema): Set<string> {
+  const out = new Set<string>(['__schema', '__type', '__typename']);
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()])
+    for (const name of Object.keys(root?.getFields() ?? {})) out.add(name);
+  return out;
 }
 
 /**
- * Counts and times every operation by name and outcome, and writes one log line per operation with the
- * request id. Variables are never logged: they carry pixel data and, for DICOM, patient data.
+ * Counts and times every operation by top-level field and outcome, and writes one log line per operation
+ * with the request id. Variables are never logged: they carry pixel data and, for DICOM, patient data.
  */
-function observabilityPlugin(services: ApiServices): ApolloServerPlugin<ApiContext> {
+function observabilityPlugin(services: ApiServices, schema: GraphQLSchema): ApolloServerPlugin<ApiContext> {
+  const known = rootFieldNames(schema);
   return {
     async requestDidStart({ contextValue }) {
       const started = performance.now();
       return {
-        async willSendResponse({ operationName, errors, response }) {
-          const operation = operationName ?? 'anonymous';
+        async willSendResponse({ operationName, document, errors, response }) {
+          const label = operationLabel(document, operationName, known);
           const seconds = (performance.now() - started) / 1000;
           const bodyErrors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
           const first = errors?.[0]?.extensions?.code ?? bodyErrors?.[0]?.extensions?.code;
-          const outcome = typeof first === 'string' ? first : 'ok';
-          services.metrics.requests.inc({ operation, outcome });
-          services.metrics.requestSeconds.observe({ operation }, seconds);
+          // Outcomes are error codes the gateway or graphql-js set: a small fixed set.
+          const outcome = typeof first === 'string' ? first.slice(0, 40) : 'ok';
+          services.metrics.requests.inc({ operation: label, outcome });
+          services.metrics.requestSeconds.observe({ operation: label }, seconds);
           services.log.info(
-            { requestId: contextValue.requestId, operation, outcome, durationMs: Math.round(seconds * 1000) },
+            {
+              requestId: contextValue.requestId,
+              // The client's name is kept in the log (bounded), where it helps find a caller's requests.
+              operation: (operationName ?? 'anonymous').slice(0, 100),
+              fields: label,
+              outcome,
+              durationMs: Math.round(seconds * 1000),
+            },
             'graphql operation',
           );
         },
@@ -103,30 +106,45 @@ function observabilityPlugin(services: ApiServices): ApolloServerPlugin<ApiConte
   };
 }
 
+/** Bytes of an over-limit body read and dropped (so the client can read its 413) before the socket is cut. */
+const DRAIN_FACTOR = 4;
+
+/**
+ * Reads a request body of at most `limit` bytes. Over the limit (declared or, for chunked bodies, counted)
+ * it rejects with status 413 at once, stops keeping bytes and drains the rest, so the client reads a 413
+ * instead of a reset; a body that keeps coming past DRAIN_FACTOR x limit is cut off.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      reject(
-        Object.assign(new Error(`request body of ${declared} bytes exceeds the limit of ${limit}`), {
-          status: 413,
-        }),
-      );
-      return;
-    }
+    const tooLarge = (message: string) => Object.assign(new Error(message), { status: 413 });
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
+    if (declared > limit) {
+      over = true;
+      reject(tooLarge(`request body of ${declared} bytes exceeds the limit of ${limit}`));
+    }
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      if (over) {
+        if (size > limit * DRAIN_FACTOR) req.destroy();
+        return;
+      }
       if (size > limit) {
-        reject(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { status: 413 }));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge(`request body exceeds the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (!over) reject(err);
+    });
   });
 }
 
@@ -149,9 +167,9 @@ export async function startHttpServer(
   const security = GatewaySecurity.fromConfig(services.config);
   const apollo = new ApolloServer<ApiContext>({
     schema,
-    formatError: formatter(services),
+    formatError: errorFormatter(services.log),
     includeStacktraceInErrorResponses: false,
-    plugins: [observabilityPlugin(services), security.plugin()],
+    plugins: [observabilityPlugin(services, schema), security.plugin()],
     ...graphqlLimits(security.config),
     introspection: true,
     csrfPrevention: true,
@@ -167,6 +185,8 @@ export async function startHttpServer(
       (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) ||
       randomUUID();
     res.setHeader('x-request-id', requestId);
+    const wrongHost = security.checkHost(req.headers);
+    if (wrongHost) return writeRefusal(res, wrongHost);
     switch (url.pathname) {
       case '/healthz':
         sendJson(res, 200, { status: 'ok' });
@@ -203,6 +223,8 @@ export async function startHttpServer(
       body = req.method === 'POST' ? await readBody(req, services.config.maxBodyBytes) : '';
     } catch (err: unknown) {
       const status = (err as { status?: number }).status ?? 400;
+      // The rest of an oversized body is not worth reading: the connection closes after this answer.
+      if (status === 413) res.setHeader('connection', 'close');
       sendJson(res, status, {
         errors: [
           {
@@ -226,9 +248,14 @@ export async function startHttpServer(
         return;
       }
     }
+    // A client that disconnects before its answer is written aborts the work done for it.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort(new Error('the client closed the connection'));
+    });
     const result = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-      context: async () => ({ requestId, services, principal: admitted.principal }),
+      context: async () => ({ requestId, services, principal: admitted.principal, signal: gone.signal }),
     });
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;

@@ -2,9 +2,10 @@
  * Turns a GraphQL ImageInput into a decoded raster: base64 bytes (PNG, JPEG, TIFF) or a path confined to
  * the configured data roots. Every failure is an ApiError with a public code.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Raster } from '../core/raster.ts';
+import { ConfinedFileError, readFileUnder } from '../imaging/confined-file.ts';
 import { decodeImage } from '../imaging/decode-image.ts';
 import { ApiError } from './errors.ts';
 import { decodeBase64 } from './base64.ts';
@@ -95,11 +96,21 @@ export async function readImageInput(input: ImageInputArg, limits: ImageLimits):
     mediaType = input.encoded.mediaType ?? undefined;
   } else if (typeof input.path === 'string') {
     const file = await confinePath(input.path, limits.dataRoots);
-    const info = await stat(file);
-    if (!info.isFile()) throw new ApiError('PATH_NOT_ALLOWED', `path '${input.path}' is not a regular file`);
-    if (info.size > limits.maxBytes)
-      throw new ApiError('IMAGE_TOO_LARGE', `file is ${info.size} bytes, limit ${limits.maxBytes}`);
-    bytes = new Uint8Array(await readFile(file));
+    // Checked again on the opened file and read through that same descriptor: a file swapped for a
+    // symlink after confinePath looked at it is refused, not read.
+    try {
+      bytes = await readFileUnder(file, limits.dataRoots, {
+        maxBytes: limits.maxBytes,
+        name: `path '${input.path.slice(0, 200)}'`,
+      });
+    } catch (err: unknown) {
+      if (err instanceof ConfinedFileError)
+        throw new ApiError(
+          err.code === 'FILE_TOO_LARGE' ? 'IMAGE_TOO_LARGE' : 'PATH_NOT_ALLOWED',
+          err.message,
+        );
+      throw err;
+    }
   } else {
     throw new ApiError('BAD_REQUEST', 'image input needs exactly one of encoded or path');
   }

@@ -15,6 +15,8 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import type { SecurityConfig } from './security-config.ts';
 
 /** Depth and cost of one operation's selection set. */
@@ -97,7 +99,25 @@ export function operationLimitRule(limits: { maxDepth: number; maxCost: number }
   };
 }
 
-/** The validation rules and parser options the gateway's GraphQL servers use, from the configuration. */
+/** Most aliases in one operation, fragments expanded (graphql-armor's rule). */
+export const MAX_ALIASES = 50;
+/** Most directives in one operation, fragments expanded (graphql-armor's rule). */
+export const MAX_DIRECTIVES = 50;
+
+/**
+ * graphql-armor rules throw by default, which graphql-js's validate does not catch; reported errors are
+ * validation errors like any other (GRAPHQL_VALIDATION_FAILED on both transports).
+ */
+const reportNotThrow = {
+  exposeLimits: true,
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
+/**
+ * The validation rules and parser options of the gateway, from the configuration: the one list both
+ * transports use (Apollo over HTTP, graphql-ws over WebSocket), so their limits cannot drift apart.
+ */
 export function graphqlLimits(
   security: Pick<SecurityConfig, 'maxQueryDepth' | 'maxQueryCost' | 'maxQueryTokens'>,
 ): {
@@ -107,6 +127,10 @@ export function graphqlLimits(
   return {
     validationRules: [
       operationLimitRule({ maxDepth: security.maxQueryDepth, maxCost: security.maxQueryCost }),
+      // Aliases multiply one expensive field inside the cost limit's reach (1,400 aliased fields in one
+      // request); directives are the same trick one level down. Limits stated, not hidden.
+      maxAliasesRule({ n: MAX_ALIASES, ...reportNotThrow }) as ValidationRule,
+      maxDirectivesRule({ n: MAX_DIRECTIVES, ...reportNotThrow }) as ValidationRule,
     ],
     parseOptions: { maxTokens: security.maxQueryTokens },
   };

@@ -10,14 +10,22 @@ import { ApiError } from './errors.ts';
 export class PacsRegistry {
   private readonly clients = new Map<string, DicomWebClient>();
 
-  /** Builds one client per configured endpoint; `timeoutMs` bounds each request. */
-  constructor(endpoints: Readonly<Record<string, PacsEndpointConfig>>, timeoutMs: number) {
+  /**
+   * Builds one client per configured endpoint; `timeoutMs` bounds each request, `maxResponseBytes` each
+   * answer (counted while it streams).
+   */
+  constructor(
+    endpoints: Readonly<Record<string, PacsEndpointConfig>>,
+    timeoutMs: number,
+    maxResponseBytes = 1 << 30,
+  ) {
     for (const [name, e] of Object.entries(endpoints)) {
       this.clients.set(
         name,
         new DicomWebClient({
           baseUrl: e.baseUrl,
           timeoutMs,
+          maxResponseBytes,
           ...(e.authHeader !== undefined ? { headers: { Authorization: e.authHeader } } : {}),
         }),
       );

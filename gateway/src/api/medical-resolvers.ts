@@ -13,6 +13,7 @@ import {
   type PropagationResult,
   type StopReason,
 } from '../sam/propagation.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { checkBox, checkPoint, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
@@ -279,7 +280,7 @@ function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPi
 export const medicalResolvers = {
   Query: {
     volumeJob: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) => {
-      const job = ctx.services.medical.volumeJobs.find(a.jobId);
+      const job = ctx.services.medical.volumeJobs.find(a.jobId, callerOf(ctx));
       return job ? jobOut(ctx, job) : null;
     }),
     pacsEndpoints: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names()),
@@ -293,11 +294,15 @@ export const medicalResolvers = {
       const prepared = await prepare(ctx, a.input);
       // The job outlives this request: it gets a context of its own with the same request id.
       const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
-      const job = ctx.services.medical.volumeJobs.start((reporter) => run(jobCtx, prepared, reporter));
+      const job = ctx.services.medical.volumeJobs.start(
+        (reporter) => run(jobCtx, prepared, reporter),
+        callerOf(ctx).id,
+        ctx.services.config.maxJobsPerCaller,
+      );
       return jobOut(ctx, job);
     }),
     cancelVolume: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) =>
-      ctx.services.medical.volumeJobs.cancel(a.jobId),
+      ctx.services.medical.volumeJobs.cancel(a.jobId, callerOf(ctx)),
     ),
     exportDicomSeg: guarded(async (_: unknown, a: { input: DicomSegExportArg }, ctx: ApiContext) => {
       const { sources, context, pacs } = await segSources(ctx, a.input.source);
@@ -323,7 +328,7 @@ export const medicalResolvers = {
         const jobs = ctx.services.medical.volumeJobs;
         // Subscribe before reading the state, so an event published in between is not lost.
         const events = ctx.services.pubsub.subscribe(volumeTopic(a.jobId));
-        const job = jobs.find(a.jobId);
+        const job = jobs.find(a.jobId, callerOf(ctx));
         if (!job) {
           await events.return?.();
           throw new ApiError('NOT_FOUND', `volume job '${a.jobId}' is unknown or was evicted`);

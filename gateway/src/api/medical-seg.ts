@@ -4,7 +4,13 @@
  */
 import type { BinaryMask } from '../core/mask.ts';
 import { SEGMENTATION_CODES, type CodedConcept } from '../imaging/coded-concept.ts';
-import { writeDicomSeg, type SegPatientStudy, type SegSourceImage } from '../imaging/dicom-seg.ts';
+import {
+  longStringProblem,
+  LO_MAX_CHARS,
+  writeDicomSeg,
+  type SegPatientStudy,
+  type SegSourceImage,
+} from '../imaging/dicom-seg.ts';
 import { ApiError } from './errors.ts';
 import { imaging } from './medical-input.ts';
 import { pacsCall, type PacsRegistry } from './medical-pacs.ts';
@@ -74,7 +80,15 @@ export async function exportSeg(
       );
     }
   }
-  const label = (o.label ?? 'Segment 1').slice(0, 64);
+  // The caller's texts go into LO elements: refused when they break LO's rules, never cut or mangled.
+  for (const [what, value] of [
+    ['label', o.label],
+    ['seriesDescription', o.seriesDescription],
+  ] as const) {
+    const problem = value == null ? undefined : longStringProblem(value);
+    if (problem !== undefined) throw new ApiError('BAD_REQUEST', `${what} ${problem}`);
+  }
+  const label = o.label ?? 'Segment 1';
   const codes = TYPES[o.type ?? 'TISSUE'];
   const storeTo = o.storeToPacs ? (o.pacs ?? defaultPacs) : undefined;
   if (o.storeToPacs && !storeTo)
@@ -88,15 +102,16 @@ export async function exportSeg(
         {
           label,
           algorithmType: 'SEMIAUTOMATIC',
-          algorithmName: `medseg-gateway ${model}`.slice(0, 64),
+          algorithmName: [...`medseg-gateway ${model}`].slice(0, LO_MAX_CHARS).join(''),
           category: codes.category,
           type: codes.type,
         },
       ],
       frames: frames.map((f) => ({ segmentNumber: 1, sourceIndex: f.sourceIndex, mask: f.mask })),
-      seriesDescription: (o.seriesDescription ?? `SAM ${label}`).slice(0, 64),
+      // The derived default is cut at a character boundary, never inside a surrogate pair.
+      seriesDescription: o.seriesDescription ?? [...`SAM ${label}`].slice(0, LO_MAX_CHARS).join(''),
       manufacturer: 'medseg-gateway',
-      manufacturerModelName: model.slice(0, 64),
+      manufacturerModelName: [...model].slice(0, LO_MAX_CHARS).join(''),
     }),
   );
   let stored: DicomSegOut['stored'] = null;

@@ -34,11 +34,11 @@ export interface MedicalServices {
 
 /** Builds the medical services from the configuration. */
 export function createMedicalServices(
-  config: Pick<GatewayConfig, 'pacsEndpoints' | 'pacsTimeoutMs' | 'maxVolumeJobs'>,
+  config: Pick<GatewayConfig, 'pacsEndpoints' | 'pacsTimeoutMs' | 'pacsMaxResponseBytes' | 'maxVolumeJobs'>,
   pubsub: PubSub,
 ): MedicalServices {
   return {
-    pacs: new PacsRegistry(config.pacsEndpoints, config.pacsTimeoutMs),
+    pacs: new PacsRegistry(config.pacsEndpoints, config.pacsTimeoutMs, config.pacsMaxResponseBytes),
     volumeJobs: new VolumeJobStore<VolumeResultOut>(pubsub, { maxJobs: config.maxVolumeJobs }),
     spacings: new SpacingMemo(),
   };

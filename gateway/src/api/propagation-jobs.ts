@@ -39,6 +39,14 @@ export interface VolumeJob<R> {
   result?: R;
   error?: ApiError;
   controller: AbortController;
+  /** The caller that started it (principal kind:id); only it, or an admin, may see or cancel it. */
+  owner: string;
+}
+
+/** Who asks for a job: a principal id (kind:id) and whether it is an admin. */
+export interface JobCaller {
+  id: string;
+  admin: boolean;
 }
 
 /** What a running job reports through. */
@@ -62,8 +70,19 @@ export class VolumeJobStore<R> {
   ) {}
 
   /** Starts a job running `work`; returns at once. `work` resolving undefined means it was cancelled. */
-  start(work: (reporter: JobReporter) => Promise<R | undefined>): VolumeJob<R> {
+  start(
+    work: (reporter: JobReporter) => Promise<R | undefined>,
+    owner = 'anonymous',
+    maxRunningPerOwner = Number.POSITIVE_INFINITY,
+  ): VolumeJob<R> {
     this.evict();
+    let running = 0;
+    for (const j of this.jobs.values()) if (j.owner === owner && j.status === 'RUNNING') running++;
+    if (running >= maxRunningPerOwner)
+      throw new ApiError(
+        'LIMIT_EXCEEDED',
+        `this caller runs ${running} volume jobs (limit ${maxRunningPerOwner} per caller); wait or cancel one`,
+      );
     const job: VolumeJob<R> = {
       id: randomUUID(),
       status: 'RUNNING',
@@ -71,6 +90,7 @@ export class VolumeJobStore<R> {
       slicesPlanned: 0,
       createdAtMs: Date.now(),
       controller: new AbortController(),
+      owner,
     };
     this.jobs.set(job.id, job);
     const reporter: JobReporter = {
@@ -104,21 +124,23 @@ export class VolumeJobStore<R> {
     return job;
   }
 
-  /** A job by id, or undefined. */
-  find(id: string): VolumeJob<R> | undefined {
-    return this.jobs.get(id);
+  /** A job by id, or undefined (also when `caller` is given and neither owns it nor is an admin). */
+  find(id: string, caller?: JobCaller): VolumeJob<R> | undefined {
+    const job = this.jobs.get(id);
+    if (job && caller && !caller.admin && job.owner !== caller.id) return undefined;
+    return job;
   }
 
-  /** A job by id; NOT_FOUND when unknown or evicted. */
-  get(id: string): VolumeJob<R> {
-    const job = this.jobs.get(id);
+  /** A job by id; NOT_FOUND when unknown, evicted, or another caller's (then the answer is the same). */
+  get(id: string, caller?: JobCaller): VolumeJob<R> {
+    const job = this.find(id, caller);
     if (!job) throw new ApiError('NOT_FOUND', `volume job '${id}' is unknown or was evicted`);
     return job;
   }
 
   /** Asks a running job to stop before its next slice; false when it had already finished. */
-  cancel(id: string): boolean {
-    const job = this.get(id);
+  cancel(id: string, caller?: JobCaller): boolean {
+    const job = this.get(id, caller);
     if (job.status !== 'RUNNING') return false;
     job.controller.abort();
     return true;

@@ -8,6 +8,7 @@ import type { EmbeddingInfo } from '../sam/session.ts';
 import { maskToLowRes } from '../sam/session.ts';
 import type { SamModel } from '../sam/contract.ts';
 import { sessionPrompts, type AnnotationSessionState } from './annotation-sessions.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { checkBox, checkPoint, finite, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
@@ -210,7 +211,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
 }
 
 async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSessionState) => void) {
-  const s = ctx.services.sessions.get(id);
+  const s = ctx.services.sessions.get(id, callerOf(ctx));
   await ctx.services.sam.resolve(s.model);
   change(s);
   const result = await runSession(ctx, s);
@@ -222,6 +223,56 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
 }
 
 /** The resolver map for schema/schema.graphql. */
+/** segmentEverything calls running per gateway (keyed by its services, so test gateways stay apart). */
+const everythingRunning = new WeakMap<object, number>();
+
+/** One of EVERYTHING_MAX_RUNNING slots, or RESOURCE_EXHAUSTED; returns the release function. */
+const everythingSlots = {
+  take(ctx: ApiContext): () => void {
+    const key = ctx.services;
+    const running = everythingRunning.get(key) ?? 0;
+    if (running >= ctx.services.config.everythingMaxRunning)
+      throw new ApiError(
+        'RESOURCE_EXHAUSTED',
+        `${running} segmentEverything calls are running (EVERYTHING_MAX_RUNNING); retry later`,
+        { retryAfterSeconds: 5 },
+      );
+    everythingRunning.set(key, running + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      everythingRunning.set(key, (everythingRunning.get(key) ?? 1) - 1);
+    };
+  },
+};
+
+/** Aborted when the client goes away or the deadline passes, with a typed reason; dispose clears the timer. */
+function everythingSignal(ctx: ApiContext, deadlineMs: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new ApiError(
+          'DEADLINE_EXCEEDED',
+          `segmentEverything ran past EVERYTHING_DEADLINE_MS=${deadlineMs} ms`,
+        ),
+      ),
+    deadlineMs,
+  );
+  const onGone = () =>
+    controller.abort(new ApiError('DEADLINE_EXCEEDED', 'the client went away; segmentEverything stopped'));
+  if (ctx.signal?.aborted) onGone();
+  ctx.signal?.addEventListener('abort', onGone, { once: true });
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener('abort', onGone);
+    },
+  };
+}
+
 export const resolvers = {
   Query: {
     models: guarded(async (_: unknown, __: unknown, ctx: ApiContext) =>
@@ -266,40 +317,75 @@ export const resolvers = {
         args: { image: ImageInputArg; model?: string | null; options?: EverythingOptionsArg | null },
         ctx: ApiContext,
       ) => {
-        const e = await embeddingFor(ctx, args.image, undefined, args.model);
-        await ctx.services.sam.resolve(e.model);
+        const cfg = ctx.services.config;
         const o = args.options ?? {};
         const pps = o.pointsPerSide ?? 32;
-        const ppb = o.pointsPerBatch ?? 64;
-        if (!Number.isInteger(pps) || pps < 1 || pps > 128)
-          throw new ApiError('BAD_REQUEST', `pointsPerSide must be in 1..128, got ${pps}`);
-        if (!Number.isInteger(ppb) || ppb < 1 || ppb > 1024)
-          throw new ApiError('BAD_REQUEST', `pointsPerBatch must be in 1..1024, got ${ppb}`);
+        const maxSide = Math.floor(Math.sqrt(cfg.everythingMaxPoints));
+        // Bounds that need no image are checked before the image is read or encoded.
+        if (!Number.isInteger(pps) || pps < 1 || pps > maxSide)
+          throw new ApiError(
+            'LIMIT_EXCEEDED',
+            `pointsPerSide must be in 1..${maxSide} (EVERYTHING_MAX_POINTS=${cfg.everythingMaxPoints}), got ${pps}`,
+          );
+        const ppb = o.pointsPerBatch ?? Math.min(64, cfg.everythingMaxPointsPerBatch);
+        if (!Number.isInteger(ppb) || ppb < 1 || ppb > cfg.everythingMaxPointsPerBatch)
+          throw new ApiError(
+            'LIMIT_EXCEEDED',
+            `pointsPerBatch must be in 1..${cfg.everythingMaxPointsPerBatch} (EVERYTHING_MAX_POINTS_PER_BATCH), got ${ppb}`,
+          );
         for (const k of ['predIouThresh', 'stabilityScoreThresh', 'boxNmsThresh'] as const) {
           const v = o[k];
           if (v != null && !(v >= 0 && v <= 1))
             throw new ApiError('BAD_REQUEST', `${k} must be in [0, 1], got ${v}`);
         }
-        const result = await ctx.services.sam.everything(e.id, {
-          pointsPerSide: pps,
-          pointsPerBatch: ppb,
-          predIouThresh: o.predIouThresh ?? undefined,
-          stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
-          stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
-          boxNmsThresh: o.boxNmsThresh ?? undefined,
-          minMaskRegionArea: o.minMaskRegionArea ?? undefined,
-        });
-        const empty: PromptSet = { points: [] };
-        return {
-          embedding: embeddingOut(e),
-          masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
-          pointsEvaluated: result.pointsEvaluated,
-          candidatesConsidered: result.candidatesConsidered,
-        };
+        const release = everythingSlots.take(ctx);
+        try {
+          const e = await embeddingFor(ctx, args.image, undefined, args.model);
+          // Every candidate is a full-size mask: 3 per point (multimask), each the image's pixels.
+          const pixelCandidates = pps * pps * 3 * e.width * e.height;
+          if (pixelCandidates > cfg.everythingMaxPixelCandidates)
+            throw new ApiError(
+              'LIMIT_EXCEEDED',
+              `${pps}x${pps} points x 3 masks of ${e.width}x${e.height} pixels is ${pixelCandidates} pixel-candidates, over EVERYTHING_MAX_PIXEL_CANDIDATES=${cfg.everythingMaxPixelCandidates}; use fewer pointsPerSide`,
+            );
+          await ctx.services.sam.resolve(e.model);
+          const signal = everythingSignal(ctx, cfg.everythingDeadlineMs);
+          const result = await ctx.services.sam
+            .everything(e.id, {
+              pointsPerSide: pps,
+              pointsPerBatch: ppb,
+              predIouThresh: o.predIouThresh ?? undefined,
+              stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
+              stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
+              boxNmsThresh: o.boxNmsThresh ?? undefined,
+              minMaskRegionArea: o.minMaskRegionArea ?? undefined,
+              signal: signal.signal,
+            })
+            .catch((err: unknown) => {
+              if (signal.signal.aborted) {
+                ctx.services.log.info(
+                  { requestId: ctx.requestId, reason: (signal.signal.reason as Error).message },
+                  'segmentEverything stopped',
+                );
+                throw signal.signal.reason;
+              }
+              throw err;
+            })
+            .finally(() => signal.dispose());
+          const empty: PromptSet = { points: [] };
+          return {
+            embedding: embeddingOut(e),
+            masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
+            pointsEvaluated: result.pointsEvaluated,
+            candidatesConsidered: result.candidatesConsidered,
+          };
+        } finally {
+          release();
+        }
       },
     ),
     session: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.find(args.id);
+      const s = ctx.services.sessions.find(args.id, callerOf(ctx));
       return s ? sessionOut(ctx, s) : null;
     }),
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
@@ -315,7 +401,7 @@ export const resolvers = {
       async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
         const e = await embeddingFor(ctx, args.image, undefined, args.model);
         await ctx.services.sam.resolve(e.model);
-        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height);
+        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
         return sessionOut(ctx, s);
       },
     ),
@@ -325,7 +411,7 @@ export const resolvers = {
         a: { session: string; x: number; y: number; positive: boolean },
         ctx: ApiContext,
       ) => {
-        const s = ctx.services.sessions.get(a.session);
+        const s = ctx.services.sessions.get(a.session, callerOf(ctx));
         const point = checkPoint(a, s.width, s.height, 'click');
         if (sessionPrompts(s.actions).points.length >= ctx.services.config.maxPointsPerSet) {
           throw new ApiError(
@@ -337,12 +423,12 @@ export const resolvers = {
       },
     ),
     setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       const box = checkBox(a.box, s.width, s.height, 'box');
       return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'box', box }));
     }),
     undo: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       if (s.actions.length > 0) {
         s.actions.pop();
         if (s.masks.length > s.actions.length) {
@@ -353,14 +439,14 @@ export const resolvers = {
       return sessionOut(ctx, s);
     }),
     reset: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       s.actions = [];
       s.masks = [];
       s.lowResIds = [];
       return sessionOut(ctx, s);
     }),
     exportSession: guarded((_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session);
+      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
       const current = s.masks[s.masks.length - 1];
       if (!current)
         throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
@@ -376,7 +462,7 @@ export const resolvers = {
       return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
     }),
     closeSession: guarded((_: unknown, a: { session: string }, ctx: ApiContext) =>
-      ctx.services.sessions.delete(a.session),
+      ctx.services.sessions.delete(a.session, callerOf(ctx)),
     ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,

@@ -27,6 +27,11 @@ export interface JwtConfig {
   rolesClaim: string;
   /** Accepted clock skew in seconds (JWT_CLOCK_TOLERANCE_S, default 30). */
   clockToleranceS: number;
+  /**
+   * Longest accepted token lifetime in seconds, `exp` minus `iat` (or minus now without `iat`)
+   * (JWT_MAX_LIFETIME_S, default 86400). Tokens without `exp` are always refused.
+   */
+  maxLifetimeS: number;
 }
 
 /** Frozen hardening configuration. */
@@ -51,6 +56,21 @@ export interface SecurityConfig {
   backendMaxQueued: number;
   /** Retries of an idempotent backend call that found the backend unavailable (BACKEND_RETRIES, default 2). */
   backendRetries: number;
+  /**
+   * Browser origins (scheme://host[:port]) besides loopback ones that may open the WebSocket
+   * (ALLOWED_ORIGINS, comma-separated; default none). Requests without an Origin header (non-browser
+   * clients) are not affected.
+   */
+  allowedOrigins: readonly string[];
+  /** Open WebSocket connections per caller (WS_MAX_CONNECTIONS_PER_CALLER, default 8). */
+  wsMaxConnectionsPerCaller: number;
+  /** Active subscriptions per caller over all its sockets (WS_MAX_SUBSCRIPTIONS_PER_CALLER, default 32). */
+  wsMaxSubscriptionsPerCaller: number;
+  /**
+   * How often the credential of every open WebSocket is verified again, in milliseconds; a revoked key or an
+   * expired token closes the socket (CREDENTIAL_RECHECK_MS, default 5000). Every operation is rechecked too.
+   */
+  credentialRecheckMs: number;
   /** How long SIGTERM waits for in-flight requests and jobs before exiting, in milliseconds (SHUTDOWN_GRACE_MS, default 10000). */
   shutdownGraceMs: number;
 }
@@ -106,6 +126,7 @@ function jwtFrom(env: NodeJS.ProcessEnv): JwtConfig | undefined {
     ...(env.JWT_AUDIENCE?.trim() ? { audience: env.JWT_AUDIENCE.trim() } : {}),
     rolesClaim,
     clockToleranceS: int(env, 'JWT_CLOCK_TOLERANCE_S', 30, 0, 3600),
+    maxLifetimeS: int(env, 'JWT_MAX_LIFETIME_S', 86_400, 1, 365 * 86_400),
   });
 }
 
@@ -124,7 +145,49 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv, stateDir: string): Re
     backendMaxQueued: int(env, 'BACKEND_MAX_QUEUED', 256, 0, 10_000_000),
     backendRetries: int(env, 'BACKEND_RETRIES', 2, 0, 10),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    allowedOrigins: originsFrom(env.ALLOWED_ORIGINS),
+    wsMaxConnectionsPerCaller: int(env, 'WS_MAX_CONNECTIONS_PER_CALLER', 8, 1, 100_000),
+    wsMaxSubscriptionsPerCaller: int(env, 'WS_MAX_SUBSCRIPTIONS_PER_CALLER', 32, 1, 1_000_000),
+    credentialRecheckMs: int(env, 'CREDENTIAL_RECHECK_MS', 5000, 100, 3_600_000),
   });
+}
+
+/** Parses ALLOWED_ORIGINS: each entry must be an http(s) origin, stored in URL's normal form. */
+function originsFrom(text: string | undefined): readonly string[] {
+  const out: string[] = [];
+  for (const entry of (text ?? '').split(',').map((s) => s.trim())) {
+    if (!entry) continue;
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new ConfigError(`ALLOWED_ORIGINS: '${entry}' is not an origin like https://viewer.example.org`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry.replace(/\/$/, ''))
+      throw new ConfigError(`ALLOWED_ORIGINS: '${entry}' must be scheme://host[:port], nothing more`);
+    out.push(url.origin);
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * The host name of an HTTP Host header (`name:port`, `[v6]:port`), lower-cased, or undefined when the header
+ * is missing or malformed.
+ */
+export function hostOfHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/i.exec(header.trim());
+  return m ? m[1].toLowerCase() : undefined;
+}
+
+/** True for a browser Origin whose host is loopback (http://localhost:5173, http://127.0.0.1, http://[::1]). */
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackHost(url.hostname);
+  } catch {
+    return false;
+  }
 }
 
 /** True for a loopback interface address (127.0.0.0/8, ::1, localhost). */

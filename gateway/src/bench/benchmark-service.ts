@@ -29,10 +29,10 @@ export class BenchmarkService {
     private readonly segmenter: Segmenter,
   ) {}
 
-  /** Scans and registers a dataset directory. */
+  /** Scans and registers a dataset directory (an id taken by another folder needs `replace`). */
   async addDataset(
     root: string,
-    options: DatasetOptions & { id?: string } = {},
+    options: DatasetOptions & { id?: string; replace?: boolean } = {},
   ): Promise<{ row: DatasetRow; dataset: Dataset }> {
     return registerDataset(this.store, root, options);
   }
@@ -42,9 +42,16 @@ export class BenchmarkService {
     return this.store.listDatasets();
   }
 
-  /** Starts a job; throws BenchmarkError for bad input. */
-  start(input: BenchmarkInput, jobId?: string): BenchmarkHandle {
-    return this.track(startBenchmark(input, { store: this.store, segmenter: this.segmenter, jobId }));
+  /** Starts a job (owned by `owner`, an API caller's kind:id); throws BenchmarkError for bad input. */
+  start(input: BenchmarkInput, jobId?: string, owner?: string): BenchmarkHandle {
+    return this.track(
+      startBenchmark(input, {
+        store: this.store,
+        segmenter: this.segmenter,
+        jobId,
+        ...(owner !== undefined ? { owner } : {}),
+      }),
+    );
   }
 
   /** Resumes one stored job (cancelled, failed or interrupted). */

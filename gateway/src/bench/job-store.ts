@@ -39,6 +39,11 @@ export interface JobRow {
   /** Samples the job will produce in total (0 until planned). */
   total: number;
   error: string | null;
+  /**
+   * The API caller that started it (principal kind:id), or null for jobs started by the CLI or stored before
+   * owners existed (those are visible to admins only through the API).
+   */
+  owner: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -157,6 +162,9 @@ export class JobStore {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Stores made before jobs had owners gain the column (NULL: no owner).
+    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'owner')) this.db.exec('ALTER TABLE jobs ADD COLUMN owner TEXT');
   }
 
   /** Closes the database file. */
@@ -202,15 +210,15 @@ export class JobStore {
     );
   }
 
-  /** Creates a queued job. */
-  createJob(id: string, config: BenchmarkConfig): JobRow {
+  /** Creates a queued job; `owner` is the API caller that started it (none for the CLI). */
+  createJob(id: string, config: BenchmarkConfig, owner: string | null = null): JobRow {
     const now = new Date().toISOString();
     this.db
       .prepare(
-        `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at)
-         VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?)`,
+        `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at, owner)
+         VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?, ?)`,
       )
-      .run(id, config.dataset, JSON.stringify(config), now, now);
+      .run(id, config.dataset, JSON.stringify(config), now, now, owner);
     return this.getJob(id)!;
   }
 
@@ -436,6 +444,7 @@ function toJobRow(r: SampleDbRow): JobRow {
     status: r.status as JobStatus,
     total: r.total as number,
     error: (r.error as string | null) ?? null,
+    owner: (r.owner as string | null | undefined) ?? null,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
   };

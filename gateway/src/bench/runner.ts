@@ -67,7 +67,12 @@ export class BenchmarkError extends Error {
   }
 }
 
-/** Validates input and fills defaults; throws BenchmarkError. */
+/** A model name as the KServe repository spells it. */
+const MODEL_NAME = /^[\w.-]{1,128}$/;
+/** Most distinct models one job compares. */
+export const MAX_MODELS_PER_JOB = 16;
+
+/** Validates input and fills defaults (models and strategies de-duplicated in order); throws BenchmarkError. */
 export function normalizeConfig(input: BenchmarkInput): BenchmarkConfig {
   if (typeof input.dataset !== 'string' || input.dataset.length === 0) {
     throw new BenchmarkError(`dataset must be a registered dataset id, got ${JSON.stringify(input.dataset)}`);
@@ -75,10 +80,21 @@ export function normalizeConfig(input: BenchmarkInput): BenchmarkConfig {
   if (
     !Array.isArray(input.models) ||
     input.models.length === 0 ||
-    input.models.some((m) => typeof m !== 'string' || !m)
+    input.models.some((m) => typeof m !== 'string' || !MODEL_NAME.test(m))
   ) {
     throw new BenchmarkError(
-      `models must be a non-empty list of model names, got ${JSON.stringify(input.models)}`,
+      `models must be a non-empty list of model names (1-128 of [A-Za-z0-9_.-]), got ${JSON.stringify(input.models).slice(0, 200)}`,
+    );
+  }
+  // A model listed twice would be encoded twice per image and counted twice in the total, while its
+  // samples share one key: the job looked done at once and a cancel read as completed.
+  const models = [...new Set(input.models)];
+  if (models.length > MAX_MODELS_PER_JOB) {
+    throw new BenchmarkError(`at most ${MAX_MODELS_PER_JOB} distinct models per job, got ${models.length}`);
+  }
+  if (!Array.isArray(input.strategies) || input.strategies.length > STRATEGIES.length * 4) {
+    throw new BenchmarkError(
+      `strategies must be a list of at most ${STRATEGIES.length} of ${STRATEGIES.join(', ')}`,
     );
   }
   const interactive = input.interactive ?? null;
@@ -141,7 +157,7 @@ export function normalizeConfig(input: BenchmarkInput): BenchmarkConfig {
   if (!(nsdTolerance >= 0)) throw new BenchmarkError(`nsdTolerance must be >= 0, got ${nsdTolerance}`);
   return {
     dataset: input.dataset,
-    models: [...input.models],
+    models,
     strategies: [...new Set(input.strategies)],
     mode,
     selection,
@@ -218,6 +234,8 @@ export interface BenchmarkDeps {
   jobId?: string;
   /** Loads a registered dataset (default: re-scan its directory). */
   openDataset?: (id: string) => Promise<Dataset>;
+  /** The API caller starting the job (principal kind:id); absent for the CLI. */
+  owner?: string;
 }
 
 /** Creates a job for `input` and starts it in the background. Throws BenchmarkError for bad input. */
@@ -227,7 +245,7 @@ export function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): Benc
     throw new BenchmarkError(`no dataset registered as '${config.dataset}'`);
   }
   const jobId = deps.jobId ?? randomUUID();
-  deps.store.createJob(jobId, config);
+  deps.store.createJob(jobId, config, deps.owner ?? null);
   return runJob(jobId, deps);
 }
 
@@ -303,7 +321,12 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
     });
     try {
       const job = store.getJob(jobId)!;
-      const config = job.config;
+      // Jobs stored before models were de-duplicated are run (and resumed) with each model once.
+      const config = {
+        ...job.config,
+        models: [...new Set(job.config.models)],
+        strategies: [...new Set(job.config.strategies)],
+      };
       const dataset = await (deps.openDataset ?? ((id: string) => openRegisteredDataset(store, id)))(
         config.dataset,
       );
@@ -502,7 +525,9 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
           }
         }
       }
-      const status: JobStatus = cancelled && doneCount < total ? 'cancelled' : 'completed';
+      // A job that was asked to stop is reported cancelled, never completed: it stays resumable, and a
+      // resume with nothing left to do completes it at once.
+      const status: JobStatus = cancelled ? 'cancelled' : 'completed';
       setStatus(status);
       return summary(status, null);
     } catch (err: unknown) {

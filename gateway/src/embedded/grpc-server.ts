@@ -6,6 +6,7 @@
  * arrived. Tensors travel as raw_input_contents / raw_output_contents (typed contents are read too).
  * Spec: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/ and Triton's extensions
  */
+import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { toWireModelConfig } from '../inference/model-config-wire.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, inferenceService, type WireInferRequest } from '../inference/proto.ts';
@@ -39,6 +40,11 @@ export interface EmbeddedServerOptions {
    * ServerReady only when every model is ready, as Triton's default `--strict-readiness=true` (default true).
    */
   strictReadiness?: boolean;
+  /**
+   * A shared secret every call must carry as gRPC metadata `authorization: Bearer <token>`; calls without it
+   * get UNAUTHENTICATED. The gateway makes one per process, so other local users cannot use its port.
+   */
+  token?: string;
 }
 
 /** Name reported by ServerMetadata. */
@@ -78,7 +84,10 @@ export class EmbeddedInferenceServer {
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
     });
-    server.addService(inferenceService().service, handlers(repository, options.strictReadiness ?? true));
+    server.addService(
+      inferenceService().service,
+      handlers(repository, options.strictReadiness ?? true, options.token),
+    );
     const bindHost = host.includes(':') ? `[${host}]` : host;
     let port: number;
     try {
@@ -173,10 +182,26 @@ function decodeInputs(model: string, req: WireInferRequest): Tensor[] {
   });
 }
 
-function handlers(repo: ModelRepository, strictReadiness: boolean): grpc.UntypedServiceImplementation {
+/** True when the call carries `authorization: Bearer <token>` (compared in constant time). */
+function authorized(call: Call, token: string): boolean {
+  const value = call.metadata.get('authorization')[0];
+  const given = Buffer.from(typeof value === 'string' ? value : '');
+  const wanted = Buffer.from(`Bearer ${token}`);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+function handlers(
+  repo: ModelRepository,
+  strictReadiness: boolean,
+  token: string | undefined,
+): grpc.UntypedServiceImplementation {
   const guard =
     (fn: (call: Call, cb: Callback) => void | Promise<void>) =>
     (call: Call, cb: Callback): void => {
+      if (token !== undefined && !authorized(call, token)) {
+        cb(status(grpc.status.UNAUTHENTICATED, 'this inference server needs its per-process token'));
+        return;
+      }
       Promise.resolve()
         .then(() => fn(call, cb))
         .catch((err: unknown) => {

@@ -20,6 +20,19 @@ export interface ParsedDicom {
 }
 
 /**
+ * The text of whatever dicom-parser threw: an Error, a string, or an object `{ exception, dataSet }` (which
+ * String() turns into "[object Object]").
+ */
+export function parserMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  const exception = (err as { exception?: unknown } | null)?.exception;
+  if (typeof exception === 'string') return exception;
+  if (exception instanceof Error) return exception.message;
+  return 'malformed data set';
+}
+
+/**
  * Parses a DICOM Part 10 file (128-byte preamble, "DICM", File Meta Information): Implicit/Explicit VR
  * Little Endian, Explicit VR Big Endian and Deflated Explicit VR Little Endian datasets. `untilTag`
  * ("xGGGGEEEE") stops parsing early, e.g. before Pixel Data. Malformed input is BAD_IMAGE.
@@ -46,8 +59,9 @@ export function parseDicomPart10(bytes: Uint8Array, untilTag?: string): ParsedDi
       }) as unknown as (arr: Uint8Array, position: number) => void,
     });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new ImageError('BAD_IMAGE', `DICOM file could not be parsed: ${message}`, { cause: err });
+    throw new ImageError('BAD_IMAGE', `DICOM file could not be parsed: ${parserMessage(err)}`, {
+      cause: err,
+    });
   }
   const transferSyntaxUid = dataSet.string('x00020010') ?? '';
   return { dataSet, transferSyntaxUid };

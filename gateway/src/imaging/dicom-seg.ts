@@ -185,8 +185,14 @@ function validate(input: DicomSegInput): void {
       throw new ImageError('BAD_IMAGE', `source ${i} has another frame of reference than source 0`);
     }
   }
+  checkLongString(input.seriesDescription, 'Series Description');
+  checkLongString(input.manufacturer, 'Manufacturer');
+  checkLongString(input.manufacturerModelName, "Manufacturer's Model Name");
+  checkLongString(input.contentDescription, 'Content Description');
   for (const [i, seg] of segments.entries()) {
     if (seg.label.trim() === '') throw new ImageError('BAD_IMAGE', `segment ${i + 1} has an empty label`);
+    checkLongString(seg.label, `segment ${i + 1} Segment Label`);
+    checkLongString(seg.algorithmName, `segment ${i + 1} Segment Algorithm Name`);
     if (seg.algorithmType !== 'MANUAL' && !seg.algorithmName) {
       throw new ImageError(
         'BAD_IMAGE',
@@ -243,6 +249,28 @@ function packFrames(masks: BinaryMask[]): Uint8Array {
  * Derivation Image / Source Image references, Plane Position, Segment Identification and Frame Content
  * (dimension index values [segment, slice]); shared Pixel Measures and Plane Orientation.
  */
+/** Longest LO (Long String) value in characters (PS3.5 table 6.2-1). */
+export const LO_MAX_CHARS = 64;
+
+/**
+ * Why `value` is not a valid LO (Long String) value, or undefined when it is: at most 64 characters, no
+ * backslash (the value separator) and no control characters (PS3.5 6.2).
+ */
+export function longStringProblem(value: string): string | undefined {
+  const chars = [...value].length;
+  if (chars > LO_MAX_CHARS) return `is ${chars} characters long, DICOM LO allows ${LO_MAX_CHARS}`;
+  if (value.includes('\\')) return 'contains a backslash, which DICOM uses to separate values';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return 'contains a control character';
+  return undefined;
+}
+
+function checkLongString(value: string | undefined, what: string): void {
+  if (value === undefined) return;
+  const problem = longStringProblem(value);
+  if (problem !== undefined) throw new ImageError('BAD_IMAGE', `${what} ${problem}`);
+}
+
 export function writeDicomSeg(input: DicomSegInput): DicomSegOutput {
   validate(input);
   const { sources, segments } = input;

@@ -162,6 +162,13 @@ export function decodeDicom(bytes: Uint8Array, options: DicomDecodeOptions = {})
     case 'native-be':
     case 'deflate-le': {
       const frameBytes = (pixels * spp * bitsAllocated) / 8;
+      // Number of Frames is checked against the bytes present, so no caller iterates frames that are not there.
+      if (numberOfFrames * frameBytes > pixelElement.length) {
+        throw new ImageError(
+          'BAD_IMAGE',
+          `DICOM declares ${numberOfFrames} frames of ${frameBytes} bytes but Pixel Data holds ${pixelElement.length} bytes`,
+        );
+      }
       const start = pixelElement.dataOffset + frameIndex * frameBytes;
       if (
         pixelElement.encapsulatedPixelData === true ||

@@ -24,12 +24,23 @@ export type DicomWebErrorCode = 'PACS_UNAVAILABLE' | 'PACS_ERROR' | 'NOT_FOUND';
 export class DicomWebError extends Error {
   readonly code: DicomWebErrorCode;
   readonly status?: number;
+  /**
+   * The start of the PACS's own error body, for the gateway's logs only: it can hold the PACS's internals
+   * (stack traces, paths, versions), so it is never part of `message`.
+   */
+  readonly detail?: string;
 
-  constructor(code: DicomWebErrorCode, message: string, status?: number, options?: { cause?: unknown }) {
+  constructor(
+    code: DicomWebErrorCode,
+    message: string,
+    status?: number,
+    options?: { cause?: unknown; detail?: string },
+  ) {
     super(message, options);
     this.name = 'DicomWebError';
     this.code = code;
     if (status !== undefined) this.status = status;
+    if (options?.detail) this.detail = options.detail;
   }
 }
 
@@ -286,13 +297,17 @@ export class DicomWebClient {
           : (cause ?? (err as Error).message);
       throw new DicomWebError(
         'PACS_UNAVAILABLE',
-        `DICOMweb ${init.method} ${url.pathname} failed: ${why}`,
+        `DICOMweb ${init.method} ${path.map(encodeURIComponent).join('/')} failed: ${why}`,
         undefined,
         { cause: err },
       );
     }
+    // Messages name the resource below the service root, never the PACS's own URL.
+    const where = path.map(encodeURIComponent).join('/');
     if (!ok.includes(res.status)) {
-      const detail = (await res.text().catch(() => '')).slice(0, 200);
+      const detail = new TextDecoder()
+        .decode(await this.#readCapped(res, 4096, true).catch(() => new Uint8Array()))
+        .slice(0, 200);
       const code =
         res.status === 404
           ? 'NOT_FOUND'
@@ -301,8 +316,11 @@ export class DicomWebClient {
             : 'PACS_ERROR';
       throw new DicomWebError(
         code,
-        `DICOMweb ${init.method} ${url.pathname} answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`,
+        `DICOMweb ${init.method} ${where} answered HTTP ${res.status}`,
         res.status,
+        {
+          detail,
+        },
       );
     }
     return res;
@@ -319,10 +337,10 @@ export class DicomWebClient {
         res.status,
       );
     }
-    let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await res.arrayBuffer());
+      return await this.#readCapped(res, limit, false);
     } catch (err) {
+      if (err instanceof DicomWebError) throw err;
       throw new DicomWebError(
         'PACS_UNAVAILABLE',
         `DICOMweb answer could not be read: ${(err as Error).message}`,
@@ -330,12 +348,43 @@ export class DicomWebClient {
         { cause: err },
       );
     }
-    if (bytes.length > limit)
-      throw new DicomWebError(
-        'PACS_ERROR',
-        `DICOMweb answer of ${bytes.length} bytes exceeds the limit of ${limit}`,
-        res.status,
-      );
-    return bytes;
+  }
+
+  /**
+   * Reads a body chunk by chunk and stops at `limit` bytes: over it, the stream is cancelled and the call
+   * fails (or, with `truncate`, what was read is returned), so a PACS that streams without end or lies in
+   * its Content-Length never makes the gateway hold more than the limit.
+   */
+  async #readCapped(res: Response, limit: number, truncate: boolean): Promise<Uint8Array> {
+    if (!res.body) return new Uint8Array();
+    const reader = res.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.length > limit) {
+        await reader.cancel();
+        if (truncate) {
+          chunks.push(value.subarray(0, limit - size));
+          size = limit;
+          break;
+        }
+        throw new DicomWebError(
+          'PACS_ERROR',
+          `DICOMweb answer exceeds the limit of ${limit} bytes (stopped reading there)`,
+          res.status,
+        );
+      }
+      chunks.push(value);
+      size += value.length;
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
   }
 }

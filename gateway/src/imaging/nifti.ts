@@ -2,7 +2,7 @@
  * NIfTI-1/NIfTI-2 volumes (.nii, .nii.gz): header checks, voxel data with scl_slope/scl_inter, spacing and
  * orientation (qform/sform, https://nifti.nimh.nih.gov/nifti-1/documentation/nifti1fields), and 2-D slicing.
  */
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import type { Raster } from '../core/raster.ts';
 import { checkPixelLimit, DEFAULT_MAX_PIXELS, ImageError } from './image-error.ts';
@@ -58,6 +58,70 @@ export interface NiftiDecodeOptions {
 
 const bad = (message: string): ImageError => new ImageError('BAD_IMAGE', `NIfTI: ${message}`);
 
+/** NIfTI-1 header bytes handed to the header reader (348 plus the extension flag). */
+const NIFTI1_HEADER_BYTES = 352;
+/** NIfTI-2 header bytes handed to the header reader. */
+const NIFTI2_HEADER_BYTES = 540;
+/** Compressed bytes inflated to read the header of a .nii.gz: deflate expands at most ~1032x, so <= 17 MB. */
+const GZIP_HEADER_PREFIX = 16 * 1024;
+
+/**
+ * A copy of the header bytes only: NIfTI-1 is cut before its extensions and NIfTI-2 at its end, so the
+ * reader never walks extension records (their sizes come from the file) and never needs the voxel bytes.
+ */
+function headerBuffer(raw: Uint8Array): ArrayBuffer {
+  // NIfTI-2 keeps its magic at byte 4 (in either byte order); NIfTI-1 at byte 344.
+  const nifti2 = raw.length >= 8 && String.fromCharCode(raw[4], raw[5], raw[6]) === 'n+2';
+  const size = nifti2 ? NIFTI2_HEADER_BYTES : NIFTI1_HEADER_BYTES;
+  const end = Math.min(raw.length, size);
+  return raw.buffer.slice(raw.byteOffset, raw.byteOffset + end) as ArrayBuffer;
+}
+
+/**
+ * Inflates a .nii.gz no further than its own header says it is: the header is read from an inflated prefix
+ * first, and the whole stream is then capped at vox_offset + every voxel of every volume (and at the voxel
+ * limit). A small file that inflates past what it declares is BAD_IMAGE; one that declares too much is
+ * IMAGE_TOO_LARGE, before the big inflate.
+ */
+function gunzipBounded(bytes: Uint8Array, maxVoxels: number): Uint8Array {
+  let head: Uint8Array;
+  try {
+    head = gunzipSync(bytes.subarray(0, GZIP_HEADER_PREFIX), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch (err) {
+    throw bad(`gzip stream could not be inflated: ${(err as Error).message}`);
+  }
+  const buffer = headerBuffer(head);
+  if (head.length < 348 || !nifti.isNIFTI(buffer))
+    throw bad(`no NIfTI-1 ("n+1") or NIfTI-2 ("n+2") magic in the inflated gzip stream`);
+  let header: nifti.NIFTI1 | nifti.NIFTI2;
+  try {
+    header = nifti.readHeader(buffer);
+  } catch (err) {
+    throw bad(`header could not be read: ${(err as Error).message}`);
+  }
+  const rank = header.dims[0];
+  const dims = Number.isInteger(rank) && rank >= 1 && rank <= 7 ? header.dims.slice(1, rank + 1) : [];
+  const voxels = dims.reduce((a, d) => a * (Number.isInteger(d) && d > 0 ? d : 0), dims.length > 0 ? 1 : 0);
+  const perVolume = (dims[0] ?? 0) * (dims[1] ?? 1) * (dims[2] ?? 1);
+  checkPixelLimit(perVolume, maxVoxels, `NIfTI volume ${dims.slice(0, 3).join('x')}`);
+  const voxelBytes = Math.max(1, Math.ceil(header.numBitsPerVoxel / 8));
+  const declared = Math.ceil(Math.max(header.vox_offset, 348)) + voxels * voxelBytes;
+  const cap = maxVoxels * 8 + (1 << 20);
+  if (!Number.isFinite(declared) || declared > cap) {
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `NIfTI declares ${voxels} voxels in all volumes (${declared} bytes), over the limit of ${cap} bytes`,
+    );
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: Math.max(declared, head.length) });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw bad(`gzip stream inflates past the ${declared} bytes its header declares`);
+    throw bad(`gzip stream could not be inflated: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Decodes a .nii or .nii.gz (gzip recognised by its magic bytes). Wrong magic, truncation, absurd or
  * non-positive dimensions, unknown datatypes and missing voxel data are typed errors; gunzip is capped so a
@@ -66,21 +130,10 @@ const bad = (message: string): ImageError => new ImageError('BAD_IMAGE', `NIfTI:
 export function decodeNifti(bytes: Uint8Array, options: NiftiDecodeOptions = {}): NiftiVolume {
   const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_PIXELS;
   let raw = bytes;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      raw = gunzipSync(bytes, { maxOutputLength: maxVoxels * 8 + (1 << 20) });
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new ImageError(
-          'IMAGE_TOO_LARGE',
-          `NIfTI gzip inflates past ${maxVoxels * 8} bytes (limit ${maxVoxels} voxels)`,
-        );
-      }
-      throw bad(`gzip stream could not be inflated: ${(err as Error).message}`);
-    }
-  }
-  const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) raw = gunzipBounded(bytes, maxVoxels);
+  // The header alone goes to nifti-reader (it needs an ArrayBuffer of its own); the voxels are read from
+  // `raw` in place, so the volume is never copied whole once more.
+  const buffer = headerBuffer(raw);
   if (raw.length < 348 || !nifti.isNIFTI(buffer)) {
     throw bad(`no NIfTI-1 ("n+1") or NIfTI-2 ("n+2") magic in a ${raw.length}-byte input`);
   }

@@ -55,6 +55,8 @@ export interface KServeClientOptions {
   deadlineMs?: number;
   /** Largest message sent or received, in bytes (256 MiB); an fp32 SAM embedding alone is 4 MiB. */
   maxMessageBytes?: number;
+  /** Sent as gRPC metadata `authorization: Bearer <token>` with every call (the embedded server's token). */
+  token?: string;
 }
 
 /** Default per-call deadline in milliseconds. */
@@ -83,6 +85,7 @@ export class KServeClient implements InferenceBackend {
     readonly address: string,
     private readonly deadlineMs: number,
     private readonly channelOptions: grpc.ChannelOptions,
+    private readonly token?: string,
   ) {
     this.client = this.newClient();
   }
@@ -94,16 +97,21 @@ export class KServeClient implements InferenceBackend {
       throw new InferenceError('INVALID_INPUT', `inference address must be host:port, got '${address}'`);
     }
     const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    return new KServeClient(target, options.deadlineMs ?? DEFAULT_DEADLINE_MS, {
-      'grpc.max_receive_message_length': maxBytes,
-      'grpc.max_send_message_length': maxBytes,
-      // Reconnect quickly after a server restart instead of grpc's default backoff of up to 120 s.
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      'grpc.min_reconnect_backoff_ms': 100,
-      // A private subchannel pool so that replacing a broken channel really starts a fresh connection.
-      'grpc.use_local_subchannel_pool': 1,
-    });
+    return new KServeClient(
+      target,
+      options.deadlineMs ?? DEFAULT_DEADLINE_MS,
+      {
+        'grpc.max_receive_message_length': maxBytes,
+        'grpc.max_send_message_length': maxBytes,
+        // Reconnect quickly after a server restart instead of grpc's default backoff of up to 120 s.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+        'grpc.min_reconnect_backoff_ms': 100,
+        // A private subchannel pool so that replacing a broken channel really starts a fresh connection.
+        'grpc.use_local_subchannel_pool': 1,
+      },
+      options.token,
+    );
   }
 
   private newClient(): grpc.Client {
@@ -122,7 +130,9 @@ export class KServeClient implements InferenceBackend {
     const deadline = new Date(Date.now() + (opts.deadlineMs ?? this.deadlineMs));
     try {
       return await new Promise<T>((resolve, reject) => {
-        method.call(client, req, new grpc.Metadata(), { deadline }, (err, res) =>
+        const metadata = new grpc.Metadata();
+        if (this.token !== undefined) metadata.set('authorization', `Bearer ${this.token}`);
+        method.call(client, req, metadata, { deadline }, (err, res) =>
           err ? reject(err) : resolve(res as T),
         );
       });

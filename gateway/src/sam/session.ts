@@ -70,6 +70,8 @@ export interface EverythingOptions {
   stabilityScoreOffset?: number;
   boxNmsThresh?: number;
   minMaskRegionArea?: number;
+  /** Stops the run before its next decoder batch (client gone, deadline passed); throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Options of the session. */
@@ -490,6 +492,7 @@ export class SamSession implements Segmenter {
     const survivors: MaskCandidate[] = [];
     let considered = 0;
     for (let i = 0; i < grid.length; i += o.pointsPerBatch) {
+      options.signal?.throwIfAborted();
       const batch = grid.slice(i, i + o.pointsPerBatch);
       const results = await this.decode(
         embeddingId,

@@ -275,8 +275,20 @@ test('malformed NIfTI inputs are typed errors, never crashes or giant allocation
   assert.throws(() => decodeNifti(gz.subarray(0, gz.length - 10)), isError('BAD_IMAGE', /gzip/));
   assert.throws(
     () => decodeNifti(gzipSync(new Uint8Array(4_000_000)), { maxVoxels: 1000 }),
-    isError('IMAGE_TOO_LARGE', /inflates past/),
+    isError('BAD_IMAGE', /magic/),
   );
+  // A gzip bomb behind a small, valid header: inflation stops at the size the header declares.
+  const small = makeNifti({ dims: [3, 4, 4, 4], datatype: 2, bitpix: 8, voxels: new Uint8Array(64) });
+  const bomb = gzipSync(Buffer.concat([small, new Uint8Array(50_000_000)]));
+  assert.ok(bomb.length < 100_000);
+  assert.throws(
+    () => decodeNifti(bomb),
+    isError('BAD_IMAGE', /inflates past the \d+ bytes its header declares/),
+  );
+  // A header that declares more voxels than allowed is refused before the big inflate.
+  const huge = makeNifti({ dims: [3, 4, 4, 4], datatype: 2, bitpix: 8, voxels: new Uint8Array(64) });
+  new DataView(huge.buffer, huge.byteOffset).setInt16(42, 2000, true);
+  assert.throws(() => decodeNifti(gzipSync(huge), { maxVoxels: 1000 }), isError('IMAGE_TOO_LARGE', /NIfTI/));
   const vol = decodeNifti(good);
   assert.throws(() => sliceVolume(vol, 2, 4), isError('BAD_IMAGE', /outside 0..3/));
 });

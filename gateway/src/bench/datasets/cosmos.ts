@@ -56,14 +56,14 @@ export async function loadCosmosDataset(
     let lw: number;
     let lh: number;
     try {
-      size = await imageSize(join(root, rel));
+      size = await imageSize(root, join(root, rel));
     } catch (err) {
       problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
       excluded++;
       continue;
     }
     try {
-      const label = await readRaster(join(root, relLabel));
+      const label = await readRaster(root, join(root, relLabel));
       values = labelValues(label);
       lw = label.width;
       lh = label.height;
@@ -120,8 +120,8 @@ export async function loadCosmosDataset(
       const im = byImage.get(imageId);
       if (im === undefined)
         throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
-      const image = await readRaster(join(root, im.file));
-      const label = await readRaster(join(root, 'labels', labelByStem.get(imageId)!));
+      const image = await readRaster(root, join(root, im.file));
+      const label = await readRaster(root, join(root, 'labels', labelByStem.get(imageId)!));
       const values = labelValues(label);
       const mine = objectsByImage.get(imageId) ?? [];
       const masks = new Map(mine.map((o) => [o.classValue, emptyMask(im.width, im.height)]));

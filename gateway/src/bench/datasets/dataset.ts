@@ -123,7 +123,7 @@ export interface DatasetOptions {
 /** Bad dataset input (missing directory, malformed dataset.json, no class map...). */
 export class DatasetError extends Error {
   constructor(
-    readonly code: 'NOT_FOUND' | 'BAD_DATASET',
+    readonly code: 'NOT_FOUND' | 'BAD_DATASET' | 'EXISTS',
     message: string,
   ) {
     super(message);

@@ -3,7 +3,8 @@
  * `<root>/dataset.json`; the layout is detected from the sub-directories when not given
  * (`labels/` COSMOS, `masks/` one mask per structure, NIfTI files otherwise).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { readDatasetFile } from './read-raster.ts';
 import { join } from 'node:path';
 import { loadCosmosDataset } from './cosmos.ts';
 import {
@@ -54,7 +55,7 @@ const LAYOUTS: readonly DatasetLayout[] = ['cosmos', 'per-structure', 'nifti'];
 async function readDatasetJson(root: string): Promise<DatasetOptions> {
   let text: string;
   try {
-    text = await readFile(join(root, 'dataset.json'), 'utf8');
+    text = Buffer.from(await readDatasetFile(root, join(root, 'dataset.json'))).toString('utf8');
   } catch {
     return {};
   }

@@ -5,7 +5,8 @@
  * a VOI window). Pairs come from `pairs` in the options or dataset.json, from `images/` + `labels/` with
  * the same file name, or from `<name>.nii[.gz]` + `<name>_label|_seg|_gt.nii[.gz]` side by side.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readDatasetFile } from './read-raster.ts';
 import { join } from 'node:path';
 import { emptyMask } from '../../core/mask.ts';
 import type { Raster } from '../../core/raster.ts';
@@ -98,14 +99,14 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
     let imageVol: NiftiVolume;
     let labelVol: NiftiVolume;
     try {
-      imageVol = decodeNifti(new Uint8Array(await readFile(join(root, pair.image))));
+      imageVol = decodeNifti(await readDatasetFile(root, join(root, pair.image)));
     } catch (err) {
       problems.push({ file: pair.image, problem: `unreadable image volume: ${(err as Error).message}` });
       excluded++;
       continue;
     }
     try {
-      labelVol = decodeNifti(new Uint8Array(await readFile(join(root, pair.label))));
+      labelVol = decodeNifti(await readDatasetFile(root, join(root, pair.label)));
     } catch (err) {
       problems.push({ file: pair.label, problem: `unreadable label volume: ${(err as Error).message}` });
       excluded++;
@@ -161,8 +162,8 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
   let cache: { pair: string; image: NiftiVolume; label: NiftiVolume; range: [number, number] } | undefined;
   const volumes = async (pair: { image: string; label: string }): Promise<NonNullable<typeof cache>> => {
     if (cache?.pair === pair.image) return cache;
-    const image = decodeNifti(new Uint8Array(await readFile(join(root, pair.image))));
-    const label = decodeNifti(new Uint8Array(await readFile(join(root, pair.label))));
+    const image = decodeNifti(await readDatasetFile(root, join(root, pair.image)));
+    const label = decodeNifti(await readDatasetFile(root, join(root, pair.label)));
     const range = options.window
       ? ([0, 0] as [number, number])
       : percentileRange(image.data, percentiles[0], percentiles[1]);

@@ -82,7 +82,7 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
     }
     let size: { width: number; height: number };
     try {
-      size = await imageSize(join(root, rel));
+      size = await imageSize(root, join(root, rel));
     } catch (err) {
       problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
       bad.add(id);
@@ -94,7 +94,7 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
       const relMask = `masks/${m.file}`;
       let mask: BinaryMask;
       try {
-        mask = await readBinaryMask(join(root, relMask));
+        mask = await readBinaryMask(root, join(root, relMask));
       } catch (err) {
         problems.push({ file: relMask, problem: (err as Error).message });
         bad.add(id);
@@ -146,10 +146,10 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
       const im = byImage.get(imageId);
       if (im === undefined)
         throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
-      const image = await readRaster(join(root, im.file));
+      const image = await readRaster(root, join(root, im.file));
       const out: LoadedImage['objects'] = [];
       for (const object of objectsByImage.get(imageId) ?? []) {
-        out.push({ object, mask: await readBinaryMask(join(root, 'masks', fileOf.get(object.id)!)) });
+        out.push({ object, mask: await readBinaryMask(root, join(root, 'masks', fileOf.get(object.id)!)) });
       }
       return { image, objects: out };
     },
@@ -157,8 +157,8 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
 }
 
 /** Reads a {0, 255} mask file (any non-zero value counts as inside; other values than 0/255 are an error). */
-async function readBinaryMask(file: string): Promise<BinaryMask> {
-  const raster = await readRaster(file);
+async function readBinaryMask(root: string, file: string): Promise<BinaryMask> {
+  const raster = await readRaster(root, file);
   const values = labelValues(raster);
   const data = new Uint8Array(values.length);
   const max = values instanceof Uint16Array ? 65535 : 255;

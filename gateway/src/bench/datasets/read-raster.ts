@@ -1,15 +1,24 @@
 /** Reads a 2-D image file of a dataset (PNG, JPEG or TIFF, sniffed from its bytes) into a Raster. */
-import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
 import type { Raster } from '../../core/raster.ts';
 import { decodeJpeg } from '../../imaging/decode-jpeg.ts';
 import { decodePng } from '../../imaging/decode-png.ts';
 import { decodeTiff } from '../../imaging/decode-tiff.ts';
 import { DEFAULT_MAX_PIXELS } from '../../imaging/image-error.ts';
+import { readFileUnder } from '../../imaging/confined-file.ts';
 import { sniffImageFormat } from '../../imaging/image-format.ts';
 
-/** Decodes a PNG, JPEG or TIFF file; throws for anything else or for a corrupt file. */
-export async function readRaster(file: string): Promise<Raster> {
-  const bytes = new Uint8Array(await readFile(file));
+/**
+ * Reads a file of the dataset at `root`, only when it really lies under `root` (a symlink out of the
+ * dataset is refused); messages name it relative to the root.
+ */
+export function readDatasetFile(root: string, file: string): Promise<Uint8Array> {
+  return readFileUnder(file, [root], { name: `'${relative(root, file)}'` });
+}
+
+/** Decodes a PNG, JPEG or TIFF file of the dataset at `root`; throws for anything else or a corrupt file. */
+export async function readRaster(root: string, file: string): Promise<Raster> {
+  const bytes = await readDatasetFile(root, file);
   const format = sniffImageFormat(bytes);
   switch (format) {
     case 'png':

@@ -4,16 +4,27 @@ import type { DatasetRow, JobStore } from '../job-store.ts';
 import { DatasetError, type Dataset, type DatasetOptions } from './dataset.ts';
 import { loadDataset } from './load-dataset.ts';
 
-/** Scans `root` and stores it under `id` (default: a slug of its name). Returns the stored row and the scan. */
+/**
+ * Scans `root` and stores it under `id` (default: a slug of its name). Returns the stored row and the scan.
+ * Registering the same folder again refreshes its row; an id that names another folder is refused
+ * (DatasetError EXISTS) unless `replace` is set, because jobs refer to datasets by id.
+ */
 export async function registerDataset(
   store: JobStore,
   root: string,
-  options: DatasetOptions & { id?: string } = {},
+  options: DatasetOptions & { id?: string; replace?: boolean } = {},
 ): Promise<{ row: DatasetRow; dataset: Dataset }> {
-  const { id: wanted, ...loadOptions } = options;
+  const { id: wanted, replace, ...loadOptions } = options;
   const abs = resolve(root);
   const dataset = await loadDataset(abs, loadOptions);
   const id = wanted ?? slug(dataset.name);
+  const existing = store.getDataset(id);
+  if (existing !== undefined && existing.root !== abs && replace !== true) {
+    throw new DatasetError(
+      'EXISTS',
+      `dataset id '${id}' is already registered for another folder; choose another id or ask to replace it`,
+    );
+  }
   const row = store.putDataset({
     id,
     name: dataset.name,
