@@ -3,8 +3,7 @@
  * serving the generated reference models.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dice } from '../../gateway/src/core/metrics.ts';
@@ -16,6 +15,7 @@ import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const SEGMENT = `query ($input: SegmentInput!) {
   segment(input: $input) {
@@ -75,7 +75,7 @@ describe('GraphQL API over the embedded backend', () => {
   let dataRoot: string;
 
   before(async () => {
-    dataRoot = await mkdtemp(join(tmpdir(), 'medseg-api-'));
+    dataRoot = tempDir('medseg-api-');
     gw = await startTestGateway({ dataRoots: [dataRoot], maxPixels: 4_000_000 });
     phantom = generatePhantom({ seed: 7, width: 320, height: 256, shapes: ['disc', 'ellipse', 'ring'] });
     const png = encodePng(phantom.image);

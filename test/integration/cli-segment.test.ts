@@ -1,7 +1,6 @@
 /** `medseg segment` as a user runs it: with the embedded backend it starts itself, and against a gateway. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../gateway/src/cli/main.ts';
@@ -10,6 +9,7 @@ import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 function capture() {
   const out: string[] = [];
@@ -18,7 +18,7 @@ function capture() {
 }
 
 test('segments a phantom with a box, starting the embedded backend itself, and with --url', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-'));
+  const dir = tempDir('medseg-cli-');
   const phantom = generatePhantom({ seed: 21, width: 160, height: 120, shapes: ['disc'] });
   const obj = phantom.objects[0].mask;
   let x0 = 1e9,
@@ -75,7 +75,7 @@ test('segments a phantom with a box, starting the embedded backend itself, and w
 });
 
 test('bad invocations exit 2 with a message, an unreachable gateway exits 1', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-bad-'));
+  const dir = tempDir('medseg-cli-bad-');
   const image = join(dir, 'p.png');
   writeFileSync(image, encodePng(generatePhantom({ seed: 1, width: 32, height: 32 }).image));
   const cases: Array<[string[], number, RegExp]> = [

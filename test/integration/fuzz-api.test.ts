@@ -16,6 +16,7 @@ import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { SAMPLES, startTestGateway } from '../helpers/gateway.ts';
 import { makeTiff } from '../unit/imaging/synthetic-images.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 /** Codes a bad input may earn; anything else (INTERNAL above all) fails the test. */
 const TYPED = new Set([
@@ -99,7 +100,7 @@ const SEGMENT = `query ($image: ImageInput!) {
 
 before(async () => {
   gw = await startTestGateway({
-    security: loadSecurityConfig({ RATE_LIMIT_RPS: '0' }, '/tmp/medseg-test-state'),
+    security: loadSecurityConfig({ RATE_LIMIT_RPS: '0' }, tempDir('medseg-test-state-')),
     maxPixels: 4_000_000,
   });
 });

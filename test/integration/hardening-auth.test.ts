@@ -5,8 +5,7 @@
  * checks with the right role (API key or JWT), over HTTP and over the graphql-ws WebSocket.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -33,9 +32,10 @@ import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 import { ConfigError, loadConfig } from '../../gateway/src/config.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const JWT_SECRET = 'test-secret-of-at-least-32-bytes-long!!';
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-auth-'));
+const tmp = tempDir('medseg-auth-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A value of an input type that passes GraphQL validation (not necessarily the resolver's). */

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +8,11 @@ import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
 import { createBenchCommand, parseShard, parseStrategies } from '../../../gateway/src/cli/commands/bench.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
 import { createFakeSegmenter } from './fake-segmenter.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cardiac = resolve(repoRoot, '../shared/samples/mri-cardiac-cosmos');
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-cli-bench-'));
+const tmp = tempDir('medseg-cli-bench-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function capture(): CliIo & { out: string; err: string } {

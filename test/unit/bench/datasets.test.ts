@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { DatasetError } from '../../../gateway/src/bench/datasets/dataset.ts';
 import { loadDataset } from '../../../gateway/src/bench/datasets/load-dataset.ts';
 import { matchMaskName } from '../../../gateway/src/bench/datasets/per-structure.ts';
 import { writePng, writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const samples = resolve(repoRoot, '../shared/samples');
@@ -142,7 +142,7 @@ test('bad per-structure files: mask without image, non-binary mask, image withou
 });
 
 test('small objects (<= 50 pixels) are dropped and counted', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-small-'));
+  const dir = tempDir('medseg-small-');
   try {
     mkdirSync(join(dir, 'images'));
     mkdirSync(join(dir, 'labels'));

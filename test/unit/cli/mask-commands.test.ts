@@ -1,12 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../../gateway/src/cli/main.ts';
 import type { CliIo } from '../../../gateway/src/cli/command.ts';
 import { decodeImage } from '../../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../../gateway/src/imaging/encode-png.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 let dir = '';
 
@@ -42,7 +42,7 @@ async function png(name: string, art: string): Promise<string> {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'medseg-mask-cli-'));
+  dir = tempDir('medseg-mask-cli-');
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
