@@ -16,6 +16,7 @@ import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { SessionStore } from '../../gateway/src/api/annotation-sessions.ts';
 
 const SEGMENT = `query ($input: SegmentInput!) {
   segment(input: $input) {
@@ -384,7 +385,10 @@ describe('GraphQL API over the embedded backend', () => {
 
 describe('annotation session expiry', () => {
   test('an idle session expires and answers SESSION_NOT_FOUND; the bound on open sessions holds', async () => {
-    const gw = await startTestGateway({ sessionTtlS: 0.4, maxSessions: 1 });
+    const gw = await startTestGateway();
+    // The sessions' clock is the test's, so expiry does not depend on how fast requests run on this machine.
+    let clock = Date.now();
+    gw.services.sessions = new SessionStore({ maxSessions: 1, ttlMs: 60_000, now: () => clock });
     try {
       const img = {
         encoded: {
@@ -397,7 +401,7 @@ describe('annotation session expiry', () => {
       const first = await gql<{ startSession: { id: string } }>(gw.url, start, { i: img });
       assert.equal(first.errors, undefined, JSON.stringify(first.errors));
       assert.equal(errorCode(await gql(gw.url, start, { i: img })), 'LIMIT_EXCEEDED');
-      await new Promise((r) => setTimeout(r, 600));
+      clock += 60_001;
       const late = await gql(
         gw.url,
         `mutation ($s: ID!) { addClick(session: $s, x: 5, y: 5, positive: true) { clickCount } }`,

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { main } from '../../gateway/src/cli/main.ts';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { TEST_MODELS, createTestRepository, identityModel } from '../helpers/test-models.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 function capture() {
   const out: string[] = [];
@@ -79,9 +80,9 @@ describe('medseg serve-models', () => {
     try {
       const c = capture();
       const done = main(['serve-models', '--repository', repo.dir, '--port', '0'], c.io);
-      const deadline = Date.now() + 10_000;
-      while (!c.out.join('').includes('listening on') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor('the server to listen', () => c.out.join('').includes('listening on'), {
+        intervalMs: 20,
+      });
       const text = c.out.join('');
       const address = /listening on (\S+)/.exec(text)?.[1];
       assert.ok(address, text);

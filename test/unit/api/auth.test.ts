@@ -10,6 +10,7 @@ import { parseRoles, requirementOf, satisfies } from '../../../gateway/src/api/r
 import { isLoopbackHost, loadSecurityConfig } from '../../../gateway/src/api/security-config.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const tmp = tempDir('medseg-auth-unit-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -109,8 +110,7 @@ test('credentials: bearer and x-api-key; loopback callers are admin only while n
   assert.equal(await security.authenticate(undefined, '10.1.2.3'), undefined, 'never admin off loopback');
   const { key } = security.keys.create('ops', ['segment']);
   // A new key switches authentication on for everyone, loopback included (after the file re-check).
-  await new Promise((r) => setTimeout(r, 1100));
-  assert.equal(security.authRequired(), true);
+  await waitFor('the key file re-check', () => security.authRequired());
   assert.equal(await security.authenticate(undefined, '127.0.0.1'), undefined);
   assert.deepEqual((await security.authenticate(key, '10.1.2.3'))?.roles, ['segment']);
   await assert.rejects(
