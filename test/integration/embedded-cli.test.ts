@@ -30,7 +30,7 @@ describe('medseg infer', () => {
 
   it('prints the repository index as JSON', async () => {
     const c = capture();
-    assert.equal(await main(['infer', '--url', server.address, 'index'], c.io), 0);
+    assert.equal(await main(['infer', '--triton-url', server.address, 'index'], c.io), 0);
     const rows = JSON.parse(c.out.join('')) as Array<{ name: string; state: string; reason: string }>;
     assert.equal(rows.find((r) => r.name === TEST_MODELS.mismatch)?.state, 'UNAVAILABLE');
     assert.equal(rows.find((r) => r.name === identityModel('FP32'))?.state, 'READY');
@@ -45,7 +45,7 @@ describe('medseg infer', () => {
       ['ready'],
     ]) {
       const c = capture();
-      assert.equal(await main(['infer', '--url', server.address, ...args], c.io), 0, c.err.join(''));
+      assert.equal(await main(['infer', '--triton-url', server.address, ...args], c.io), 0, c.err.join(''));
       assert.ok(JSON.parse(c.out.join('')));
     }
   });
@@ -69,7 +69,7 @@ describe('medseg infer', () => {
     assert.equal(await main(['infer', '--url', '127.0.0.1:1', 'index'], c.io), 1);
     assert.match(c.err.join(''), /BACKEND_UNAVAILABLE.*127\.0\.0\.1:1/);
     const d = capture();
-    assert.equal(await main(['infer', '--url', server.address, 'metadata', 'nope'], d.io), 1);
+    assert.equal(await main(['infer', '--triton-url', server.address, 'metadata', 'nope'], d.io), 1);
     assert.match(d.err.join(''), /MODEL_NOT_FOUND/);
   });
 });
@@ -88,7 +88,7 @@ describe('medseg serve-models', () => {
       assert.ok(address, text);
       assert.match(text, new RegExp(`model ${TEST_MODELS.mismatch} version 1: UNAVAILABLE \\(.+\\)`));
       const q = capture();
-      assert.equal(await main(['infer', '--url', address, 'ready'], q.io), 0);
+      assert.equal(await main(['infer', '--triton-url', address, 'ready'], q.io), 0);
       process.emit('SIGINT');
       assert.equal(await done, 0);
       assert.match(c.out.join(''), /SIGINT: stopping/);
