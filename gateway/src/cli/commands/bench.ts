@@ -39,6 +39,7 @@ const USAGE = `usage: medseg bench <sub-command> [options]
       [--mode faithful|corrected] [--selection oracle|predictedIou] [--randomness 0-10|10-20|20-30]
       [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
       [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|images-masks|nifti] [--axis 0|1|2]
+      [--mask-threshold T]
       [--db FILE] [--out results.json] [--triton-url HOST:PORT] [--job ID]
         registers DIR as a dataset, runs every model x strategy x object and prints progress;
         --out writes the JSON report at the end (its folder is created).
@@ -49,7 +50,11 @@ const USAGE = `usage: medseg bench <sub-command> [options]
   report JOB|latest [--db FILE] [--format md|csv|json|html] [--out FILE]
   merge SHARD.sqlite... --db FILE [--job ID] [--source-job ID] [--format F --out FILE]
         copies the jobs of a --shard i/N run's stores (one per shard) into one job of --db, then reports it.
-  datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
+  datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--mask-threshold T]
+      [--db FILE]
+        layouts: cosmos (images/, labels/ with one grey value per class), per-structure (masks/<image>_<s>_<k>),
+        images-masks (masks/<name> named like images/<name>: Kvasir-SEG, ISIC, BUSI; --mask-threshold T reads
+        lossy JPEG masks), nifti (image/label volume pairs).
   datasets list [--db FILE]
 
 --triton-url is the KServe v2 gRPC address of Triton (default TRITON_URL; unset: the embedded server);
@@ -171,11 +176,20 @@ function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>)
 
 const DATASET_OPTIONS = {
   modality: { type: 'string' },
+  'mask-threshold': { type: 'string' },
   classes: { type: 'string' },
   layout: { type: 'string' },
   axis: { type: 'string' },
   db: { type: 'string' },
 } as const;
+
+function maskThreshold(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = Number(text);
+  if (text.trim() === '' || !(t >= 0 && t <= 65535))
+    throw new CliError(`--mask-threshold must be a number 0..65535, got '${text}'`);
+  return t;
+}
 
 function datasetOptions(values: Record<string, unknown>): DatasetOptions {
   const axis = integer(values.axis as string | undefined, '--axis', 0);
@@ -185,10 +199,11 @@ function datasetOptions(values: Record<string, unknown>): DatasetOptions {
     classes: values.classes ? parseClasses(values.classes as string) : undefined,
     layout: oneOf(
       values.layout as string | undefined,
-      ['cosmos', 'per-structure', 'nifti'] as DatasetLayout[],
+      ['cosmos', 'per-structure', 'images-masks', 'nifti'] as DatasetLayout[],
       '--layout',
     ),
     axis: axis as 0 | 1 | 2 | undefined,
+    maskThreshold: maskThreshold(values['mask-threshold'] as string | undefined),
   };
 }
 
