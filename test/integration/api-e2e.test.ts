@@ -87,17 +87,30 @@ describe('GraphQL API over the embedded backend', () => {
     await gw?.close();
   });
 
-  test('lists the reference model as ready, with its profile', async () => {
+  test('lists the reference model as ready, with its profile; servable models only, each with its reason', async () => {
     const r = await gql<{
       models: Array<{
         name: string;
         ready: boolean;
+        reason: string;
         encoder: string;
         decoder: string;
         profile: { name: string; inputSize: number } | null;
       }>;
-    }>(gw.url, '{ models { name ready encoder decoder profile { name inputSize } } }');
+    }>(gw.url, '{ models { name ready reason encoder decoder profile { name inputSize } } }');
     assert.equal(r.errors, undefined);
+    const names = r.data!.models.map((m) => m.name);
+    // No component of a listed model is listed on its own (sam_vit_b_encoder, medsam_vit_b_decoder...).
+    const parts = new Set(r.data!.models.flatMap((m) => [m.encoder, m.decoder].filter((p) => p !== m.name)));
+    assert.deepEqual(
+      names.filter((n) => parts.has(n)),
+      [],
+    );
+    // The production configs without weights are listed, not ready, saying which file is missing.
+    const medsam = r.data!.models.find((m) => m.name === 'medsam_vit_b');
+    assert.ok(medsam && !medsam.ready, JSON.stringify(r.data));
+    assert.match(medsam.reason, /medsam_vit_b_encoder unavailable: .*model\.onnx/);
+    for (const m of r.data!.models) assert.equal(m.ready, m.reason === '', `${m.name}: ${m.reason}`);
     const ref = r.data!.models.find((m) => m.name === 'sam_reference');
     assert.ok(ref, JSON.stringify(r.data));
     assert.equal(ref.ready, true);
