@@ -8,6 +8,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './temp-dir.ts';
+import { GENEROUS_MS } from './wait.ts';
 
 /** A running Orthanc and how to reach and stop it. */
 export interface OrthancHandle {
@@ -60,7 +61,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts Orthanc and resolves once GET /system answers; rejects with its log if it does not within `readyMs`. */
-export async function startOrthanc(readyMs = 20_000): Promise<OrthancHandle> {
+export async function startOrthanc(readyMs = GENEROUS_MS): Promise<OrthancHandle> {
   const binary = ORTHANC_BINARY.find((p) => existsSync(p));
   if (binary === undefined) throw new Error('Orthanc binary not found: install the orthanc package');
   const dir = tempDir('medseg-orthanc-');
