@@ -10,12 +10,13 @@ ARG NODE_IMAGE=node:20.19-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 # onnxruntime-node's postinstall would download CUDA binaries; the CPU binaries ship in the package and the
-# GPU work happens in Triton, so skip it (the repository's .npmrc says the same).
+# GPU work happens in Triton, so skip it (package.json's allowScripts denies it under npm 11; the npm 10 of
+# this image ignores allowScripts and reads this variable instead).
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
   && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime

@@ -1,12 +1,11 @@
 /** Test helpers: start a real gateway (embedded backend over triton-models/) and call it over HTTP. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type GatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
 import { createLogger } from '../../gateway/src/main.ts';
 import { ensureServedModels } from '../../gateway/src/models/ensure-models.ts';
+import { tempDir } from './temp-dir.ts';
 
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -24,7 +23,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
       DEFAULT_MODEL: 'sam_reference',
       LOG_LEVEL: 'silent',
       MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
-      STATE_DIR: mkdtempSync(join(tmpdir(), 'medseg-state-')),
+      STATE_DIR: tempDir('medseg-state-'),
     },
     overrides,
   );

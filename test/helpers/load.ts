@@ -1,6 +1,7 @@
 /**
  * A small closed-loop load driver for tests and benchmarks: N clients each send one request, wait for the
- * answer, and send the next, for a fixed time. Records latencies of successes and counts outcomes by code.
+ * answer, and send the next, for a fixed time (benchmarks) or a fixed number of requests each (tests, which
+ * must not depend on how fast the machine is). Records latencies of successes and counts outcomes by code.
  */
 
 /** What one request ended with: 'ok', an error code, or a transport failure. */
@@ -26,19 +27,25 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-/** Runs `clients` loops of `request` for `durationMs`; `onOutcome` sees every outcome as it happens. */
+/**
+ * Runs `clients` loops of `request`, each for `durationMs` or for `requestsPerClient` requests (whichever is
+ * given); `onOutcome` sees every outcome as it happens.
+ */
 export async function driveLoad(options: {
   clients: number;
-  durationMs: number;
+  durationMs?: number;
+  requestsPerClient?: number;
   request: () => Promise<Outcome>;
   onOutcome?: (outcome: Outcome, ms: number) => void;
 }): Promise<LoadResult> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   const started = performance.now();
-  const end = started + options.durationMs;
+  if ((options.durationMs === undefined) === (options.requestsPerClient === undefined))
+    throw new Error('driveLoad needs exactly one of durationMs and requestsPerClient');
+  const end = started + (options.durationMs ?? Number.POSITIVE_INFINITY);
   const loop = async (): Promise<void> => {
-    while (performance.now() < end) {
+    for (let sent = 0; performance.now() < end && sent < (options.requestsPerClient ?? Infinity); sent++) {
       const t = performance.now();
       let outcome: Outcome;
       try {

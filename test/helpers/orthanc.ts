@@ -4,10 +4,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './temp-dir.ts';
+import { GENEROUS_MS } from './wait.ts';
 
 /** A running Orthanc and how to reach and stop it. */
 export interface OrthancHandle {
@@ -60,10 +61,10 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts Orthanc and resolves once GET /system answers; rejects with its log if it does not within `readyMs`. */
-export async function startOrthanc(readyMs = 20_000): Promise<OrthancHandle> {
+export async function startOrthanc(readyMs = GENEROUS_MS): Promise<OrthancHandle> {
   const binary = ORTHANC_BINARY.find((p) => existsSync(p));
   if (binary === undefined) throw new Error('Orthanc binary not found: install the orthanc package');
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-orthanc-'));
+  const dir = tempDir('medseg-orthanc-');
   const httpPort = await freePort();
   const dicomPort = await freePort();
   const config = {

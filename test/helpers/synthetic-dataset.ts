@@ -3,11 +3,11 @@
  * `labels/` with one grey value per class, `dataset.json`) or one mask per structure (`images/`, `masks/`).
  * Objects are filled ellipses brighter than the background, so thresholding fakes can segment them.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { createRng } from '../../gateway/src/core/random.ts';
+import { tempDir } from './temp-dir.ts';
 
 /** Options of {@link writeSyntheticDataset}. */
 export interface SyntheticOptions {
@@ -70,7 +70,7 @@ export function writePng(
 
 /** Generates a dataset: each image gets one ellipse per class (non-overlapping columns), intensity per class. */
 export function writeSyntheticDataset(options: SyntheticOptions = {}): SyntheticDataset {
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'medseg-synth-'));
+  const dir = options.dir ?? tempDir('medseg-synth-');
   const n = options.images ?? 4;
   const width = options.width ?? 64;
   const height = options.height ?? 48;

@@ -4,8 +4,7 @@
  * match its ONNX file, one whose model file is missing, and a large-tensor model (> 4 MiB in and out).
  * The same repository serves the embedded server in tests and a real Triton for the conformance suite.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   GraphBuilder,
@@ -14,6 +13,7 @@ import {
   type OnnxElemType,
 } from '../../gateway/src/models/onnx-builder.ts';
 import { DATATYPES, type Datatype } from '../../gateway/src/inference/types.ts';
+import { tempDir } from './temp-dir.ts';
 
 /** Datatypes that have an identity test model (BF16 has no ONNX Runtime for Node tensor type). */
 export const IDENTITY_DATATYPES = DATATYPES.filter((d): d is Exclude<Datatype, 'BF16'> => d !== 'BF16');
@@ -187,7 +187,7 @@ output [ { name: "Y" data_type: TYPE_INT32 dims: [ 3 ] } ]
 
 /** A temporary conformance repository; `cleanup()` deletes it. */
 export function createTestRepository(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-models-'));
+  const dir = tempDir('medseg-models-');
   writeConformanceRepository(dir);
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

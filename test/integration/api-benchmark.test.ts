@@ -3,8 +3,7 @@
  * model, follow it over a real WebSocket subscription, read aggregates and reports, cancel and resume.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'graphql-ws';
@@ -12,6 +11,8 @@ import WebSocket from 'ws';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const JOB_FIELDS = `id status dataset models strategies error progress { done total failed rate etaSeconds }`;
 
@@ -20,7 +21,7 @@ describe('benchmark API', () => {
   let root: string;
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'medseg-bench-root-'));
+    root = tempDir('medseg-bench-root-');
     const dir = join(root, 'synthetic');
     writeSyntheticDataset({
       dir,
@@ -151,53 +152,73 @@ describe('benchmark API', () => {
   });
 
   test('a cancelled job resumes without repeating stored samples', async () => {
-    const started = await gql<{ startBenchmark: { id: string } }>(
-      gw.url,
-      `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2, S3, S4, S5, S6], seed: 2 }) { id } }`,
-    );
-    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
-    const id = started.data!.startBenchmark.id;
-    const poll = async () =>
-      (
-        await gql<{ benchmark: { status: string; progress: { done: number; total: number } } }>(
-          gw.url,
-          `query ($id: ID!) { benchmark(id: $id) { status progress { done total } } }`,
-          { id },
-        )
-      ).data!.benchmark;
-    while ((await poll()).progress.done < 3) await new Promise((r) => setTimeout(r, 50));
-    // The running job's progress is on /metrics.
-    const scrape = await (await fetch(`${gw.url}/metrics`)).text();
-    const line = (name: string) =>
-      Number(
-        scrape
-          .split('\n')
-          .find((l) => l.startsWith(`${name}{job="${id}"}`))
-          ?.split(' ')
-          .pop(),
+    // The job's segmenter is held after a few decodes until the cancel has been sent, so the cancel always
+    // lands in a running job, however fast or slow this machine is (the job runs in this process).
+    const sam = gw.services.sam;
+    const realDecode = sam.decode.bind(sam);
+    let decodesLeft = 4;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    sam.decode = async (...args: Parameters<typeof sam.decode>) => {
+      if (decodesLeft-- <= 0) await released;
+      return realDecode(...args);
+    };
+    try {
+      const started = await gql<{ startBenchmark: { id: string } }>(
+        gw.url,
+        `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2, S3, S4, S5, S6], seed: 2 }) { id } }`,
       );
-    assert.ok(line('medseg_benchmark_samples_done') >= 3, scrape.slice(0, 200));
-    const ratio = line('medseg_benchmark_progress_ratio');
-    assert.ok(ratio > 0 && ratio < 1, `progress ratio ${ratio}`);
-    const cancelled = await gql(gw.url, `mutation ($id: ID!) { cancelBenchmark(id: $id) { id } }`, { id });
-    assert.equal(cancelled.errors, undefined);
-    let state = await poll();
-    while (state.status === 'running') {
-      await new Promise((r) => setTimeout(r, 50));
-      state = await poll();
+      assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+      const id = started.data!.startBenchmark.id;
+      let last: { status: string; progress: { done: number; total: number } } | undefined;
+      const poll = async () => {
+        last = (
+          await gql<{ benchmark: { status: string; progress: { done: number; total: number } } }>(
+            gw.url,
+            `query ($id: ID!) { benchmark(id: $id) { status progress { done total } } }`,
+            { id },
+          )
+        ).data!.benchmark;
+        return last;
+      };
+      const describe = () => `last ${JSON.stringify(last)}`;
+      await waitFor('3 samples stored', async () => (await poll()).progress.done >= 3, { describe });
+      // The running job's progress is on /metrics.
+      const scrape = await (await fetch(`${gw.url}/metrics`)).text();
+      const line = (name: string) =>
+        Number(
+          scrape
+            .split('\n')
+            .find((l) => l.startsWith(`${name}{job="${id}"}`))
+            ?.split(' ')
+            .pop(),
+        );
+      assert.ok(line('medseg_benchmark_samples_done') >= 3, scrape.slice(0, 200));
+      const ratio = line('medseg_benchmark_progress_ratio');
+      assert.ok(ratio > 0 && ratio < 1, `progress ratio ${ratio}`);
+      const cancelled = await gql(gw.url, `mutation ($id: ID!) { cancelBenchmark(id: $id) { id } }`, { id });
+      assert.equal(cancelled.errors, undefined);
+      release();
+      let state = await waitFor('the job to stop', async () => (await poll()).status !== 'running' && last, {
+        describe,
+      });
+      assert.equal(state.status, 'cancelled');
+      assert.ok(state.progress.done < 30);
+      const resumed = await gql(gw.url, `mutation ($id: ID!) { resumeBenchmark(id: $id) { id } }`, { id });
+      assert.equal(resumed.errors, undefined, JSON.stringify(resumed.errors));
+      state = await waitFor(
+        'the resumed job to finish',
+        async () => !['running', 'queued'].includes((await poll()).status) && last,
+        { describe },
+      );
+      assert.equal(state.status, 'completed');
+      assert.equal(state.progress.done, 30);
+      const rows = gw.services.benchmark.store.listSamples(id);
+      const keys = new Set(rows.map((r) => JSON.stringify([r.model, r.strategy, r.objectId, r.variant])));
+      assert.equal(keys.size, rows.length, 'every sample stored exactly once');
+    } finally {
+      release();
+      sam.decode = realDecode;
     }
-    assert.equal(state.status, 'cancelled');
-    assert.ok(state.progress.done < 30);
-    const resumed = await gql(gw.url, `mutation ($id: ID!) { resumeBenchmark(id: $id) { id } }`, { id });
-    assert.equal(resumed.errors, undefined, JSON.stringify(resumed.errors));
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      state = await poll();
-    } while (state.status === 'running' || state.status === 'queued');
-    assert.equal(state.status, 'completed');
-    assert.equal(state.progress.done, 30);
-    const rows = gw.services.benchmark.store.listSamples(id);
-    const keys = new Set(rows.map((r) => JSON.stringify([r.model, r.strategy, r.objectId, r.variant])));
-    assert.equal(keys.size, rows.length, 'every sample stored exactly once');
   });
 });

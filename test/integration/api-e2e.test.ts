@@ -3,8 +3,7 @@
  * serving the generated reference models.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dice } from '../../gateway/src/core/metrics.ts';
@@ -16,6 +15,8 @@ import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { SessionStore } from '../../gateway/src/api/annotation-sessions.ts';
 
 const SEGMENT = `query ($input: SegmentInput!) {
   segment(input: $input) {
@@ -75,7 +76,7 @@ describe('GraphQL API over the embedded backend', () => {
   let dataRoot: string;
 
   before(async () => {
-    dataRoot = await mkdtemp(join(tmpdir(), 'medseg-api-'));
+    dataRoot = tempDir('medseg-api-');
     gw = await startTestGateway({ dataRoots: [dataRoot], maxPixels: 4_000_000 });
     phantom = generatePhantom({ seed: 7, width: 320, height: 256, shapes: ['disc', 'ellipse', 'ring'] });
     const png = encodePng(phantom.image);
@@ -86,17 +87,30 @@ describe('GraphQL API over the embedded backend', () => {
     await gw?.close();
   });
 
-  test('lists the reference model as ready, with its profile', async () => {
+  test('lists the reference model as ready, with its profile; servable models only, each with its reason', async () => {
     const r = await gql<{
       models: Array<{
         name: string;
         ready: boolean;
+        reason: string;
         encoder: string;
         decoder: string;
         profile: { name: string; inputSize: number } | null;
       }>;
-    }>(gw.url, '{ models { name ready encoder decoder profile { name inputSize } } }');
+    }>(gw.url, '{ models { name ready reason encoder decoder profile { name inputSize } } }');
     assert.equal(r.errors, undefined);
+    const names = r.data!.models.map((m) => m.name);
+    // No component of a listed model is listed on its own (sam_vit_b_encoder, medsam_vit_b_decoder...).
+    const parts = new Set(r.data!.models.flatMap((m) => [m.encoder, m.decoder].filter((p) => p !== m.name)));
+    assert.deepEqual(
+      names.filter((n) => parts.has(n)),
+      [],
+    );
+    // The production configs without weights are listed, not ready, saying which file is missing.
+    const medsam = r.data!.models.find((m) => m.name === 'medsam_vit_b');
+    assert.ok(medsam && !medsam.ready, JSON.stringify(r.data));
+    assert.match(medsam.reason, /medsam_vit_b_encoder unavailable: .*model\.onnx/);
+    for (const m of r.data!.models) assert.equal(m.ready, m.reason === '', `${m.name}: ${m.reason}`);
     const ref = r.data!.models.find((m) => m.name === 'sam_reference');
     assert.ok(ref, JSON.stringify(r.data));
     assert.equal(ref.ready, true);
@@ -384,7 +398,10 @@ describe('GraphQL API over the embedded backend', () => {
 
 describe('annotation session expiry', () => {
   test('an idle session expires and answers SESSION_NOT_FOUND; the bound on open sessions holds', async () => {
-    const gw = await startTestGateway({ sessionTtlS: 0.4, maxSessions: 1 });
+    const gw = await startTestGateway();
+    // The sessions' clock is the test's, so expiry does not depend on how fast requests run on this machine.
+    let clock = Date.now();
+    gw.services.sessions = new SessionStore({ maxSessions: 1, ttlMs: 60_000, now: () => clock });
     try {
       const img = {
         encoded: {
@@ -397,7 +414,7 @@ describe('annotation session expiry', () => {
       const first = await gql<{ startSession: { id: string } }>(gw.url, start, { i: img });
       assert.equal(first.errors, undefined, JSON.stringify(first.errors));
       assert.equal(errorCode(await gql(gw.url, start, { i: img })), 'LIMIT_EXCEEDED');
-      await new Promise((r) => setTimeout(r, 600));
+      clock += 60_001;
       const late = await gql(
         gw.url,
         `mutation ($s: ID!) { addClick(session: $s, x: 5, y: 5, positive: true) { clickCount } }`,

@@ -35,7 +35,7 @@ let gw: RunningGateway;
 
 before(async () => {
   orthanc = await startOrthanc();
-  client = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, timeoutMs: 10_000 });
+  client = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, timeoutMs: 120_000 });
   const stored = await client.store(slices);
   assert.equal(stored.failed.length, 0);
   gw = await startTestGateway({ pacsEndpoints: { orthanc: { baseUrl: orthanc.dicomWebUrl } } });

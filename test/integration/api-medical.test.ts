@@ -4,8 +4,7 @@
  * inputs, and logs free of patient identifiers.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +19,7 @@ import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
 import { freePort } from '../helpers/orthanc.ts';
 import { errorCode, gql, REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
 import { le16, makeDicom } from '../unit/imaging/synthetic-dicom.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const samples = resolve(REPO_ROOT, '../shared/samples');
 const ctFile = (n: string) => readFileSync(resolve(samples, 'dicom/ct-3slice-liver-seg', n));
@@ -235,7 +235,7 @@ test('a DICOM with a patient name and id leaves no trace of them in the logs', a
   const config = loadConfig({
     PORT: '0',
     MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
-    STATE_DIR: '/tmp/medseg-test-state',
+    STATE_DIR: tempDir('medseg-test-state-'),
     LOG_LEVEL: 'debug',
   });
   const gw = await startGateway(config, pino({ level: 'debug' }, sink));
@@ -279,7 +279,7 @@ test('PACS endpoints come from PACS_ENDPOINTS or PACS_ENDPOINTS_FILE and are val
   assert.deepEqual(inline.pacsEndpoints, {
     main: { baseUrl: 'https://pacs.example/dicom-web', authHeader: 'Bearer t' },
   });
-  const file = resolve(mkdtempSync(resolve(tmpdir(), 'medseg-pacs-')), 'pacs.json');
+  const file = resolve(tempDir('medseg-pacs-'), 'pacs.json');
   writeFileSync(file, '{"a": {"baseUrl": "http://127.0.0.1:8042/dicom-web"}}');
   assert.deepEqual(Object.keys(loadConfig({ PACS_ENDPOINTS_FILE: file }).pacsEndpoints), ['a']);
   assert.deepEqual(loadConfig({}).pacsEndpoints, {});

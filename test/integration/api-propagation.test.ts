@@ -21,6 +21,7 @@ import { decodeNifti } from '../../gateway/src/imaging/nifti.ts';
 import { maskBox, nextBox, propagate } from '../../gateway/src/sam/propagation.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const samples = resolve(REPO_ROOT, '../shared/samples');
 
@@ -481,19 +482,17 @@ describe('segmentVolume and volume jobs over GraphQL', () => {
         `query ($id: ID!) { volumeJob(jobId: $id) { status slicesDone slicesPlanned result { keySlice } } }`,
         { id: jobId },
       );
-    for (let i = 0; i < 200 && (await poll()).data!.volumeJob.slicesDone < 2; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitFor('2 slices done', async () => (await poll()).data!.volumeJob.slicesDone >= 2);
     const cancel = await gql<{ cancelVolume: boolean }>(
       gw.url,
       `mutation ($id: ID!) { cancelVolume(jobId: $id) }`,
       { id: jobId },
     );
     assert.equal(cancel.data!.cancelVolume, true);
-    let state = (await poll()).data!.volumeJob;
-    for (let i = 0; i < 200 && state.status === 'RUNNING'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = (await poll()).data!.volumeJob;
-    }
+    const state = await waitFor('the job to stop', async () => {
+      const job = (await poll()).data!.volumeJob;
+      return job.status !== 'RUNNING' && job;
+    });
     assert.equal(state.status, 'CANCELLED');
     assert.equal(state.result, null);
     assert.ok(state.slicesDone < 20, `${state.slicesDone} slices done before stopping`);

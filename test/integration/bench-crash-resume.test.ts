@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const child = resolve(here, '../unit/bench/slow-job-child.ts');
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-crash-'));
+const tmp = tempDir('medseg-crash-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs the child; resolves with its stdout and exit status. `killAt` SIGKILLs it once it printed that many samples. */

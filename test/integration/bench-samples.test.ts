@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BenchmarkService, JobStore } from '../../gateway/src/bench/index.ts';
 import { createFakeSegmenter } from '../unit/bench/fake-segmenter.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = resolve(repoRoot, '../shared/samples');
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-bench-samples-'));
+const tmp = tempDir('medseg-bench-samples-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('real samples of all three layouts run end to end into one SQLite file and report', async () => {

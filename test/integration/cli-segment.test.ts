@@ -1,7 +1,6 @@
 /** `medseg segment` as a user runs it: with the embedded backend it starts itself, and against a gateway. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../gateway/src/cli/main.ts';
@@ -10,6 +9,9 @@ import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
+import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 
 function capture() {
   const out: string[] = [];
@@ -18,7 +20,7 @@ function capture() {
 }
 
 test('segments a phantom with a box, starting the embedded backend itself, and with --url', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-'));
+  const dir = tempDir('medseg-cli-');
   const phantom = generatePhantom({ seed: 21, width: 160, height: 120, shapes: ['disc'] });
   const obj = phantom.objects[0].mask;
   let x0 = 1e9,
@@ -48,15 +50,20 @@ test('segments a phantom with a box, starting the embedded backend itself, and w
       '--box',
       `${x0},${y0},${x1 + 1},${y1 + 1}`,
       '--out',
-      join(dir, 'm.png'),
+      join(dir, 'out', 'm.png'),
       '--json',
     ],
     c.io,
   );
   assert.equal(code, 0, c.err.join(''));
+  // Starting the embedded backend says what it is doing, step by step, before the result.
+  assert.match(
+    c.err.join(''),
+    /^\[\d+\.\d s\] no --url: starting a gateway[\s\S]*loading the models[\s\S]*\[\d+\.\d s\] ready at http:\/\/127\.0\.0\.1:\d+; segmenting\n$/,
+  );
   const json = JSON.parse(c.out.join('')) as { rle: { size: number[] }; area: number; predictedIou: number };
   assert.deepEqual(json.rle.size, [120, 160]);
-  const png = decodeImage(readFileSync(join(dir, 'm.png')));
+  const png = decodeImage(readFileSync(join(dir, 'out', 'm.png')));
   const mask = { width: 160, height: 120, data: Uint8Array.from(png.data, (v) => (v > 0 ? 1 : 0)) };
   assert.ok(dice(mask, obj) >= 0.9, `Dice ${dice(mask, obj)}`);
 
@@ -75,7 +82,7 @@ test('segments a phantom with a box, starting the embedded backend itself, and w
 });
 
 test('bad invocations exit 2 with a message, an unreachable gateway exits 1', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-bad-'));
+  const dir = tempDir('medseg-cli-bad-');
   const image = join(dir, 'p.png');
   writeFileSync(image, encodePng(generatePhantom({ seed: 1, width: 32, height: 32 }).image));
   const cases: Array<[string[], number, RegExp]> = [
@@ -84,7 +91,8 @@ test('bad invocations exit 2 with a message, an unreachable gateway exits 1', as
     [['segment', '--image', image, '--point', '1,2,5'], 2, /label must be 1 or 0/],
     [['segment', '--image', image, '--box', '1,2,3'], 2, /--box must be 4 comma-separated numbers/],
     [['segment', '--image', join(dir, 'missing.png'), '--box', '1,1,5,5'], 2, /cannot read --image/],
-    [['segment', '--image', image, '--box', '1,1,5,5', '--bogus'], 2, /Unknown option/],
+    [['segment', '--image', image, '--box', '1,1,5,5', '--bogus'], 2, /unknown option '--bogus'/],
+    [['segment', '--image', image, '--box', '1,1,5,5', '--api-key', ' '], 2, /--api-key .* is empty/],
     [
       ['segment', '--url', 'http://127.0.0.1:1', '--image', image, '--box', '1,1,5,5'],
       1,
@@ -95,5 +103,35 @@ test('bad invocations exit 2 with a message, an unreachable gateway exits 1', as
     const c = capture();
     assert.equal(await main(args, c.io), expected, args.join(' '));
     assert.match(c.err.join(''), message);
+  }
+});
+
+test('--api-key and MEDSEG_API_KEY authenticate against a gateway that has keys', async () => {
+  const dir = tempDir('medseg-cli-key-');
+  const image = join(dir, 'p.png');
+  writeFileSync(image, encodePng(generatePhantom({ seed: 4, width: 64, height: 64 }).image));
+  const file = join(dir, 'keys.json');
+  const { key } = new ApiKeyStore(file).create('cli', ['segment']);
+  const gw = await startTestGateway({ security: loadSecurityConfig({ API_KEYS_FILE: file }, dir) });
+  const args = ['segment', '--url', gw.url, '--image', image, '--box', '8,8,40,40'];
+  try {
+    const none = capture();
+    assert.equal(await main(args, none.io), 2);
+    assert.match(none.err.join(''), /UNAUTHENTICATED/);
+    const wrong = capture();
+    assert.equal(await main([...args, '--api-key', 'msk_nope'], wrong.io), 2);
+    assert.match(wrong.err.join(''), /UNAUTHENTICATED/);
+    const flag = capture();
+    assert.equal(await main([...args, '--api-key', key], flag.io), 0, flag.err.join(''));
+    assert.match(flag.out.join(''), /^mask: area \d+ px/);
+    process.env.MEDSEG_API_KEY = key;
+    try {
+      const env = capture();
+      assert.equal(await main(args, env.io), 0, env.err.join(''));
+    } finally {
+      delete process.env.MEDSEG_API_KEY;
+    }
+  } finally {
+    await gw.close();
   }
 });

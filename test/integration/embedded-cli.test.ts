@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { main } from '../../gateway/src/cli/main.ts';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { TEST_MODELS, createTestRepository, identityModel } from '../helpers/test-models.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 function capture() {
   const out: string[] = [];
@@ -29,7 +30,7 @@ describe('medseg infer', () => {
 
   it('prints the repository index as JSON', async () => {
     const c = capture();
-    assert.equal(await main(['infer', '--url', server.address, 'index'], c.io), 0);
+    assert.equal(await main(['infer', '--triton-url', server.address, 'index'], c.io), 0);
     const rows = JSON.parse(c.out.join('')) as Array<{ name: string; state: string; reason: string }>;
     assert.equal(rows.find((r) => r.name === TEST_MODELS.mismatch)?.state, 'UNAVAILABLE');
     assert.equal(rows.find((r) => r.name === identityModel('FP32'))?.state, 'READY');
@@ -44,7 +45,7 @@ describe('medseg infer', () => {
       ['ready'],
     ]) {
       const c = capture();
-      assert.equal(await main(['infer', '--url', server.address, ...args], c.io), 0, c.err.join(''));
+      assert.equal(await main(['infer', '--triton-url', server.address, ...args], c.io), 0, c.err.join(''));
       assert.ok(JSON.parse(c.out.join('')));
     }
   });
@@ -68,7 +69,7 @@ describe('medseg infer', () => {
     assert.equal(await main(['infer', '--url', '127.0.0.1:1', 'index'], c.io), 1);
     assert.match(c.err.join(''), /BACKEND_UNAVAILABLE.*127\.0\.0\.1:1/);
     const d = capture();
-    assert.equal(await main(['infer', '--url', server.address, 'metadata', 'nope'], d.io), 1);
+    assert.equal(await main(['infer', '--triton-url', server.address, 'metadata', 'nope'], d.io), 1);
     assert.match(d.err.join(''), /MODEL_NOT_FOUND/);
   });
 });
@@ -79,15 +80,15 @@ describe('medseg serve-models', () => {
     try {
       const c = capture();
       const done = main(['serve-models', '--repository', repo.dir, '--port', '0'], c.io);
-      const deadline = Date.now() + 10_000;
-      while (!c.out.join('').includes('listening on') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor('the server to listen', () => c.out.join('').includes('listening on'), {
+        intervalMs: 20,
+      });
       const text = c.out.join('');
       const address = /listening on (\S+)/.exec(text)?.[1];
       assert.ok(address, text);
       assert.match(text, new RegExp(`model ${TEST_MODELS.mismatch} version 1: UNAVAILABLE \\(.+\\)`));
       const q = capture();
-      assert.equal(await main(['infer', '--url', address, 'ready'], q.io), 0);
+      assert.equal(await main(['infer', '--triton-url', address, 'ready'], q.io), 0);
       process.emit('SIGINT');
       assert.equal(await done, 0);
       assert.match(c.out.join(''), /SIGINT: stopping/);

@@ -3,8 +3,7 @@
  * version policies, strict readiness, typed-contents requests, BYTES the ONNX string tensors cannot carry.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -14,6 +13,7 @@ import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
 import { inferenceService } from '../../gateway/src/inference/proto.ts';
 import { TEST_MODELS, createTestRepository, identityModel } from '../helpers/test-models.ts';
 import { GraphBuilder, OnnxType, serializeModel } from '../../gateway/src/models/onnx-builder.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const addOne = (() => {
   const g = new GraphBuilder('a');
@@ -36,7 +36,7 @@ describe('embedded server: repository loading', () => {
   const lines: string[] = [];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'medseg-repo-'));
+    dir = tempDir('medseg-repo-');
     const model = (name: string, config: string, versions: number[] = [1]) => {
       mkdirSync(join(dir, name), { recursive: true });
       writeFileSync(join(dir, name, 'config.pbtxt'), config);

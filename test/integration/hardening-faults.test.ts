@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -17,9 +17,11 @@ import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg as spawnProcess } from '../helpers/medseg-process.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { pause, waitFor } from '../helpers/wait.ts';
 
 const MODELS = join(REPO_ROOT, 'triton-models');
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-faults-'));
+const tmp = tempDir('medseg-faults-');
 const children = new Set<ChildProcess>();
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -56,12 +58,51 @@ async function gql(
   return { status: res.status, data: body.data ?? undefined, code: body.errors?.[0]?.extensions?.code };
 }
 
+/**
+ * A POST whose headers go out at once with `Expect: 100-continue` and whose body waits for `send()`:
+ * `continued` resolves when the server has answered "100 Continue", i.e. holds the request.
+ */
+function heldRequest(url: string, body: string) {
+  let onContinue: () => void = () => undefined;
+  const continued = new Promise<void>((resolve) => (onContinue = resolve));
+  const req = httpRequest(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      expect: '100-continue',
+    },
+  });
+  req.once('continue', onContinue);
+  const response = new Promise<{
+    status: number;
+    body: { data?: Record<string, unknown>; errors?: unknown };
+  }>((resolve, reject) => {
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }),
+      );
+      res.once('error', reject);
+    });
+  });
+  req.flushHeaders();
+  return {
+    continued,
+    send() {
+      req.end(body);
+      return response;
+    },
+  };
+}
+
 const SEGMENT = `query ($id: ID!) { segment(input: { embeddingId: $id, prompts: [{ box: { x0: 10, y0: 10, x1: 60, y1: 60 } }] }) { results { masks { area } } } }`;
 const ENCODE = `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('backend faults through real processes', () => {
-  test('backend SIGKILLed under load and restarted: typed errors only, no hang, serving again in seconds', async (t) => {
+  test('backend SIGKILLed under load and restarted: typed errors only, no hang, serving again', async (t) => {
     const port = await freePort();
     const serveArgs = ['serve-models', '--repository', MODELS, '--port', String(port)];
     let server = await spawnMedseg(serveArgs, {}, /listening on/);
@@ -78,55 +119,72 @@ describe('backend faults through real processes', () => {
       const id = (enc.data?.encodeImage as { id: string }).id;
       assert.ok(id);
 
-      const outcomes = new Map<string, number>();
+      // Each phase waits for the outcome it needs (a success, a failure, a success again), however long a busy
+      // machine takes; counts per unit of time are figures for `npm run bench -- load`, not assertions.
+      type Phase = 'before' | 'killed' | 'restarted';
+      let phase: Phase = 'before';
+      const outcomes: Record<Phase, Map<string, number>> = {
+        before: new Map(),
+        killed: new Map(),
+        restarted: new Map(),
+      };
+      const count = (p: Phase, outcome: string) => outcomes[p].get(outcome) ?? 0;
       let stop = false;
-      let okAfterRestart = 0;
       let restartedAt = 0;
       let firstOkAfterRestart = 0;
       const client = async () => {
         while (!stop) {
+          const at = phase;
           let outcome: string;
           try {
-            const r = await gql(gw.url, SEGMENT, { id }, 15_000);
+            // Far longer than the backend deadline (3 s) plus queueing: a request still open then has hung.
+            const r = await gql(gw.url, SEGMENT, { id }, 120_000);
             outcome = r.code ?? (r.status === 200 ? 'ok' : `http ${r.status}`);
           } catch (err: unknown) {
             outcome = (err as Error).name === 'TimeoutError' ? 'HANG' : `fetch ${(err as Error).message}`;
           }
-          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-          if (outcome === 'ok' && restartedAt > 0) {
-            okAfterRestart++;
-            if (firstOkAfterRestart === 0) firstOkAfterRestart = performance.now();
-          }
-          if (outcome !== 'ok') await sleep(20);
+          // A request counts in the phase it started in.
+          const p = at;
+          outcomes[p].set(outcome, count(p, outcome) + 1);
+          if (outcome === 'ok' && p === 'restarted' && firstOkAfterRestart === 0)
+            firstOkAfterRestart = performance.now();
+          if (outcome !== 'ok') await pause(20);
         }
       };
+      const summary = () =>
+        JSON.stringify(
+          Object.fromEntries(Object.entries(outcomes).map(([k, m]) => [k, Object.fromEntries(m)])),
+        );
       const clients = Array.from({ length: 8 }, client);
-      await sleep(1000);
-      const okBeforeKill = outcomes.get('ok') ?? 0;
-      server.child.kill('SIGKILL');
-      await exited(server.child);
-      await sleep(1000);
-      restartedAt = performance.now();
-      server = await spawnMedseg(serveArgs, {}, /listening on/);
-      const listeningAfterMs = performance.now() - restartedAt;
-      const deadline = performance.now() + 20_000;
-      while (okAfterRestart < 20 && performance.now() < deadline) await sleep(50);
-      stop = true;
-      await Promise.all(clients);
+      try {
+        await waitFor('a request served before the kill', () => count('before', 'ok') > 0, {
+          describe: summary,
+        });
+        phase = 'killed';
+        server.child.kill('SIGKILL');
+        await exited(server.child);
+        await waitFor(
+          'a typed failure while the backend is down',
+          () => count('killed', 'BACKEND_UNAVAILABLE') + count('killed', 'DEADLINE_EXCEEDED') > 0,
+          { describe: summary },
+        );
+        restartedAt = performance.now();
+        server = await spawnMedseg(serveArgs, {}, /listening on/);
+        phase = 'restarted';
+        await waitFor('5 requests served after the restart', () => count('restarted', 'ok') >= 5, {
+          describe: summary,
+        });
+      } finally {
+        stop = true;
+        await Promise.all(clients);
+      }
 
-      const summary = Object.fromEntries(outcomes);
-      const recoveryMs = firstOkAfterRestart - restartedAt;
       t.diagnostic(
-        `outcomes ${JSON.stringify(summary)}; server listening ${Math.round(listeningAfterMs)} ms after restart, ` +
-          `first ok ${Math.round(recoveryMs)} ms after restart`,
+        `outcomes ${summary()}; first ok ${Math.round(firstOkAfterRestart - restartedAt)} ms after restart`,
       );
-      assert.ok(okBeforeKill > 0, 'served before the kill');
       const allowed = new Set(['ok', 'BACKEND_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'MODEL_NOT_READY']);
-      for (const k of outcomes.keys())
-        assert.ok(allowed.has(k), `unexpected outcome ${k}: ${JSON.stringify(summary)}`);
-      assert.ok((outcomes.get('BACKEND_UNAVAILABLE') ?? 0) + (outcomes.get('DEADLINE_EXCEEDED') ?? 0) > 0);
-      assert.ok(okAfterRestart >= 20, `serving again after the restart (${okAfterRestart} ok)`);
-      assert.ok(recoveryMs < 15_000, `recovered in ${Math.round(recoveryMs)} ms`);
+      for (const m of Object.values(outcomes))
+        for (const k of m.keys()) assert.ok(allowed.has(k), `unexpected outcome ${k}: ${summary()}`);
     } finally {
       await gw.close();
       server.child.kill('SIGTERM');
@@ -147,23 +205,32 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
     spawnMedseg(['start'], env, /listening on (http:\/\/[\d.:]+)\/graphql[\s\S]*authentication:/);
 
   test('SIGTERM: requests in flight complete, then the process exits 0 and stops accepting', async () => {
-    const gw = await startGatewayProcess(startEnv(join(tmp, 'drain')));
+    // A grace period far beyond any healthy drain, so that a busy machine cannot turn the drain into a timeout.
+    const gw = await startGatewayProcess(startEnv(join(tmp, 'drain'), { SHUTDOWN_GRACE_MS: '300000' }));
     const url = gw.match[1];
     const images = [11, 12, 13, 14].map((seed) =>
       Buffer.from(encodePng(generatePhantom({ seed, width: 400, height: 300 }).image)).toString('base64'),
     );
-    const inflight = images.map((b64) => gql(url, ENCODE, { i: { encoded: { base64: b64 } } }));
-    await sleep(150);
+    // Each request sends its headers with `Expect: 100-continue` and holds its body back: the server's
+    // "100 Continue" proves it has the request, so the SIGTERM below finds all four in flight, on any machine.
+    const inflight = images.map((b64) =>
+      heldRequest(
+        `${url}/graphql`,
+        JSON.stringify({ query: ENCODE, variables: { i: { encoded: { base64: b64 } } } }),
+      ),
+    );
+    await Promise.all(inflight.map((r) => r.continued));
     gw.child.kill('SIGTERM');
-    const results = await Promise.all(inflight);
+    await waitFor('the shutdown to start', () => /shutting down/.test(gw.output()));
+    const results = await Promise.all(inflight.map((r) => r.send()));
     for (const r of results) {
-      assert.equal(r.status, 200);
-      assert.equal(r.code, undefined);
-      assert.ok((r.data?.encodeImage as { id: string }).id);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.errors, undefined);
+      assert.ok((r.body.data?.encodeImage as { id: string }).id);
     }
     const { code } = await exited(gw.child);
     assert.equal(code, 0, gw.output());
-    assert.match(gw.output(), /shutting down \(grace 10000 ms\)/);
+    assert.match(gw.output(), /shutting down \(grace 300000 ms\)/);
     await assert.rejects(fetch(`${url}/healthz`), 'no longer accepting');
   });
 
@@ -192,14 +259,16 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
           id: jobId,
         })
       ).data?.benchmark as { status: string; progress: { done: number; total: number } };
-    const waitFor = async (pred: (p: Awaited<ReturnType<typeof progress>>) => boolean, ms: number) => {
-      const end = performance.now() + ms;
-      for (;;) {
-        const p = await progress();
-        if (pred(p)) return p;
-        if (performance.now() > end) throw new Error(`timed out; last ${JSON.stringify(p)}`);
-        await sleep(20);
-      }
+    const waitForJob = async (what: string, pred: (p: Awaited<ReturnType<typeof progress>>) => boolean) => {
+      let last: Awaited<ReturnType<typeof progress>> | undefined;
+      return waitFor(
+        what,
+        async () => {
+          last = await progress();
+          return pred(last) && last;
+        },
+        { describe: () => `last ${JSON.stringify(last)}` },
+      );
     };
     const db = join(state, 'bench.sqlite');
     const stored = () => {
@@ -211,7 +280,7 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
       }
     };
 
-    const first = await waitFor((p) => p.progress.done >= 5, 60_000);
+    const first = await waitForJob('5 samples stored', (p) => p.progress.done >= 5);
     assert.equal(first.progress.total, total);
     gw.child.kill('SIGKILL');
     await exited(gw.child);
@@ -220,7 +289,10 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
 
     gw = await startGatewayProcess(startEnv(state));
     url = gw.match[1];
-    const resumed = await waitFor((p) => p.progress.done >= atKill + 5 || p.status === 'completed', 60_000);
+    const resumed = await waitForJob(
+      '5 more samples after the restart',
+      (p) => p.progress.done >= atKill + 5 || p.status === 'completed',
+    );
     assert.notEqual(resumed.status, 'queued');
     gw.child.kill('SIGTERM');
     const { code } = await exited(gw.child);
@@ -230,7 +302,7 @@ describe('graceful stop and durable benchmark jobs of `medseg start`', () => {
 
     gw = await startGatewayProcess(startEnv(state));
     url = gw.match[1];
-    const done = await waitFor((p) => p.status === 'completed', 120_000);
+    const done = await waitForJob('the job completed', (p) => p.status === 'completed');
     assert.equal(done.progress.done, total);
     gw.child.kill('SIGTERM');
     await exited(gw.child);

@@ -1,8 +1,5 @@
 /** /metrics counters move with real requests; logs carry request ids and never pixel data. */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -11,6 +8,7 @@ import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { startGateway } from '../../gateway/src/main.ts';
 import { gql, REPO_ROOT } from '../helpers/gateway.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 function metricValue(text: string, name: string, labels = ''): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
@@ -28,7 +26,7 @@ test('metrics move with requests, and logs have request ids but no pixels', asyn
   const config = loadConfig({
     PORT: '0',
     MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
-    STATE_DIR: mkdtempSync(join(tmpdir(), 'medseg-state-')),
+    STATE_DIR: tempDir('medseg-state-'),
   });
   const gw = await startGateway(config, pino({ level: 'info' }, sink));
   try {

@@ -33,7 +33,7 @@ let client: DicomWebClient;
 
 before(async () => {
   orthanc = await startOrthanc();
-  client = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, timeoutMs: 10_000 });
+  client = new DicomWebClient({ baseUrl: orthanc.dicomWebUrl, timeoutMs: 120_000 });
 });
 
 after(async () => {

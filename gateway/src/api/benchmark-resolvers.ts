@@ -23,6 +23,7 @@ import { confinePath } from './image-input.ts';
 const LAYOUTS: Record<string, DatasetLayout> = {
   COSMOS: 'cosmos',
   PER_STRUCTURE: 'per-structure',
+  IMAGES_MASKS: 'images-masks',
   NIFTI: 'nifti',
 };
 const RANDOMNESS: Record<string, Randomness> = {
@@ -234,6 +235,7 @@ export const benchmarkResolvers = {
             classes?: Array<{ value: number; name: string }> | null;
             axis?: number | null;
             replace?: boolean | null;
+            maskThreshold?: number | null;
           };
         },
         ctx: ApiContext,
@@ -241,6 +243,8 @@ export const benchmarkResolvers = {
         const root = await confinePath(input.path, ctx.services.config.dataRoots);
         if (input.axis != null && ![0, 1, 2].includes(input.axis))
           throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${input.axis}`);
+        if (input.maskThreshold != null && !(input.maskThreshold >= 0 && input.maskThreshold <= 65535))
+          throw new ApiError('BAD_REQUEST', `maskThreshold must be 0..65535, got ${input.maskThreshold}`);
         const { row } = await ctx.services.benchmark.addDataset(root, {
           ...(input.id ? { id: input.id } : {}),
           replace: input.replace === true,
@@ -250,6 +254,7 @@ export const benchmarkResolvers = {
             ? { classes: Object.fromEntries(input.classes.map((c) => [String(c.value), c.name])) }
             : {}),
           ...(input.axis != null ? { axis: input.axis as 0 | 1 | 2 } : {}),
+          ...(input.maskThreshold != null ? { maskThreshold: input.maskThreshold } : {}),
         });
         return datasetOut(row);
       },

@@ -254,6 +254,9 @@ export function resumeBenchmark(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'
   const job = deps.store.getJob(jobId);
   if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
   if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
+  // Queued before this returns, as a new job is: a caller that reads the job right after resuming must not
+  // still see the old terminal status (the run sets 'running' only after a microtask and a dataset scan).
+  deps.store.setJobStatus(jobId, 'queued');
   return runJob(jobId, deps);
 }
 

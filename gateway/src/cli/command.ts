@@ -32,18 +32,56 @@ export class CliError extends Error {
   }
 }
 
+/** Thrown by {@link parseCliArgs} for `--help`/`-h`: main prints `usage` on stdout and exits 0. */
+export class CliHelp extends Error {
+  constructor(readonly usage: string) {
+    super('help requested');
+    this.name = 'CliHelp';
+  }
+}
+
+/** True when `args` asks for help before any `--` terminator. */
+export function wantsHelp(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/** Node's parseArgs messages, reworded: its hint for an unknown option ends with an unbalanced quote. */
+function usageMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  // The option as typed: parseArgs quotes it, sometimes with a placeholder ('--out <value>').
+  const quoted = /'([^' ]*)[^']*'/.exec(e.message ?? '')?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${quoted ?? '?'}' (a value that starts with '-' goes after '--')`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return (
+        `option '${quoted ?? '?'}' needs a value` +
+        (/argument missing/.test(e.message ?? '') ? '' : ` (${e.message})`)
+      );
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${quoted ?? '?'}'`;
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}
+
 /**
  * Parses flags strictly (unknown flags are errors); a parse failure becomes a usage error (exit 2) that
- * repeats the command's usage text.
+ * repeats the command's usage text, and `--help`/`-h` anywhere before `--` prints that text (exit 0).
  */
 export function parseCliArgs<const C extends Omit<ParseArgsConfig, 'args' | 'strict'> & { args?: never }>(
   args: string[],
   config: C,
   usage: string,
 ) {
+  if (wantsHelp(args)) throw new CliHelp(usage);
   try {
     return parseArgs({ ...config, args, strict: true as const });
   } catch (err: unknown) {
-    throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    throw new CliError(`${usageMessage(err)}\n${usage}`);
   }
 }

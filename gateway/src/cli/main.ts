@@ -1,5 +1,6 @@
 /** `medseg`: the command-line entry point. Each command lives in its own module, loaded on demand. */
-import { CliError, EXIT, type CliCommand, type CliIo } from './command.ts';
+import { readFileSync } from 'node:fs';
+import { CliError, CliHelp, EXIT, wantsHelp, type CliCommand, type CliIo } from './command.ts';
 
 type Loader = () => Promise<{ command: CliCommand }>;
 
@@ -28,8 +29,19 @@ async function help(io: CliIo): Promise<void> {
     const { command } = await load();
     lines.push(`  ${name.padEnd(14)} ${command.summary}`);
   }
-  lines.push('', "Run 'medseg <command> --help' for a command's options.");
+  lines.push(
+    '',
+    "Run 'medseg <command> --help' for a command's options; 'medseg --version' prints the version.",
+  );
   io.stdout(lines.join('\n') + '\n');
+}
+
+/** The version in the package's package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 /** Runs `medseg` with the given arguments and resolves to the exit code. */
@@ -39,6 +51,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     await help(io);
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`medseg ${version()}\n`);
+    return EXIT.ok;
+  }
   const load = COMMANDS[name];
   if (!load) {
     io.stderr(`medseg: unknown command '${name}'. Run 'medseg --help' for the list.\n`);
@@ -46,12 +62,21 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   }
   try {
     const { command } = await load();
-    if (rest[0] === '--help' || rest[0] === '-h') {
+    // `medseg bench --help`; `medseg bench run --help` reaches the sub-command, whose parser prints its usage.
+    if (rest[0] === '--help' || rest[0] === '-h') throw new CliHelp(command.usage);
+    const code = await command.run(rest, io);
+    return code;
+  } catch (err: unknown) {
+    if (err instanceof CliHelp) {
+      io.stdout(err.usage.endsWith('\n') ? err.usage : err.usage + '\n');
+      return EXIT.ok;
+    }
+    // A sub-command that refused its arguments before parsing them still answers --help with its usage.
+    if (err instanceof CliError && err.exitCode === EXIT.usage && wantsHelp(rest)) {
+      const { command } = await load();
       io.stdout(command.usage.endsWith('\n') ? command.usage : command.usage + '\n');
       return EXIT.ok;
     }
-    return await command.run(rest, io);
-  } catch (err: unknown) {
     if (err instanceof CliError) {
       io.stderr(`medseg ${name}: ${err.message}\n`);
       return err.exitCode;

@@ -2,13 +2,22 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { BinaryMask } from '../core/mask.ts';
 import type { Raster } from '../core/raster.ts';
-import { decodeImage } from '../imaging/decode-image.ts';
 import { encodePng } from '../imaging/encode-png.ts';
 import { ImageError } from '../imaging/image-error.ts';
+import {
+  decodeMaskImage,
+  MaskFormatError,
+  maskFromImage,
+  parseThreshold,
+  type MaskRule,
+} from '../imaging/mask-image.ts';
 import { CliError } from './command.ts';
 
-/** Reads and decodes an image file; missing files and undecodable bytes become CliError (exit 2). */
-export async function readImageFile(path: string, what: string): Promise<Raster> {
+/** Reads and decodes an image file (GIF too); missing files and undecodable bytes become CliError (exit 2). */
+export async function readImageFile(
+  path: string,
+  what: string,
+): Promise<{ raster: Raster; bytes: Uint8Array }> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -21,41 +30,47 @@ export async function readImageFile(path: string, what: string): Promise<Raster>
     );
   }
   try {
-    return decodeImage(bytes);
+    return { raster: decodeMaskImage(bytes), bytes };
   } catch (err: unknown) {
     if (err instanceof ImageError) {
-      throw new CliError(`${what} file '${path}' is not a readable image (PNG expected): ${err.message}`);
+      throw new CliError(
+        `${what} file '${path}' is not a readable image (PNG, GIF, JPEG or TIFF expected): ${err.message}`,
+      );
     }
     throw err;
   }
 }
 
 /**
- * A mask from a label image: pixels equal to `value` (all channels) when given, otherwise every nonzero
- * pixel (any channel).
+ * Reads a mask file by `rule` (see imaging/mask-image.ts): `--value V` picks one label, `--threshold T` reads
+ * a greyscale or lossy (JPEG) mask, and with neither the file must be a binary mask.
  */
-export function maskFromRaster(raster: Raster, value?: number): BinaryMask {
-  const { width, height, channels, data } = raster;
-  const out = new Uint8Array(width * height);
-  for (let i = 0; i < out.length; i++) {
-    let inside: boolean;
-    if (channels === 1) {
-      inside = value === undefined ? data[i] !== 0 : data[i] === value;
-    } else {
-      const r = data[3 * i];
-      const g = data[3 * i + 1];
-      const b = data[3 * i + 2];
-      inside =
-        value === undefined ? r !== 0 || g !== 0 || b !== 0 : r === value && g === value && b === value;
+export async function readMaskFile(path: string, what: string, rule: MaskRule = {}): Promise<BinaryMask> {
+  const { raster, bytes } = await readImageFile(path, what);
+  try {
+    return maskFromImage(raster, rule, bytes);
+  } catch (err: unknown) {
+    if (err instanceof MaskFormatError) {
+      throw new CliError(
+        `${what} file '${path}' is ${err.message.replace(/a label value/, '--value V').replace(/a threshold/g, '--threshold T')}`,
+      );
     }
-    out[i] = inside ? 1 : 0;
+    throw err;
   }
-  return { width, height, data: out };
 }
 
-/** Reads a label image and selects a mask from it (see maskFromRaster). */
-export async function readMaskFile(path: string, what: string, value?: number): Promise<BinaryMask> {
-  return maskFromRaster(await readImageFile(path, what), value);
+/** The mask rule of the `--value` and `--threshold` flags (at most one of them). */
+export function maskRule(values: { value?: string; threshold?: string }): MaskRule {
+  if (values.value !== undefined && values.threshold !== undefined)
+    throw new CliError('give --value or --threshold, not both');
+  if (values.threshold !== undefined) {
+    try {
+      return { threshold: parseThreshold(values.threshold) };
+    } catch (err: unknown) {
+      throw new CliError(`--threshold: ${(err as Error).message}`);
+    }
+  }
+  return { value: parseValue(values.value) };
 }
 
 /** Writes a mask as an 8-bit grey PNG, 0 outside and 255 inside. */

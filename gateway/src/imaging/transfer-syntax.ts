@@ -60,6 +60,13 @@ export const TRANSFER_SYNTAX = Object.freeze({
   jpeg2000Lossless: '1.2.840.10008.1.2.4.90',
 });
 
+/** Every listed transfer syntax whose pixel data decodes: UID, standard name and encoding. */
+export function decodedTransferSyntaxes(): Array<{ uid: string } & SyntaxInfo> {
+  return Object.entries(SYNTAXES)
+    .filter(([, s]) => s.encoding !== 'unsupported')
+    .map(([uid, s]) => ({ uid, ...s }));
+}
+
 /** The standard name of a transfer syntax UID ("unknown transfer syntax" when not listed). */
 export function transferSyntaxName(uid: string): string {
   return SYNTAXES[uid]?.name ?? 'unknown transfer syntax';

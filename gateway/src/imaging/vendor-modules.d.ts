@@ -38,3 +38,49 @@ declare module 'dcmjs' {
   };
   export default dcmjs;
 }
+
+declare module 'omggif' {
+  /** One frame of a GIF: its rectangle on the logical screen, palette offset and flags. */
+  interface GifFrameInfo {
+    x: number;
+    y: number;
+    width: number;
+    height: number;
+    has_local_palette: boolean;
+    palette_offset: number | null;
+    palette_size: number | null;
+    data_offset: number;
+    data_length: number;
+    transparent_index: number | null;
+    interlaced: boolean;
+    delay: number;
+    disposal: number;
+  }
+  /** Parses the GIF's blocks on construction; throws Error on a malformed header or block. */
+  export class GifReader {
+    constructor(buf: Uint8Array);
+    width: number;
+    height: number;
+    numFrames(): number;
+    frameInfo(frame: number): GifFrameInfo;
+    decodeAndBlitFrameRGBA(frame: number, pixels: Uint8Array | Uint8ClampedArray): void;
+  }
+  /** Writes a GIF into `buf`; `end()` returns the byte length written. */
+  export class GifWriter {
+    constructor(
+      buf: Uint8Array,
+      width: number,
+      height: number,
+      options?: { palette?: number[]; loop?: number; background?: number },
+    );
+    addFrame(
+      x: number,
+      y: number,
+      width: number,
+      height: number,
+      indexed: Uint8Array | number[],
+      options?: { palette?: number[]; delay?: number; transparent?: number; disposal?: number },
+    ): number;
+    end(): number;
+  }
+}

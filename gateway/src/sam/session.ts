@@ -25,6 +25,7 @@ import { DecodeBatcher, type DecoderOutput } from './decode-batcher.ts';
 import type { EmbeddingCache } from './embedding-cache.ts';
 import type { ModelConfig } from '../inference/model-config.ts';
 import { ProfileError, profileFromConfig, type SamModel } from './contract.ts';
+import { listServableModels } from './model-listing.ts';
 import type { SamProfile } from './profile.ts';
 import { profileOf } from './profiles/index.ts';
 import { validateProfile } from './validate.ts';
@@ -131,52 +132,18 @@ export class SamSession implements Segmenter {
   ) {}
 
   /**
-   * Every SAM model the backend serves: ensembles and encoders that declare `sam.*` parameters (an encoder
-   * that an ensemble presents is listed under the ensemble only), plus models the backend could not load,
-   * whose configuration it cannot show, listed as not ready with the backend's reason.
+   * Every model a client can name (an ensemble, or an encoder that declares its decoder), never a component,
+   * each with its readiness and why it is not ready (model-listing.ts); models the index reports as not
+   * ready cost no further backend call, so no retries.
    */
   async listModels(): Promise<ModelListing[]> {
-    const index = await this.backend.repositoryIndex();
-    const names = [...new Set(index.map((m) => m.name))].sort();
-    const rows: Array<ModelListing & { params: ReturnType<typeof samParams> }> = [];
-    for (const name of names) {
-      const row =
-        index.find((m) => m.name === name && m.state === 'READY') ?? index.find((m) => m.name === name)!;
-      let config: ModelConfig | undefined;
-      try {
-        config = await this.backend.modelConfig(name);
-      } catch {
-        config = undefined;
-      }
-      const params = config ? samParams(config) : {};
-      if (config && params.profile === undefined && params.encoder === undefined) continue;
-      let model: SamModel | undefined;
-      let ready = row.state === 'READY';
-      let reason = row.reason;
-      if (ready) {
-        try {
-          model = await this.resolve(name);
-        } catch (err: unknown) {
-          ready = false;
-          reason = err instanceof Error ? err.message : String(err);
-        }
-      }
-      rows.push({
-        name,
-        version: row.version,
-        ready,
-        reason,
-        platform: config?.platform || config?.backend || '',
-        encoder: model?.encoder ?? params.encoder ?? (params.profile ? name : ''),
-        decoder: model?.decoder ?? params.decoder ?? '',
-        model,
-        params,
-      });
-    }
-    const presented = new Set(
-      rows.filter((r) => r.params.encoder).flatMap((r) => [r.params.encoder, r.params.decoder]),
-    );
-    return rows.filter((r) => !presented.has(r.name)).map(({ params: _params, ...listing }) => listing);
+    return listServableModels(await this.backend.repositoryIndex(), {
+      config: async (name) => {
+        const config = await this.backend.modelConfig(name);
+        return { platform: config.platform || config.backend || '', params: samParams(config) };
+      },
+      resolve: (name) => this.resolve(name),
+    });
   }
 
   /** Resolves a model name to encoder, decoder and validated profile (cached; failures are not cached). */

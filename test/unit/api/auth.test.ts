@@ -1,7 +1,6 @@
 /** API key store, role table, credential parsing and /metrics admission, without a running gateway. */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'graphql';
@@ -10,8 +9,10 @@ import { authorizeFields, GatewaySecurity, topLevelFields } from '../../../gatew
 import { parseRoles, requirementOf, satisfies } from '../../../gateway/src/api/roles.ts';
 import { isLoopbackHost, loadSecurityConfig } from '../../../gateway/src/api/security-config.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-auth-unit-'));
+const tmp = tempDir('medseg-auth-unit-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('keys: shown once, stored as a digest in a 0600 file, verified, listed and revoked', () => {
@@ -109,8 +110,7 @@ test('credentials: bearer and x-api-key; loopback callers are admin only while n
   assert.equal(await security.authenticate(undefined, '10.1.2.3'), undefined, 'never admin off loopback');
   const { key } = security.keys.create('ops', ['segment']);
   // A new key switches authentication on for everyone, loopback included (after the file re-check).
-  await new Promise((r) => setTimeout(r, 1100));
-  assert.equal(security.authRequired(), true);
+  await waitFor('the key file re-check', () => security.authRequired());
   assert.equal(await security.authenticate(undefined, '127.0.0.1'), undefined);
   assert.deepEqual((await security.authenticate(key, '10.1.2.3'))?.roles, ['segment']);
   await assert.rejects(

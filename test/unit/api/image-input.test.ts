@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApiError } from '../../../gateway/src/api/errors.ts';
 import { decodeBase64 } from '../../../gateway/src/api/base64.ts';
 import { confinePath } from '../../../gateway/src/api/image-input.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const code = (c: string) => (e: unknown) => e instanceof ApiError && e.code === c;
 
 test('path inputs stay inside the data roots, symlinks and .. included', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'medseg-roots-'));
+  const dir = tempDir('medseg-roots-');
   const root = join(dir, 'root');
   await mkdir(join(root, 'sub'), { recursive: true });
   await writeFile(join(root, 'sub', 'a.png'), 'x');

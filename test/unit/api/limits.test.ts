@@ -33,10 +33,9 @@ test('depth and cost: fragments count where they are used; cycles and fan-out st
   const bombFragments = new Map(
     bomb.definitions.flatMap((d) => (d.kind === 'FragmentDefinition' ? [[d.name.value, d] as const] : [])),
   );
-  const started = performance.now();
+  // Stopping just past the limit (not at the full expansion) is the property; no wall-clock bound is needed.
   const size = measureSelection(bombOp.selectionSet, bombFragments, 2000);
   assert.ok(size.cost > 2000 && size.cost < 2100, `stopped at ${size.cost}`);
-  assert.ok(performance.now() - started < 200);
 });
 
 test('the real schema: ordinary and introspection queries pass; deep and costly ones are refused', () => {

@@ -1,18 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { JobStore } from '../../../gateway/src/bench/job-store.ts';
 import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
-import { createBenchCommand, parseShard, parseStrategies } from '../../../gateway/src/cli/commands/bench.ts';
+import {
+  createBenchCommand,
+  formatRate,
+  parseShard,
+  parseStrategies,
+} from '../../../gateway/src/cli/commands/bench.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
 import { createFakeSegmenter } from './fake-segmenter.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+import { writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cardiac = resolve(repoRoot, '../shared/samples/mri-cardiac-cosmos');
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-cli-bench-'));
+const tmp = tempDir('medseg-cli-bench-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function capture(): CliIo & { out: string; err: string } {
@@ -151,4 +157,104 @@ test('parseShard and parseStrategies', () => {
   assert.throws(() => parseShard('1/0'), CliError);
   assert.deepEqual(parseStrategies('s1, S5'), ['S1', 'S5']);
   assert.throws(() => parseStrategies('S1,X'), /unknown strategy 'X'/);
+});
+
+test('sharded runs merge into one job whose report covers every object; bench jobs and report latest', async () => {
+  const synth = writeSyntheticDataset({ dir: join(tmp, 'merge-data'), images: 4, seed: 9 });
+  const shardDb = (i: number) => join(tmp, `shard-${i}.sqlite`);
+  for (const i of [0, 1, 2]) {
+    const io = capture();
+    const argv = [
+      'run',
+      '--dataset',
+      synth.dir,
+      '--model',
+      'fake-sam',
+      '--strategies',
+      'S2,S5',
+      '--seed',
+      '1',
+    ];
+    assert.equal(await bench.run([...argv, '--shard', `${i}/3`, '--db', shardDb(i)], io), 0, io.err);
+  }
+  const whole = join(tmp, 'unsharded.sqlite');
+  const io0 = capture();
+  const unshardedArgs = [
+    'run',
+    '--dataset',
+    synth.dir,
+    '--model',
+    'fake-sam',
+    '--strategies',
+    'S2,S5',
+    '--seed',
+    '1',
+  ];
+  assert.equal(await bench.run([...unshardedArgs, '--db', whole, '--job', 'whole'], io0), 0, io0.err);
+
+  // Two of three shards: merged, but not reported as complete.
+  const partial = capture();
+  assert.equal(
+    await bench.run(
+      ['merge', shardDb(0), shardDb(2), '--db', join(tmp, 'partial.sqlite'), '--job', 'p'],
+      partial,
+    ),
+    1,
+  );
+  assert.match(partial.out, /job p failed: shards 0,2 of 3, .*shards missing: 1 of 3/);
+
+  const merged = join(tmp, 'merged.sqlite');
+  const out = join(tmp, 'nested', 'out', 'merged.json');
+  const io = capture();
+  const code = await bench.run(
+    ['merge', shardDb(0), shardDb(1), shardDb(2), '--db', merged, '--job', 'm', '--out', out],
+    io,
+  );
+  assert.equal(code, 0, io.err);
+  assert.match(io.out, /job m completed: shards 0,1,2 of 3, 24 samples/);
+  const store = new JobStore(merged);
+  const reference = new JobStore(whole);
+  try {
+    assert.equal(store.getJob('m')!.total, reference.getJob('whole')!.total);
+    const key = (r: { model: string; strategy: string; objectId: string; oracle: unknown }) =>
+      JSON.stringify([r.model, r.strategy, r.objectId, r.oracle]);
+    // The merged samples are exactly the unsharded run's samples.
+    assert.deepEqual(store.listSamples('m').map(key).sort(), reference.listSamples('whole').map(key).sort());
+  } finally {
+    store.close();
+    reference.close();
+  }
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { job: { id: string } };
+  assert.equal(report.job.id, 'm');
+
+  // The same shard twice, a shard of another benchmark, and a file that is not a store are refused.
+  const refusals: Array<[string[], RegExp]> = [
+    [[shardDb(0), shardDb(0)], /given twice/],
+    [[shardDb(0), whole], /not sharded|sharded jobs/],
+    [[join(tmp, 'nope.sqlite')], /no such file/],
+  ];
+  for (const [files, message] of refusals) {
+    const e = capture();
+    assert.equal(await main(['bench', 'merge', ...files, '--db', join(tmp, 'refused.sqlite')], e), 2, e.err);
+    assert.match(e.err, message);
+  }
+
+  const jobs = capture();
+  assert.equal(await bench.run(['jobs', '--db', merged], jobs), 0);
+  assert.match(jobs.out, /^m\tcompleted\t24\/24 samples\t/m);
+  const latest = capture();
+  assert.equal(await bench.run(['report', 'latest', '--db', shardDb(1), '--format', 'csv'], latest), 0);
+  assert.match(latest.err, /latest job: \S+ \(completed\)/);
+  assert.match(latest.out, /^job,model,strategy/);
+  const empty = capture();
+  assert.equal(await main(['bench', 'report', 'latest', '--db', join(tmp, 'empty.sqlite')], empty), 2);
+  assert.match(empty.err, /no job stored/);
+});
+
+test('progress shows seconds per sample for slow jobs, never 0.0/s', () => {
+  assert.equal(formatRate(12.345), '12.3 samples/s');
+  assert.equal(formatRate(0.04), '25 s/sample');
+  assert.equal(formatRate(0.5), '2.0 s/sample');
+  assert.equal(formatRate(0), 'rate ?');
+  assert.doesNotMatch(formatRate(0.001), /0\.0/);
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,10 @@ import { DatasetError } from '../../../gateway/src/bench/datasets/dataset.ts';
 import { loadDataset } from '../../../gateway/src/bench/datasets/load-dataset.ts';
 import { matchMaskName } from '../../../gateway/src/bench/datasets/per-structure.ts';
 import { writePng, writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+import { discMask, maskGif, maskJpeg } from '../../helpers/mask-files.ts';
+import { generatePhantom } from '../../../gateway/src/core/phantoms.ts';
+import { encodePng } from '../../../gateway/src/imaging/encode-png.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const samples = resolve(repoRoot, '../shared/samples');
@@ -142,7 +145,7 @@ test('bad per-structure files: mask without image, non-binary mask, image withou
 });
 
 test('small objects (<= 50 pixels) are dropped and counted', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-small-'));
+  const dir = tempDir('medseg-small-');
   try {
     mkdirSync(join(dir, 'images'));
     mkdirSync(join(dir, 'labels'));
@@ -227,4 +230,58 @@ test('NIfTI pairs: BraTS FLAIR with explicit pairs, class map and a pair outside
   assert.ok(ds.images.length > 50);
   assert.ok(ds.objects.every((o) => o.pixels > 50));
   assert.equal(ds.stats.objectsPerClass.edema, ds.images.length);
+});
+
+test('images/masks pairs of the same name (Kvasir-SEG, ISIC, BUSI): GIF and PNG masks, JPEG with a threshold', async () => {
+  const dir = tempDir('medseg-pairs-');
+  mkdirSync(join(dir, 'images'));
+  mkdirSync(join(dir, 'masks'));
+  const image = generatePhantom({ seed: 5, width: 48, height: 40 }).image;
+  const discs = {
+    a: discMask(48, 40, 20, 18, 9),
+    b: discMask(48, 40, 30, 20, 7),
+    c: discMask(48, 40, 14, 14, 6),
+  };
+  for (const name of Object.keys(discs))
+    writeFileSync(join(dir, 'images', `${name}.jpg`), maskJpeg(discMask(48, 40, 24, 20, 15), 90));
+  // Images as JPEG like Kvasir; one PNG image to show the extensions of a pair may differ.
+  writeFileSync(join(dir, 'images', 'd.png'), encodePng(image));
+  writeFileSync(join(dir, 'masks', 'a.gif'), maskGif(discs.a));
+  writeFileSync(
+    join(dir, 'masks', 'b.png'),
+    encodePng({ ...discs.b, channels: 1, data: discs.b.data.map((v) => v * 255) }),
+  );
+  writeFileSync(join(dir, 'masks', 'c.jpg'), maskJpeg(discs.c, 60));
+  writeFileSync(
+    join(dir, 'masks', 'd.png'),
+    encodePng({ ...discs.a, channels: 1, data: discs.a.data.map((v) => v * 255) }),
+  );
+  writeFileSync(join(dir, 'masks', 'orphan.png'), encodePng({ ...discs.a, channels: 1, data: discs.a.data }));
+
+  // Without a threshold the lossy JPEG mask is a reported problem, not a misread mask.
+  const strict = await loadDataset(dir, { classes: { '1': 'polyp' } });
+  assert.equal(strict.layout, 'images-masks');
+  assert.deepEqual(strict.classMap, { 1: 'polyp' });
+  assert.deepEqual(
+    strict.objects.map((o) => [o.imageId, o.className, o.pixels]),
+    [
+      ['a', 'polyp', discs.a.data.reduce((n, v) => n + v, 0)],
+      ['b', 'polyp', discs.b.data.reduce((n, v) => n + v, 0)],
+      ['d', 'polyp', discs.a.data.reduce((n, v) => n + v, 0)],
+    ],
+  );
+  const problem = (file: string) => strict.problems.find((p) => p.file === file)?.problem ?? '';
+  assert.match(problem('masks/c.jpg'), /JPEG is lossy, so a JPEG mask needs maskThreshold/);
+  assert.match(problem('masks/orphan.png'), /no image named 'orphan'/);
+  const loaded = await strict.loadImage('a');
+  assert.deepEqual(loaded.objects[0].mask.data, discs.a.data, 'the GIF mask reads back exactly');
+
+  // With maskThreshold the JPEG mask is read, close to the disc it was made from.
+  const lossy = await loadDataset(dir, { maskThreshold: 127 });
+  assert.equal(lossy.objects.length, 4);
+  const c = (await lossy.loadImage('c')).objects[0].mask;
+  let same = 0;
+  for (let i = 0; i < c.data.length; i++) same += c.data[i] === discs.c.data[i] ? 1 : 0;
+  assert.ok(same / c.data.length > 0.99, `${same} of ${c.data.length} pixels agree`);
+  await assert.rejects(loadDataset(dir, { classes: { '1': 'a', '2': 'b' } }), /has one class/);
 });

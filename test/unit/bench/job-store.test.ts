@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JobStore, sampleKey } from '../../../gateway/src/bench/job-store.ts';
 import { normalizeConfig } from '../../../gateway/src/bench/runner.ts';
 import type { SampleRecord } from '../../../gateway/src/bench/types.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 function sample(overrides: Partial<SampleRecord> = {}): SampleRecord {
   const metrics = { dice: 0.5, iou: 1 / 3, hd: 4, hd95: 3.5, asd: 1.25, assd: 1.5, nsd: Number.NaN };
@@ -33,7 +33,7 @@ function sample(overrides: Partial<SampleRecord> = {}): SampleRecord {
 }
 
 test('job store: WAL with synchronous FULL, round trip of jobs, samples and curves, duplicates refused', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-store-'));
+  const dir = tempDir('medseg-store-');
   try {
     const store = new JobStore(join(dir, 'b.sqlite'));
     assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');

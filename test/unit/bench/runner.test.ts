@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { aggregateSamples } from '../../../gateway/src/bench/aggregate.ts';
@@ -15,8 +14,9 @@ import {
 } from '../../../gateway/src/bench/runner.ts';
 import { writePng, writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
 import { createFakeSegmenter } from './fake-segmenter.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'medseg-runner-'));
+const tmp = tempDir('medseg-runner-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** One 24x20 image: A = 10x10 square (x,y 2..11) at 200, B = 8x8 square (x 14..21, y 4..11) at 100. */
@@ -172,7 +172,10 @@ test('cancel stops a job; resume computes only the missing samples, exactly once
   assert.equal(first.status, 'cancelled');
   assert.equal(store.countSamples(handle.jobId), 5);
   const fresh = createFakeSegmenter();
-  const again = await resumeBenchmark(handle.jobId, { store, segmenter: fresh }).done;
+  const resumed = resumeBenchmark(handle.jobId, { store, segmenter: fresh });
+  // No window in which a reader right after the resume still sees the terminal 'cancelled'.
+  assert.equal(store.getJob(handle.jobId)!.status, 'queued');
+  const again = await resumed.done;
   assert.equal(again.status, 'completed');
   assert.equal(again.computed, 18 - 5);
   assert.equal(fresh.calls.promptSets, 18 - 5);

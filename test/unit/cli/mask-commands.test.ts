@@ -1,12 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../../gateway/src/cli/main.ts';
 import type { CliIo } from '../../../gateway/src/cli/command.ts';
 import { decodeImage } from '../../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../../gateway/src/imaging/encode-png.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+import { discMask, maskGif, maskJpeg } from '../../helpers/mask-files.ts';
 
 let dir = '';
 
@@ -42,7 +43,7 @@ async function png(name: string, art: string): Promise<string> {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'medseg-mask-cli-'));
+  dir = tempDir('medseg-mask-cli-');
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -186,4 +187,91 @@ test('prompts prints the strategy prompt as JSON; failures exit 1', async () => 
     const e = capture();
     assert.equal(await main(['prompts', ...bad], e), 2, bad.join(' '));
   }
+});
+
+test('metrics refuses a photograph or a multi-label image as a mask; --threshold and --value read them', async () => {
+  const gt = await png('gt-bin.png', '.##.\n.##.\n....');
+  // A "photograph": many grey levels.
+  const photo = await png('photo.png', '1234\n5678\n9123');
+  const refused = capture();
+  assert.equal(await main(['metrics', '--pred', photo, '--gt', gt], refused), 2);
+  assert.match(
+    refused.err,
+    /prediction file '.*photo\.png' is not a binary mask: .*--value V.*--threshold T/,
+  );
+  const thresholded = capture();
+  assert.equal(
+    await main(['metrics', '--pred', photo, '--gt', gt, '--threshold', '8', '--json'], thresholded),
+    0,
+  );
+  // Above 8: only the pixel with value 9 is inside.
+  assert.equal(JSON.parse(thresholded.out).predArea, 1);
+  const both = capture();
+  assert.equal(
+    await main(['metrics', '--pred', gt, '--gt', gt, '--value', '1', '--threshold', '3'], both),
+    2,
+  );
+  assert.match(both.err, /--value or --threshold, not both/);
+  const bad = capture();
+  assert.equal(await main(['metrics', '--pred', gt, '--gt', gt, '--threshold', 'x'], bad), 2);
+  assert.match(bad.err, /--threshold: a threshold must be a number/);
+  // A binary mask of any non-zero value (0/1, 0/255) still needs no option.
+  const ok = capture();
+  assert.equal(await main(['metrics', '--pred', gt, '--gt', gt, '--json'], ok), 0);
+  assert.equal(JSON.parse(ok.out).dice, 1);
+});
+
+test('GIF masks (as DRIVE ships) and lossy JPEG masks (as Kvasir-SEG ships) with --threshold', async () => {
+  const truth = discMask(48, 40, 20, 18, 9);
+  const truthPng = join(dir, 'disc.png');
+  await writeFile(truthPng, encodePng({ ...truth, channels: 1, data: truth.data.map((v) => v * 255) }));
+  const gif = join(dir, 'disc.gif');
+  await writeFile(gif, maskGif(truth));
+  const jpg = join(dir, 'disc.jpg');
+  await writeFile(jpg, maskJpeg(truth, 60));
+
+  const fromGif = capture();
+  assert.equal(await main(['prompts', '--mask', gif, '--strategy', 'S5', '--json'], fromGif), 0, fromGif.err);
+  const fromPng = capture();
+  assert.equal(await main(['prompts', '--mask', truthPng, '--strategy', 'S5', '--json'], fromPng), 0);
+  assert.deepEqual(JSON.parse(fromGif.out), JSON.parse(fromPng.out), 'the GIF reads as the same mask');
+  const gifMetrics = capture();
+  assert.equal(await main(['metrics', '--pred', gif, '--gt', truthPng, '--json'], gifMetrics), 0);
+  assert.equal(JSON.parse(gifMetrics.out).dice, 1);
+
+  const jpegRefused = capture();
+  assert.equal(await main(['prompts', '--mask', jpg, '--strategy', 'S5'], jpegRefused), 2);
+  assert.match(jpegRefused.err, /JPEG is lossy, so a JPEG mask needs --threshold T/);
+  const fromJpeg = capture();
+  assert.equal(
+    await main(['prompts', '--mask', jpg, '--threshold', '127', '--strategy', 'S5', '--json'], fromJpeg),
+    0,
+    fromJpeg.err,
+  );
+  assert.deepEqual(
+    JSON.parse(fromJpeg.out),
+    JSON.parse(fromPng.out),
+    'the thresholded JPEG gives the same box',
+  );
+  const jpegMetrics = capture();
+  assert.equal(
+    await main(['metrics', '--pred', jpg, '--gt', truthPng, '--threshold', '127', '--json'], jpegMetrics),
+    0,
+  );
+  assert.ok(JSON.parse(jpegMetrics.out).dice > 0.97);
+
+  // A GIF cut short, or with a frame outside its screen, is a typed error (exit 2), not a crash.
+  const bytes = maskGif(truth);
+  await writeFile(join(dir, 'cut.gif'), bytes.slice(0, 30));
+  const cut = capture();
+  assert.equal(await main(['prompts', '--mask', join(dir, 'cut.gif'), '--strategy', 'S5'], cut), 2);
+  assert.match(cut.err, /not a readable image .*GIF/);
+  const outside = bytes.slice();
+  // The first image descriptor follows the 13-byte header and the 2-colour palette (6 bytes): x at +1.
+  assert.equal(outside[19], 0x2c);
+  outside[20] = 40;
+  await writeFile(join(dir, 'outside.gif'), outside);
+  const off = capture();
+  assert.equal(await main(['prompts', '--mask', join(dir, 'outside.gif'), '--strategy', 'S5'], off), 2);
+  assert.match(off.err, /lies outside its 48x40 screen/);
 });

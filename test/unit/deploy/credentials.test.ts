@@ -3,13 +3,12 @@
  * settings must start a gateway once the mounted key file exists, and must be refused without it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { ApiKeyStore } from '../../../gateway/src/api/api-keys.ts';
 import { ConfigError, loadConfig } from '../../../gateway/src/config.ts';
 import { yamlDocuments } from './deploy-facts.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 function configMapEnv(): Record<string, string> {
   const [cm] = yamlDocuments('deploy/k8s/configmap.yaml');
@@ -37,7 +36,7 @@ test('the ConfigMap binds 0.0.0.0 and names a key file that the Deployment mount
 });
 
 test('those settings start with a key file and are refused without one', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-deploy-keys-'));
+  const dir = tempDir('medseg-deploy-keys-');
   const env = { ...configMapEnv(), STATE_DIR: join(dir, 'state'), API_KEYS_FILE: join(dir, 'api-keys.json') };
   assert.throws(
     () => loadConfig(env),

@@ -187,7 +187,7 @@ describe('deploy/k8s manifests', () => {
     }
     const db = c.args[c.args.indexOf('--db') + 1] as string;
     assert.match(db, /^\/results\/.*\$\(JOB_COMPLETION_INDEX\).*\.sqlite$/);
-    assert.equal(c.args[c.args.indexOf('--url') + 1], '$(TRITON_URL)');
+    assert.equal(c.args[c.args.indexOf('--triton-url') + 1], '$(TRITON_URL)');
     assert.ok('TRITON_URL' in configMap.data);
     const results = job.spec.template.spec.volumes.find(
       (v: Obj) => v.persistentVolumeClaim?.claimName === 'medseg-results',

@@ -1,8 +1,8 @@
 /** Runs dcmtk (an independent DICOM implementation) to produce reference values for the imaging tests. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 /** A PGM (P5) or PPM (P6) image as dcm2pnm writes it. */
 export interface Pnm {
@@ -22,7 +22,7 @@ function run(cmd: string, args: string[]): void {
  * With `jpeg`, the file is first decompressed by dcmdjpeg (Debian's dcm2pnm does not decode JPEG itself).
  */
 export function dcm2pnm(input: Uint8Array | string, options: string[] = [], jpeg = false): Pnm {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-dcmtk-'));
+  const dir = tempDir('medseg-dcmtk-');
   try {
     const path = typeof input === 'string' ? input : join(dir, 'in.dcm');
     if (typeof input !== 'string') writeFileSync(path, input);
@@ -58,7 +58,7 @@ export function dcm2pnm(input: Uint8Array | string, options: string[] = [], jpeg
 
 /** The raw Pixel Data bytes of a file as `dcmdump +W` extracts them (native transfer syntaxes). */
 export function dcmdumpPixelBytes(path: string): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-dcmtk-'));
+  const dir = tempDir('medseg-dcmtk-');
   try {
     run('dcmdump', ['+W', dir, path]);
     const raw = readdirSync(dir).find((f) => f.endsWith('.raw'));
@@ -71,7 +71,7 @@ export function dcmdumpPixelBytes(path: string): Uint8Array {
 
 /** dciodvfy's output lines for a file (bytes), split into errors and warnings. */
 export function dciodvfy(bytes: Uint8Array): { errors: string[]; warnings: string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-dcmtk-'));
+  const dir = tempDir('medseg-dcmtk-');
   try {
     const path = join(dir, 'obj.dcm');
     writeFileSync(path, bytes);
@@ -88,7 +88,7 @@ export function dciodvfy(bytes: Uint8Array): { errors: string[]; warnings: strin
 
 /** Re-encodes a DICOM file with dcmconv, e.g. `+tb` (Explicit VR Big Endian) or `+td` (Deflated). */
 export function dcmconv(bytes: Uint8Array, option: string): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'medseg-dcmtk-'));
+  const dir = tempDir('medseg-dcmtk-');
   try {
     const input = join(dir, 'in.dcm');
     const output = join(dir, 'out.dcm');

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import {
   type Dim,
   type OnnxElemType,
 } from '../../../gateway/src/models/onnx-builder.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const { onnx } = onnxProto;
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -225,7 +225,7 @@ function codes(report: CheckReport, model?: string): string[] {
 }
 
 before(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'medseg-check-'));
+  tmp = tempDir('medseg-check-');
 });
 
 after(async () => {

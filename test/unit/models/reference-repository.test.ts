@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import {
 } from '../../../gateway/src/models/reference/generate.ts';
 import { buildReferenceHwcEncoder } from '../../../gateway/src/models/reference/hwc-encoder.ts';
 import { ReferenceRunner } from './reference-runner.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const { onnx } = onnxProto;
@@ -33,7 +33,7 @@ function captureIo() {
 describe('reference repository generation', () => {
   let dir = '';
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'medseg-ref-'));
+    dir = tempDir('medseg-ref-');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });

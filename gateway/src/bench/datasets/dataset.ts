@@ -7,7 +7,7 @@ import type { BinaryMask } from '../../core/mask.ts';
 import type { Raster } from '../../core/raster.ts';
 
 /** Directory layouts the loaders understand. */
-export type DatasetLayout = 'cosmos' | 'per-structure' | 'nifti';
+export type DatasetLayout = 'cosmos' | 'per-structure' | 'images-masks' | 'nifti';
 
 /** Objects with this many pixels or fewer are dropped (the paper's rule). */
 export const MIN_OBJECT_PIXELS = 50;
@@ -116,6 +116,8 @@ export interface DatasetOptions {
   window?: { center: number; width: number };
   /** NIfTI: clip percentiles before min-max scaling (default [0.5, 99.5]). */
   percentiles?: [number, number];
+  /** images-masks: grey value above which a mask pixel is inside, for lossy (JPEG) or greyscale masks. */
+  maskThreshold?: number;
   /** NIfTI: explicit image/label pairs relative to the root. */
   pairs?: Array<{ image: string; label: string }>;
 }

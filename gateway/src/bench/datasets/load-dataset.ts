@@ -1,7 +1,8 @@
 /**
  * Opens a benchmark dataset directory in any supported layout: options from the caller override
  * `<root>/dataset.json`; the layout is detected from the sub-directories when not given
- * (`labels/` COSMOS, `masks/` one mask per structure, NIfTI files otherwise).
+ * (`labels/` COSMOS; `masks/` named like the images: image/mask pairs, else one mask per structure; NIfTI
+ * files otherwise).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { readDatasetFile } from './read-raster.ts';
@@ -14,6 +15,7 @@ import {
   type DatasetLayout,
   type DatasetOptions,
 } from './dataset.ts';
+import { loadImagesMasksDataset, looksLikeImagesMasks } from './images-masks.ts';
 import { loadPerStructureDataset } from './per-structure.ts';
 
 /** Scans the dataset at `root` (see module doc). Throws DatasetError for a missing or unusable directory. */
@@ -39,6 +41,8 @@ export async function loadDataset(root: string, options: DatasetOptions = {}): P
     }
     case 'per-structure':
       return loadPerStructureDataset(root, merged);
+    case 'images-masks':
+      return loadImagesMasksDataset(root, merged);
     case 'nifti': {
       const { loadNiftiDataset } = await import('./nifti-pairs.ts');
       return loadNiftiDataset(root, merged);
@@ -50,7 +54,7 @@ export async function loadDataset(root: string, options: DatasetOptions = {}): P
   }
 }
 
-const LAYOUTS: readonly DatasetLayout[] = ['cosmos', 'per-structure', 'nifti'];
+const LAYOUTS: readonly DatasetLayout[] = ['cosmos', 'per-structure', 'images-masks', 'nifti'];
 
 async function readDatasetJson(root: string): Promise<DatasetOptions> {
   let text: string;
@@ -93,13 +97,19 @@ async function readDatasetJson(root: string): Promise<DatasetOptions> {
       'dataset.json: classes must be an object {"<grey value>": "<name>"}',
     );
   }
+  if (
+    o.maskThreshold !== undefined &&
+    (typeof o.maskThreshold !== 'number' || !(o.maskThreshold >= 0 && o.maskThreshold <= 65535))
+  ) {
+    throw new DatasetError('BAD_DATASET', 'dataset.json: maskThreshold must be a number 0..65535');
+  }
   return o as DatasetOptions;
 }
 
 async function detectLayout(root: string): Promise<DatasetLayout> {
   const names = await readdir(root);
   if (names.includes('labels')) return 'cosmos';
-  if (names.includes('masks')) return 'per-structure';
+  if (names.includes('masks')) return (await looksLikeImagesMasks(root)) ? 'images-masks' : 'per-structure';
   const hasNifti = async (dir: string): Promise<boolean> => {
     try {
       return (await readdir(dir)).some((n) => /\.nii(\.gz)?$/i.test(n));
@@ -110,7 +120,7 @@ async function detectLayout(root: string): Promise<DatasetLayout> {
   if ((await hasNifti(root)) || (await hasNifti(join(root, 'images')))) return 'nifti';
   throw new DatasetError(
     'BAD_DATASET',
-    `${root}: cannot tell the layout: expected labels/ (COSMOS), masks/ (one mask per structure) or NIfTI files`,
+    `${root}: cannot tell the layout: expected labels/ (COSMOS), masks/ (image/mask pairs or one mask per structure) or NIfTI files`,
   );
 }
 

@@ -1,6 +1,7 @@
-/** Reads a 2-D image file of a dataset (PNG, JPEG or TIFF, sniffed from its bytes) into a Raster. */
+/** Reads a 2-D image file of a dataset (PNG, JPEG, TIFF or GIF, sniffed from its bytes) into a Raster. */
 import { relative } from 'node:path';
 import type { Raster } from '../../core/raster.ts';
+import { decodeGif, isGif } from '../../imaging/decode-gif.ts';
 import { decodeJpeg } from '../../imaging/decode-jpeg.ts';
 import { decodePng } from '../../imaging/decode-png.ts';
 import { decodeTiff } from '../../imaging/decode-tiff.ts';
@@ -16,9 +17,23 @@ export function readDatasetFile(root: string, file: string): Promise<Uint8Array>
   return readFileUnder(file, [root], { name: `'${relative(root, file)}'` });
 }
 
-/** Decodes a PNG, JPEG or TIFF file of the dataset at `root`; throws for anything else or a corrupt file. */
+/** Decodes a PNG, JPEG, TIFF or GIF file of the dataset at `root`; throws for anything else or a corrupt file. */
 export async function readRaster(root: string, file: string): Promise<Raster> {
+  return (await readRasterWithBytes(root, file)).raster;
+}
+
+/** {@link readRaster} with the file's bytes (a mask's rule looks at its format). */
+export async function readRasterWithBytes(
+  root: string,
+  file: string,
+): Promise<{ raster: Raster; bytes: Uint8Array }> {
   const bytes = await readDatasetFile(root, file);
+  return { raster: decodeRasterBytes(bytes), bytes };
+}
+
+function decodeRasterBytes(bytes: Uint8Array): Raster {
+  // GIF (DRIVE's masks) is read for datasets only; the API's image inputs do not take it.
+  if (isGif(bytes)) return decodeGif(bytes, DEFAULT_MAX_PIXELS);
   const format = sniffImageFormat(bytes);
   switch (format) {
     case 'png':
@@ -30,7 +45,7 @@ export async function readRaster(root: string, file: string): Promise<Raster> {
     case 'dicom':
     case 'nifti':
     case undefined:
-      throw new Error(`expected a PNG, JPEG or TIFF image, found ${format ?? 'an unknown format'}`);
+      throw new Error(`expected a PNG, JPEG, TIFF or GIF image, found ${format ?? 'an unknown format'}`);
     default: {
       const never: never = format;
       throw new Error(`unhandled format ${String(never)}`);
@@ -62,7 +77,7 @@ export function labelValues(raster: Raster): Uint8Array | Uint16Array {
 }
 
 /** Known 2-D image file extensions. */
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'];
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.gif'];
 
 /** The file name without its image extension, or undefined when it has none of {@link IMAGE_EXTENSIONS}. */
 export function imageStem(file: string): string | undefined {

@@ -5,12 +5,13 @@
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Segmenter } from '../../core/segmenter.ts';
 import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
 import { registerDataset } from '../../bench/datasets/registry.ts';
 import { JobStore } from '../../bench/job-store.ts';
+import { mergeShards, MergeError, type MergeSummary } from '../../bench/merge-shards.ts';
 import { buildReport, ReportError } from '../../bench/report/build-report.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
 import { paperFindings } from '../../bench/report/findings.ts';
@@ -38,31 +39,41 @@ const USAGE = `usage: medseg bench <sub-command> [options]
   run --dataset DIR [--model M[,M2]] --strategies S1,S2,S5
       [--mode faithful|corrected] [--selection oracle|predictedIou] [--randomness 0-10|10-20|20-30]
       [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
-      [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|nifti] [--axis 0|1|2]
-      [--db FILE] [--out results.json] [--url HOST:PORT] [--job ID]
+      [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|images-masks|nifti] [--axis 0|1|2]
+      [--mask-threshold T]
+      [--db FILE] [--out results.json] [--triton-url HOST:PORT] [--job ID]
         registers DIR as a dataset, runs every model (default: DEFAULT_MODEL, mobilesam) x strategy x
-        object and prints progress;
-        --out writes the JSON report at the end.
-  resume [JOB] [--db FILE] [--url HOST:PORT]
+        object and prints progress; --out writes the JSON report at the end (its folder is created).
+  resume [JOB] [--db FILE] [--triton-url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
-  report JOB [--db FILE] [--format md|csv|json|html] [--out FILE]
+  jobs [--db FILE]
+        lists the stored jobs, newest first: id, status, samples done/total, dataset, models, strategies.
+  report JOB|latest [--db FILE] [--format md|csv|json|html] [--out FILE]
   findings JOB [JOB...] [--db FILE] [--model M]
         tests the paper's findings on the jobs' numbers (a job without randomness is the baseline, jobs
         with --randomness are compared with it).
-  datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
+  merge SHARD.sqlite... --db FILE [--job ID] [--source-job ID] [--format F --out FILE]
+        copies the jobs of a --shard i/N run's stores (one per shard) into one job of --db, then reports it.
+  datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--mask-threshold T]
+      [--db FILE]
+        layouts: cosmos (images/, labels/ with one grey value per class), per-structure (masks/<image>_<s>_<k>),
+        images-masks (masks/<name> named like images/<name>: Kvasir-SEG, ISIC, BUSI; --mask-threshold T reads
+        lossy JPEG masks), nifti (image/label volume pairs).
   datasets list [--db FILE]
 
-The database defaults to .medseg/bench.sqlite.`;
+--triton-url is the KServe v2 gRPC address of Triton (default TRITON_URL; unset: the embedded server);
+--url is its old name. The database defaults to .medseg/bench.sqlite.`;
 
 const DEFAULT_DB = '.medseg/bench.sqlite';
 
 /** How the CLI obtains a Segmenter; injected by tests, wired to the SAM session in production. */
 export type SegmenterFactory = (options: {
+  /** KServe v2 gRPC address (Triton); undefined for TRITON_URL or the embedded server. */
   url?: string;
 }) => Promise<{ segmenter: Segmenter; close(): Promise<void> }>;
 
 /**
- * Builds the Segmenter for `bench run|resume`: the SAM session over Triton at `--url` (or TRITON_URL), or over
+ * Builds the Segmenter for `bench run|resume`: the SAM session over Triton at `--triton-url` (or TRITON_URL), or over
  * the embedded server started here on the model repository (MODEL_REPOSITORY), exactly as `medseg start` does.
  */
 export const createCliSegmenter: SegmenterFactory = async (options) => {
@@ -169,11 +180,20 @@ function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>)
 
 const DATASET_OPTIONS = {
   modality: { type: 'string' },
+  'mask-threshold': { type: 'string' },
   classes: { type: 'string' },
   layout: { type: 'string' },
   axis: { type: 'string' },
   db: { type: 'string' },
 } as const;
+
+function maskThreshold(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = Number(text);
+  if (text.trim() === '' || !(t >= 0 && t <= 65535))
+    throw new CliError(`--mask-threshold must be a number 0..65535, got '${text}'`);
+  return t;
+}
 
 function datasetOptions(values: Record<string, unknown>): DatasetOptions {
   const axis = integer(values.axis as string | undefined, '--axis', 0);
@@ -183,10 +203,11 @@ function datasetOptions(values: Record<string, unknown>): DatasetOptions {
     classes: values.classes ? parseClasses(values.classes as string) : undefined,
     layout: oneOf(
       values.layout as string | undefined,
-      ['cosmos', 'per-structure', 'nifti'] as DatasetLayout[],
+      ['cosmos', 'per-structure', 'images-masks', 'nifti'] as DatasetLayout[],
       '--layout',
     ),
     axis: axis as 0 | 1 | 2 | undefined,
+    maskThreshold: maskThreshold(values['mask-threshold'] as string | undefined),
   };
 }
 
@@ -208,6 +229,25 @@ function openStore(db: string | undefined): JobStore {
   return new JobStore(file);
 }
 
+/** A sample rate for people: samples per second when at least one a second, else seconds per sample. */
+export function formatRate(samplesPerSecond: number): string {
+  if (!(samplesPerSecond > 0)) return 'rate ?';
+  if (samplesPerSecond >= 1) return `${samplesPerSecond.toFixed(1)} samples/s`;
+  const perSample = 1 / samplesPerSecond;
+  return `${perSample < 10 ? perSample.toFixed(1) : Math.round(perSample)} s/sample`;
+}
+
+/** Writes `text` to `file`, creating its folder. */
+async function writeOut(file: string, text: string): Promise<void> {
+  mkdirSync(dirname(resolvePath(file)), { recursive: true });
+  await writeFile(file, text);
+}
+
+/** `--triton-url`, or its old name `--url`. */
+function tritonUrl(values: Record<string, unknown>): string | undefined {
+  return (values['triton-url'] as string | undefined) ?? (values.url as string | undefined);
+}
+
 /** Prints progress lines to stderr (at most one per second) and the final summary. */
 async function follow(handle: BenchmarkHandle, io: CliIo): Promise<JobSummary> {
   let lastPrint = 0;
@@ -220,7 +260,7 @@ async function follow(handle: BenchmarkHandle, io: CliIo): Promise<JobSummary> {
     if (now - lastPrint < 1000 && e.done < e.total) return;
     lastPrint = now;
     const eta = e.etaSeconds === null ? '?' : `${Math.round(e.etaSeconds)} s`;
-    io.stderr(`  ${e.done}/${e.total} samples, ${e.failed} failed, ${e.rate.toFixed(1)}/s, ETA ${eta}\n`);
+    io.stderr(`  ${e.done}/${e.total} samples, ${e.failed} failed, ${formatRate(e.rate)}, ETA ${eta}\n`);
   });
   const s = await handle.done;
   io.stdout(
@@ -255,11 +295,15 @@ export function createBenchCommand(deps: { createSegmenter?: SegmenterFactory } 
           return reportCommand(rest, io);
         case 'findings':
           return findingsCommand(rest, io);
+        case 'jobs':
+          return jobsCommand(rest, io);
+        case 'merge':
+          return mergeCommand(rest, io);
         case 'datasets':
           return datasetsCommand(rest, io);
         default:
           throw new CliError(
-            `unknown sub-command '${sub ?? ''}'; expected run, resume, report, findings or datasets\n${USAGE}`,
+            `unknown sub-command '${sub ?? ''}'; expected run, resume, jobs, report, findings, merge or datasets\n${USAGE}`,
           );
       }
     },
@@ -281,6 +325,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     limit: { type: 'string' },
     shard: { type: 'string' },
     out: { type: 'string' },
+    'triton-url': { type: 'string' },
     url: { type: 'string' },
     job: { type: 'string' },
   });
@@ -323,7 +368,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       `dataset ${row.id}: ${dataset.stats.images} images, ${dataset.stats.objects} objects, ${dataset.problems.length} problem(s)\n`,
     );
     for (const p of dataset.problems) io.stderr(`  problem: ${p.file}: ${p.problem}\n`);
-    const { segmenter, close } = await factory({ url: values.url as string | undefined });
+    const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handle: BenchmarkHandle;
       try {
@@ -348,7 +393,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       io.stderr(`job ${handle.jobId} started\n`);
       const summary = await follow(handle, io);
       if (values.out) {
-        await writeFile(values.out as string, renderReport(buildReport(store, handle.jobId), 'json'));
+        await writeOut(values.out as string, renderReport(buildReport(store, handle.jobId), 'json'));
         io.stdout(`report written to ${values.out as string}\n`);
       }
       return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
@@ -364,7 +409,7 @@ async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactor
   const { values, positionals } = parse(args, { db: { type: 'string' }, url: { type: 'string' } });
   const store = openStore(values.db as string | undefined);
   try {
-    const { segmenter, close } = await factory({ url: values.url as string | undefined });
+    const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handles: BenchmarkHandle[];
       try {
@@ -392,12 +437,19 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
     format: { type: 'string' },
     out: { type: 'string' },
   });
-  const jobId = positionals[0];
-  if (!jobId) throw new CliError(`report needs a JOB id\n${USAGE}`);
+  const wanted = positionals[0];
+  if (!wanted) throw new CliError(`report needs a JOB id or 'latest'\n${USAGE}`);
   const format =
     oneOf(values.format as string | undefined, REPORT_FORMATS as readonly ReportFormat[], '--format') ?? 'md';
   const store = openStore(values.db as string | undefined);
   try {
+    let jobId = wanted;
+    if (wanted === 'latest') {
+      const newest = store.listJobs()[0];
+      if (!newest) throw new CliError(`no job stored in ${(values.db as string | undefined) ?? DEFAULT_DB}`);
+      jobId = newest.id;
+      io.stderr(`latest job: ${jobId} (${newest.status})\n`);
+    }
     let text: string;
     try {
       text = renderReport(buildReport(store, jobId), format);
@@ -405,7 +457,7 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
       mapError(err);
     }
     if (values.out) {
-      await writeFile(values.out as string, text);
+      await writeOut(values.out as string, text);
       io.stdout(`report written to ${values.out as string}\n`);
     } else {
       io.stdout(text);
@@ -431,6 +483,67 @@ async function findingsCommand(args: string[], io: CliIo): Promise<number> {
     for (const f of findings)
       io.stdout(`${f.verdict.padEnd(14)} ${f.claim}\n${' '.repeat(15)}${f.evidence}\n`);
     return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function jobsCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { db: { type: 'string' } });
+  const store = openStore(values.db as string | undefined);
+  try {
+    const jobs = store.listJobs();
+    if (jobs.length === 0) io.stdout('no job stored\n');
+    for (const j of jobs) {
+      const shard = j.config.shard ? ` shard ${j.config.shard.index}/${j.config.shard.count}` : '';
+      io.stdout(
+        `${j.id}\t${j.status}\t${store.countSamples(j.id)}/${j.total} samples\t${j.config.dataset}\t` +
+          `${j.config.models.join(',')}\t${j.config.strategies.join(',')}${shard}\t${j.updatedAt}` +
+          `${j.error ? `\t${j.error}` : ''}\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function mergeCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    db: { type: 'string' },
+    job: { type: 'string' },
+    'source-job': { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+  });
+  if (positionals.length === 0) throw new CliError(`merge needs the shard stores to merge\n${USAGE}`);
+  if (!values.db) throw new CliError(`merge needs --db FILE, the store to merge into\n${USAGE}`);
+  const format = oneOf(
+    values.format as string | undefined,
+    REPORT_FORMATS as readonly ReportFormat[],
+    '--format',
+  );
+  const store = openStore(values.db as string);
+  try {
+    let summary: MergeSummary;
+    try {
+      summary = mergeShards(store, positionals, {
+        jobId: values.job as string | undefined,
+        sourceJobId: values['source-job'] as string | undefined,
+      });
+    } catch (err) {
+      if (err instanceof MergeError) throw new CliError(err.message);
+      throw err;
+    }
+    io.stdout(
+      `job ${summary.jobId} ${summary.status}: shards ${summary.shards.join(',')} of ${summary.count}, ` +
+        `${summary.samples} samples${summary.error ? ` (${summary.error})` : ''}\n`,
+    );
+    if (values.out) {
+      await writeOut(values.out as string, renderReport(buildReport(store, summary.jobId), format ?? 'json'));
+      io.stdout(`report written to ${values.out as string}\n`);
+    }
+    return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
   } finally {
     store.close();
   }

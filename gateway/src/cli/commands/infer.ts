@@ -6,7 +6,9 @@ import { InferenceError } from '../../inference/errors.ts';
 import { KServeClient } from '../../inference/kserve-client.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 
-const usage = `usage: medseg infer --url HOST:PORT [--timeout-ms N] <request>
+const usage = `usage: medseg infer --triton-url HOST:PORT [--timeout-ms N] <request>
+
+--triton-url is the KServe v2 gRPC address (Triton, or medseg serve-models); --url is its old name.
 
 requests:
   index            every model with its state and reason (RepositoryIndex)
@@ -24,12 +26,17 @@ export const command: CliCommand = {
     const { values, positionals } = parseCliArgs(
       args,
       {
-        options: { url: { type: 'string' }, 'timeout-ms': { type: 'string' } },
+        options: {
+          'triton-url': { type: 'string' },
+          url: { type: 'string' },
+          'timeout-ms': { type: 'string' },
+        },
         allowPositionals: true,
       },
       usage,
     );
-    if (!values.url) throw new CliError(`--url HOST:PORT is required\n${usage}`);
+    const address = values['triton-url'] ?? values.url;
+    if (!address) throw new CliError(`--triton-url HOST:PORT is required\n${usage}`);
     const timeout = values['timeout-ms'];
     if (timeout !== undefined && !/^\d+$/.test(timeout))
       throw new CliError(`--timeout-ms must be a whole number, got '${timeout}'`);
@@ -40,7 +47,7 @@ export const command: CliCommand = {
       throw new CliError(`unknown request '${what}'; expected index, ready, metadata, config or stats`);
     }
     if (needsModel && !model)
-      throw new CliError(`'${what}' needs a model name: medseg infer --url ${values.url} ${what} MODEL`);
+      throw new CliError(`'${what}' needs a model name: medseg infer --triton-url ${address} ${what} MODEL`);
     if ((!needsModel && what !== 'stats' && model) || extra.length > 0) {
       throw new CliError(
         `unexpected argument(s) after '${what}': ${[model, ...extra].filter(Boolean).join(' ')}`,
@@ -48,7 +55,7 @@ export const command: CliCommand = {
     }
     let client: KServeClient;
     try {
-      client = KServeClient.connect(values.url, { deadlineMs: timeout ? Number(timeout) : 10_000 });
+      client = KServeClient.connect(address, { deadlineMs: timeout ? Number(timeout) : 10_000 });
     } catch (err: unknown) {
       throw new CliError(err instanceof Error ? err.message : String(err));
     }

@@ -3,10 +3,9 @@
  * STATE_DIR/api-keys.json, mode 0600). A running gateway picks changes up within a second.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ApiKeyError, ApiKeyStore } from '../../api/api-keys.ts';
 import { parseRoles, ROLES } from '../../api/roles.ts';
-import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
+import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../command.ts';
 
 const USAGE = `usage: medseg keys create --name NAME --roles ROLE[,ROLE...] [--file PATH] [--json]
        medseg keys list [--file PATH] [--json]
@@ -24,9 +23,9 @@ function keyFile(flag: string | undefined): string {
 }
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args,
+  return parseCliArgs(
+    args,
+    {
       allowPositionals: true,
       options: {
         name: { type: 'string' },
@@ -34,11 +33,9 @@ function parse(args: string[]) {
         file: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
-      strict: true,
-    });
-  } catch (err: unknown) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`);
-  }
+    },
+    USAGE,
+  );
 }
 
 function open(file: string): ApiKeyStore {

@@ -1,13 +1,15 @@
 /** `medseg metrics`: every segmentation metric of the benchmark protocol for one prediction/ground-truth pair. */
 import { MetricsError, computeMetrics, type EmptyConvention } from '../../core/metrics.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
-import { parseValue, readMaskFile } from '../mask-files.ts';
+import { maskRule, readMaskFile } from '../mask-files.ts';
 
-const USAGE = `usage: medseg metrics --pred PRED.png --gt GT.png [--spacing SY,SX] [--tau T] [--value V]
-                      [--convention paper|nan] [--json]
+const USAGE = `usage: medseg metrics --pred PRED.png --gt GT.png [--spacing SY,SX] [--tau T]
+                      [--value V | --threshold T] [--convention paper|nan] [--json]
 
 Dice, IoU, Hausdorff, HD95, ASD (prediction to ground truth), ASSD and NSD at tolerance T (default 2) between
-the nonzero pixels (or pixels equal to --value) of two masks of one size. Distances are in pixels, or in the
+two masks of one size (PNG, GIF, JPEG or TIFF). Each must be binary (0 and one other value) unless --value
+picks the pixels equal to V of label images or --threshold the pixels above T of greyscale or lossy masks;
+anything else (a photograph, a multi-class label) is refused. Distances are in pixels, or in the
 units of --spacing (row spacing SY, column spacing SX, e.g. millimetres). Empty masks follow --convention
 (paper: 0; nan: NaN where undefined).`;
 
@@ -33,6 +35,7 @@ export const command: CliCommand = {
           spacing: { type: 'string' },
           tau: { type: 'string' },
           value: { type: 'string' },
+          threshold: { type: 'string' },
           convention: { type: 'string' },
           json: { type: 'boolean' },
         },
@@ -50,9 +53,9 @@ export const command: CliCommand = {
     if (convention !== 'paper' && convention !== 'nan') {
       throw new CliError(`--convention must be paper or nan, got '${values.convention}'`);
     }
-    const value = parseValue(values.value);
-    const pred = await readMaskFile(values.pred, 'prediction', value);
-    const gt = await readMaskFile(values.gt, 'ground truth', value);
+    const rule = maskRule(values);
+    const pred = await readMaskFile(values.pred, 'prediction', rule);
+    const gt = await readMaskFile(values.gt, 'ground truth', rule);
     if (pred.width !== gt.width || pred.height !== gt.height) {
       throw new CliError(
         `size mismatch: prediction is ${pred.width}x${pred.height} but ground truth is ${gt.width}x${gt.height} (width x height)`,

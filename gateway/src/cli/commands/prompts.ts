@@ -3,13 +3,14 @@ import { jitterPrompt, parseJitterBand } from '../../core/prompt-random.ts';
 import { STRATEGIES, simulatePrompt, type PromptMode, type Strategy } from '../../core/prompts.ts';
 import { createRng } from '../../core/random.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
-import { parseValue, readMaskFile } from '../mask-files.ts';
+import { maskRule, readMaskFile } from '../mask-files.ts';
 
-const USAGE = `usage: medseg prompts --mask LABEL.png [--value V] --strategy S1..S6 [--mode faithful|corrected]
+const USAGE = `usage: medseg prompts --mask LABEL.png [--value V | --threshold T] --strategy S1..S6 [--mode faithful|corrected]
                       [--jitter LO-HI [--seed N] [--box-jitter enlarge|shift]] [--json]
 
-Prints the points (x, y, label) and box [x0, y0, x1, y1] (pixels) that the strategy gives for the object
-(pixels equal to --value, or all nonzero pixels). faithful (default) reproduces the released code, quirks and
+Prints the points (x, y, label) and box [x0, y0, x1, y1] (pixels) that the strategy gives for the object:
+the pixels equal to --value of a label image, the pixels above --threshold of a greyscale or lossy (JPEG)
+mask, or the nonzero pixels of a binary mask (PNG, GIF, JPEG or TIFF). faithful (default) reproduces the released code, quirks and
 failures included; corrected fixes them. --jitter moves the centre point and enlarges (or shifts) the box by
 a random amount in LO-HI pixels, seeded by --seed (default 0). A failed prompt exits with status 1.`;
 
@@ -24,6 +25,7 @@ export const command: CliCommand = {
         options: {
           mask: { type: 'string' },
           value: { type: 'string' },
+          threshold: { type: 'string' },
           strategy: { type: 'string' },
           mode: { type: 'string' },
           seed: { type: 'string' },
@@ -59,7 +61,7 @@ export const command: CliCommand = {
         throw new CliError(`--jitter: ${(err as Error).message}`);
       }
     }
-    const mask = await readMaskFile(values.mask, 'mask', parseValue(values.value));
+    const mask = await readMaskFile(values.mask, 'mask', maskRule(values));
     const result = simulatePrompt(mask, strategy, mode);
     if (!result.ok) {
       if (values.json) io.stdout(JSON.stringify(result) + '\n');

