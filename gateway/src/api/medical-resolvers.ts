@@ -7,12 +7,7 @@ import type { BinaryMask } from '../core/mask.ts';
 import { decodeRle, encodeRle, RleError, rleToBbox } from '../core/rle.ts';
 import type { PromptPoint } from '../core/segmenter.ts';
 import { segSourceFromDicom } from '../imaging/dicom-seg.ts';
-import {
-  propagate,
-  type KeyPrompt,
-  type PropagationResult,
-  type StopReason,
-} from '../sam/propagation.ts';
+import { propagate, type KeyPrompt, type PropagationResult, type StopReason } from '../sam/propagation.ts';
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
