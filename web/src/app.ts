@@ -39,6 +39,7 @@ async function start(): Promise<void> {
     app.needKey = false;
     if (can('models')) void loadModels();
     if (!can('segment') && can('startBenchmark')) app.view = 'bench';
+    if (app.view === 'bench') void loadBench(update);
   } catch (err: unknown) {
     if (err instanceof AuthRequired) app.needKey = true;
     else app.error = err instanceof Error ? err.message : String(err);
@@ -69,6 +70,7 @@ async function submitKey(ev: Event): Promise<void> {
     input.value = '';
     if (can('models')) void loadModels();
     if (!can('segment') && can('startBenchmark')) app.view = 'bench';
+    if (app.view === 'bench') void loadBench(update);
   } catch (err: unknown) {
     app.keyError =
       err instanceof AuthRequired
