@@ -39,6 +39,7 @@ interface PageElement {
 }
 declare const document: {
   getElementById(id: string): PageElement | null;
+  querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): Iterable<PageElement>;
   activeElement: PageElement | null;
   body: PageElement;
@@ -228,6 +229,67 @@ describe('web app in Chromium', () => {
     );
     assert.deepEqual(errors, []);
     assertSameOrigin(urls, gw.url);
+    await page.close();
+  });
+
+  test('DICOM with a CT window preset and a NIfTI slice: the overlay equals the API mask for the same input', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${gw.url}/`);
+    const ct = join(SAMPLES, 'dicom', 'small-ct-mr', 'CT_small.dcm');
+    await page.setInputFiles('#file', ct);
+    await page.waitForSelector('#prompt-layer', { timeout: WAIT_MS });
+    await page.waitForSelector('.status[data-busy="false"]', { timeout: WAIT_MS });
+    await page.selectOption('.window select', 'CT_BONE');
+    await page.waitForSelector('.status[data-busy="false"]', { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => (document.querySelector('.status')?.textContent ?? '').includes('Encoded'),
+      null,
+      {
+        timeout: WAIT_MS,
+      },
+    );
+    const box = { x0: 30, y0: 30, x1: 100, y1: 100 };
+    await dragBox(page, box);
+    await waitForPrompts(page, 1);
+    const drawn = JSON.parse(
+      (await page.locator('svg rect.box').getAttribute('data-box')) ?? 'null',
+    ) as typeof box;
+    const r = await gql<{
+      segment: { results: Array<{ masks: Array<{ rle: { size: number[]; counts: string } }> }> };
+    }>(
+      gw.url,
+      `query ($b64: String!, $box: BoxInput!) {
+        segment(input: { image: { dicom: { base64: $b64, window: { preset: CT_BONE } } }, prompts: [{ box: $box }] }) {
+          results { masks { rle { size counts } } }
+        }
+      }`,
+      { b64: readFileSync(ct).toString('base64'), box: drawn },
+    );
+    assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+    const rle = r.data!.segment.results[0].masks[0].rle;
+    const expected = decodeRle({ size: [rle.size[0], rle.size[1]], counts: rle.counts }).data;
+    assert.equal(differing(await overlayMask(page), expected), 0, 'the DICOM overlay is the API mask');
+    assert.equal(await page.locator('button', { hasText: 'Export DICOM SEG' }).count(), 1);
+    const [seg] = await Promise.all([
+      page.waitForEvent('download', { timeout: WAIT_MS }),
+      page.click('button:has-text("Export DICOM SEG")'),
+    ]);
+    const segFile = join(TEST_OUTPUT_DIR, 'export-seg.dcm');
+    await seg.saveAs(segFile);
+    assert.equal(readFileSync(segFile).subarray(128, 132).toString('latin1'), 'DICM', 'a DICOM Part 10 file');
+
+    // NIfTI: the slice picker knows the volume's depth and starts in the middle.
+    await page.setInputFiles('#file', join(SAMPLES, 'nifti', 'tiny-mri-fixture', 'anatomical.nii'));
+    await page.waitForFunction(
+      () => (document.querySelector('.status')?.textContent ?? '').includes('33×41'),
+      null,
+      {
+        timeout: WAIT_MS,
+      },
+    );
+    const slice = page.locator('label:has-text("Slice") input');
+    assert.equal(await slice.getAttribute('max'), '24');
+    assert.equal(await slice.inputValue(), '12');
     await page.close();
   });
 

@@ -14,6 +14,7 @@ import type { RunningGateway } from '../../gateway/src/main.ts';
 import { buildWebApp } from '../../web/build.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { SAMPLES, startTestGateway } from '../helpers/gateway.ts';
+import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
 
 declare const sessionStorage: { getItem(k: string): string | null; length: number };
 declare const localStorage: { length: number };
@@ -25,18 +26,27 @@ describe('web app with API keys', () => {
   let gw: RunningGateway;
   let browser: TestBrowser;
   let store: ApiKeyStore;
-  const keys = { segment: '', revocable: '', revocableId: '' };
+  const keys = { segment: '', bench: '', revocable: '', revocableId: '' };
 
   before(async () => {
     await buildWebApp();
     const file = join(tmp, 'api-keys.json');
     store = new ApiKeyStore(file);
     keys.segment = store.create('web-segment', ['segment']).key;
+    keys.bench = store.create('web-bench', ['benchmark']).key;
+    writeSyntheticDataset({
+      dir: join(tmp, 'data', 'synthetic'),
+      images: 2,
+      width: 64,
+      height: 48,
+      seed: 2,
+      writeJson: true,
+    });
     const r = store.create('web-revocable', ['segment', 'benchmark']);
     keys.revocable = r.key;
     keys.revocableId = r.record.id;
     const security = loadSecurityConfig({ API_KEYS_FILE: file, RATE_LIMIT_RPS: '0' }, join(tmp, 'state'));
-    gw = await startTestGateway({ security, stateDir: join(tmp, 'state') });
+    gw = await startTestGateway({ security, stateDir: join(tmp, 'state'), dataRoots: [join(tmp, 'data')] });
     browser = await launchChromium();
   });
   after(async () => {
@@ -91,6 +101,39 @@ describe('web app with API keys', () => {
       'every call after the key carries it',
     );
     await page.screenshot({ path: join(TEST_OUTPUT_DIR, 'segment-only-key.png') });
+    await page.close();
+  });
+
+  test('a benchmark-only key: the dashboard opens, and its progress subscription carries the key', async () => {
+    const page = await browser.context.newPage();
+    const sent: string[] = [];
+    page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
+    await page.goto(`${gw.url}/`);
+    await page.waitForSelector('#api-key', { timeout: WAIT_MS });
+    await page.fill('#api-key', keys.bench);
+    await page.click('.key-prompt button[type="submit"]');
+    await page.waitForSelector('.bench[data-loaded="true"]', { timeout: WAIT_MS });
+    assert.equal(await page.locator('#file').count(), 0, 'no segment view without the segment role');
+    assert.equal(await page.locator('#tab-segment').count(), 0);
+    await page.fill('#ds-path', 'synthetic');
+    await page.click('#register button[type="submit"]');
+    await page.waitForSelector('#job-dataset option', { state: 'attached', timeout: WAIT_MS });
+    // The benchmark role may not list models (the segment role's field): names are typed in.
+    await page.fill('#job-models', 'sam_reference');
+    await page.click('#job-start');
+    await page.waitForSelector('#jobs tr[data-status="completed"]', { timeout: WAIT_MS });
+    const init = sent
+      .map((p) => JSON.parse(p) as { type: string; payload?: Record<string, string> })
+      .find((m) => m.type === 'connection_init');
+    assert.equal(
+      init?.payload?.authorization,
+      `Bearer ${keys.bench}`,
+      'graphql-ws connection_init carries the key',
+    );
+    const events = Number(
+      await page.locator('#jobs tr[data-status="completed"]').getAttribute('data-events'),
+    );
+    assert.ok(events >= 1, `progress events over the authenticated WebSocket: ${events}`);
     await page.close();
   });
 

@@ -39,7 +39,7 @@ async function start(): Promise<void> {
     app.needKey = false;
     if (can('models')) void loadModels();
     if (!can('segment') && can('startBenchmark')) app.view = 'bench';
-    if (app.view === 'bench') void loadBench(update);
+    if (app.view === 'bench') void loadBench(update, can('models'));
   } catch (err: unknown) {
     if (err instanceof AuthRequired) app.needKey = true;
     else app.error = err instanceof Error ? err.message : String(err);
@@ -70,7 +70,7 @@ async function submitKey(ev: Event): Promise<void> {
     input.value = '';
     if (can('models')) void loadModels();
     if (!can('segment') && can('startBenchmark')) app.view = 'bench';
-    if (app.view === 'bench') void loadBench(update);
+    if (app.view === 'bench') void loadBench(update, can('models'));
   } catch (err: unknown) {
     app.keyError =
       err instanceof AuthRequired
@@ -141,7 +141,7 @@ function nav(): TemplateResult {
           aria-pressed=${app.view === view ? 'true' : 'false'}
           @click=${() => {
             app.view = view;
-            if (view === 'bench') void loadBench(update);
+            if (view === 'bench') void loadBench(update, can('models'));
             if (view === 'models') void loadModelsView(update, can('cacheStats'));
             update();
           }}

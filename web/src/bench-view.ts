@@ -93,23 +93,30 @@ function fail(err: unknown): void {
   requestUpdate();
 }
 
-/** Loads datasets, jobs and models, then re-renders; follows every job that is still running. */
-export async function loadBench(update: () => void): Promise<void> {
+/** Whether the credential may list models (the segment role's field); without it names are typed in. */
+let listModels = true;
+
+/**
+ * Loads datasets, jobs and (when `withModels`) the ready models, then re-renders; follows every job that is
+ * still running.
+ */
+export async function loadBench(update: () => void, withModels = listModels): Promise<void> {
   requestUpdate = update;
+  listModels = withModels;
   const generation = ++loads;
   try {
     const d = await gql<{
       datasets: Dataset[];
       benchmarks: Job[];
-      models: Array<{ name: string; ready: boolean }>;
+      models?: Array<{ name: string; ready: boolean }>;
     }>(
-      `query Bench { datasets { id name layout modality images objects problems { file problem } } benchmarks { ${JOB_FIELDS} } models { name ready } }`,
+      `query Bench { datasets { id name layout modality images objects problems { file problem } } benchmarks { ${JOB_FIELDS} } ${withModels ? 'models { name ready }' : ''} }`,
     );
     if (generation !== loads) return;
     loaded = true;
     state.datasets = d.datasets;
     state.jobs = d.benchmarks;
-    state.models = d.models.filter((m) => m.ready).map((m) => m.name);
+    state.models = (d.models ?? []).filter((m) => m.ready).map((m) => m.name);
     if (state.form.models.size === 0 && state.models.length > 0) state.form.models.add(state.models[0]);
     if (!state.form.dataset && d.datasets.length > 0) state.form.dataset = d.datasets[0].id;
     for (const j of state.jobs) if (!TERMINAL.has(j.status)) watch(j.id);
@@ -491,21 +498,40 @@ export function benchView(update: () => void, can: (field: string) => boolean): 
                   )}
                 </select></label
               >
-              <fieldset>
-                <legend>Models</legend>
-                ${state.models.map(
-                  (m) =>
-                    html`<label
-                      ><input
-                        type="checkbox"
-                        name="model"
-                        value=${m}
-                        .checked=${f.models.has(m)}
-                        @change=${(e: Event) => ((e.target as HTMLInputElement).checked ? f.models.add(m) : f.models.delete(m))}
-                      />${m}</label
-                    >`,
-                )}
-              </fieldset>
+              ${
+                listModels
+                  ? html`<fieldset>
+                      <legend>Models</legend>
+                      ${state.models.map(
+                        (m) =>
+                          html`<label
+                            ><input
+                              type="checkbox"
+                              name="model"
+                              value=${m}
+                              .checked=${f.models.has(m)}
+                              @change=${(e: Event) =>
+                                (e.target as HTMLInputElement).checked ? f.models.add(m) : f.models.delete(m)}
+                            />${m}</label
+                          >`,
+                      )}
+                    </fieldset>`
+                  : html`<label
+                      >Models (comma-separated names)
+                      <input
+                        id="job-models"
+                        required
+                        .value=${[...f.models].join(', ')}
+                        @input=${(e: Event) => {
+                          f.models = new Set(
+                            (e.target as HTMLInputElement).value
+                              .split(',')
+                              .map((x) => x.trim())
+                              .filter(Boolean),
+                          );
+                        }}
+                    /></label>`
+              }
               <fieldset>
                 <legend>Strategies</legend>
                 ${STRATEGIES.map(
