@@ -344,33 +344,58 @@ describe('web app in Chromium', () => {
     await page.close();
   });
 
-  test('README screenshot: the segment view on a synthetic phantom', async () => {
-    const phantom = generatePhantom({ seed: 7, width: 384, height: 384 });
+  test('several objects: each its own colour and label; README screenshot on a synthetic phantom', async () => {
+    // No noise keeps the committed README screenshot (web/docs/segment-view.png, copied from here) small.
+    const phantom = generatePhantom({ seed: 7, width: 384, height: 384, noiseSigma: 0 });
     const file = join(TEST_OUTPUT_DIR, 'phantom.png');
     writeFileSync(file, encodePng(phantom.image));
     const page = await browser.context.newPage();
-    await page.setViewportSize({ width: 1100, height: 640 });
+    await page.setViewportSize({ width: 1100, height: 600 });
     await page.goto(`${gw.url}/`);
     await page.setInputFiles('#file', file);
     await page.waitForSelector('#prompt-layer', { timeout: WAIT_MS });
     await page.waitForSelector('.status[data-busy="false"]', { timeout: WAIT_MS });
-    const first = phantom.objects[0].mask;
-    let x0 = first.width,
-      y0 = first.height,
-      x1 = 0,
-      y1 = 0;
-    for (let y = 0; y < first.height; y++)
-      for (let x = 0; x < first.width; x++)
-        if (first.data[y * first.width + x]) {
-          x0 = Math.min(x0, x);
-          y0 = Math.min(y0, y);
-          x1 = Math.max(x1, x + 1);
-          y1 = Math.max(y1, y + 1);
-        }
-    await dragBox(page, { x0: x0 - 4, y0: y0 - 4, x1: x1 + 4, y1: y1 + 4 });
+    const bounds = (m: { width: number; height: number; data: Uint8Array }) => {
+      let [x0, y0, x1, y1] = [m.width, m.height, 0, 0];
+      for (let y = 0; y < m.height; y++)
+        for (let x = 0; x < m.width; x++)
+          if (m.data[y * m.width + x])
+            [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x + 1), Math.max(y1, y + 1)];
+      return { x0, y0, x1, y1 };
+    };
+    const [first, second] = [phantom.objects[0].mask, phantom.objects[1].mask];
+    const b1 = bounds(first);
+    await dragBox(page, { x0: b1.x0 - 4, y0: b1.y0 - 4, x1: b1.x1 + 4, y1: b1.y1 + 4 });
     await waitForPrompts(page, 1);
-    const overlay = await overlayMask(page);
-    assert.ok(dice(overlay, first.data) > 0.5, 'the phantom object is segmented');
+    assert.ok(dice(await overlayMask(page), first.data) > 0.5, 'the first object is segmented');
+
+    await page.click('button:has-text("New object")');
+    await page.fill('input[aria-label="Label of object 2"]', 'ellipse');
+    await page.locator('input[aria-label="Label of object 2"]').dispatchEvent('change');
+    const b2 = bounds(second);
+    await dragBox(page, { x0: b2.x0 - 4, y0: b2.y0 - 4, x1: b2.x1 + 4, y1: b2.y1 + 4 });
+    await waitForPrompts(page, 2);
+    const both = await overlayMask(page);
+    const union = Uint8Array.from(first.data, (v, i) => v | second.data[i]);
+    assert.ok(dice(both, union) > 0.5, 'both objects are on the overlay');
+    // Each object is painted in its own palette colour: read the outline colours back.
+    const colours = await page.evaluate(() => {
+      const c = document.getElementById('overlay')!;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set<string>();
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] === 255) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+      return [...seen];
+    });
+    assert.deepEqual(colours.sort(), [PALETTE[0].join(','), PALETTE[1].join(',')].sort());
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-rle')]);
+    await download.saveAs(join(TEST_OUTPUT_DIR, 'phantom-masks.json'));
+    const exported = JSON.parse(readFileSync(join(TEST_OUTPUT_DIR, 'phantom-masks.json'), 'utf8')) as {
+      objects: Array<{ label: string }>;
+    };
+    assert.deepEqual(
+      exported.objects.map((o) => o.label),
+      ['object 1', 'ellipse'],
+    );
     await page.screenshot({ path: join(TEST_OUTPUT_DIR, 'segment-view-phantom.png') });
     await page.close();
   });
