@@ -278,6 +278,22 @@ describe('web app in Chromium', () => {
     await seg.saveAs(segFile);
     assert.equal(readFileSync(segFile).subarray(128, 132).toString('latin1'), 'DICM', 'a DICOM Part 10 file');
 
+    // Window by dragging: 100 px to the right widens the bone window by 2^0.5, then it is applied.
+    await page.click('#window-drag');
+    const from = await screenPoint(page, 60, 60);
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move(from.x + 100, from.y, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForSelector('label:has-text("Width") input', { timeout: WAIT_MS });
+    await page.waitForSelector('.status[data-busy="false"]', { timeout: WAIT_MS });
+    assert.equal(
+      await page.locator('label:has-text("Width") input').inputValue(),
+      String(Math.round(1800 * 2 ** 0.5)),
+    );
+    assert.equal(await page.locator('label:has-text("Centre") input').inputValue(), '400');
+    await page.click('#window-drag');
+
     // NIfTI: the slice picker knows the volume's depth and starts in the middle.
     await page.setInputFiles('#file', join(SAMPLES, 'nifti', 'tiny-mri-fixture', 'anatomical.nii'));
     await page.waitForFunction(

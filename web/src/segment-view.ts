@@ -67,6 +67,14 @@ const WINDOWS = [
 
 type WindowChoice = (typeof WINDOWS)[number][0];
 
+/** Centre and width of the presets (as the gateway defines them), where a window drag starts from. */
+const PRESET_WINDOWS: Partial<Record<WindowChoice, [number, number]>> = {
+  CT_SOFT_TISSUE: [40, 400],
+  CT_LUNG: [-600, 1500],
+  CT_BONE: [400, 1800],
+  CT_BRAIN: [40, 80],
+};
+
 interface OpenImage {
   file: PickedFile;
   width: number;
@@ -93,6 +101,9 @@ const state = {
   width: 400,
   niftiAxis: 2,
   niftiSlice: 0,
+  /** True while dragging on the image adjusts the window (level: vertical, width: horizontal). */
+  windowMode: false,
+  windowDrag: null as null | { sx: number; sy: number; centre: number; width: number },
   drag: null as null | {
     x0: number;
     y0: number;
@@ -251,6 +262,11 @@ async function decodeStep(prompts: Prompts, previous: Candidate | undefined): Pr
   try {
     data = await run();
   } catch (err: unknown) {
+    if (err instanceof ApiFailure && err.code === 'BAD_PROMPT' && previous && /lowResId/.test(err.message)) {
+      // The low-res handle was evicted (LOW_RES_CACHE_BYTES): the previous mask itself, as RLE, is the prior.
+      set.previousMask = { rle: previous.rle };
+      return { prompts, candidates: (await run()).segment.results[0]?.masks ?? [], chosen: 0 };
+    }
     if (!(err instanceof ApiFailure) || err.code !== 'EMBEDDING_NOT_FOUND') throw err;
     // The gateway evicted the embedding (TTL or cache pressure): encode again and retry once without the
     // low-res handle, which was evicted with it or may be.
@@ -356,11 +372,30 @@ function onPointerDown(ev: PointerEvent): void {
   if (!state.image || (ev.button !== 0 && ev.button !== 2)) return;
   ev.preventDefault();
   (ev.currentTarget as Element).setPointerCapture(ev.pointerId);
+  if (state.windowMode) {
+    const [centre, width] = PRESET_WINDOWS[state.window] ?? [state.centre, state.width];
+    state.windowDrag = { sx: ev.clientX, sy: ev.clientY, centre, width };
+    return;
+  }
   const p = imagePoint(ev);
   state.drag = { x0: p.x, y0: p.y, x1: p.x, y1: p.y, moved: false, button: ev.button, shift: ev.shiftKey };
 }
 
+/** Window drag: right widens (x2 per 200 px), down raises the level (by the width per 400 px). */
+function draggedWindow(ev: PointerEvent): [number, number] {
+  const w = state.windowDrag!;
+  const width = Math.max(1, Math.round(w.width * 2 ** ((ev.clientX - w.sx) / 200)));
+  const centre = Math.round(w.centre + ((ev.clientY - w.sy) * w.width) / 400);
+  return [centre, width];
+}
+
 function onPointerMove(ev: PointerEvent): void {
+  if (state.windowDrag) {
+    const [centre, width] = draggedWindow(ev);
+    state.status = `Window centre ${centre}, width ${width} (release to apply)`;
+    requestUpdate();
+    return;
+  }
   const d = state.drag;
   if (!d || !state.image) return;
   const p = imagePoint(ev);
@@ -373,6 +408,13 @@ function onPointerMove(ev: PointerEvent): void {
 }
 
 function onPointerUp(ev: PointerEvent): void {
+  if (state.windowDrag) {
+    [state.centre, state.width] = draggedWindow(ev);
+    state.windowDrag = null;
+    state.window = 'custom';
+    if (state.image) void openCurrent(state.image.file);
+    return;
+  }
   const d = state.drag;
   state.drag = null;
   if (!d || !state.image) return;
@@ -652,6 +694,18 @@ function windowControls(): TemplateResult | typeof nothing {
         ${WINDOWS.map(([v, label]) => html`<option value=${v} ?selected=${state.window === v}>${label}</option>`)}
       </select></label
     >
+    <button
+      type="button"
+      id="window-drag"
+      aria-pressed=${state.windowMode ? 'true' : 'false'}
+      title="Drag on the image: left/right changes the width, up/down the level"
+      @click=${() => {
+        state.windowMode = !state.windowMode;
+        requestUpdate();
+      }}
+    >
+      Drag to window
+    </button>
     ${
       state.window === 'custom'
         ? html`<label
