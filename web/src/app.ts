@@ -9,8 +9,9 @@ import { AuthRequired, apiKey, fetchViewer, onAuthRequired, setApiKey, type View
 import { loadModels, onSegmentKey, segmentView } from './segment-view.ts';
 import { benchView, loadBench } from './bench-view.ts';
 import { loadModelsView, modelsView } from './models-view.ts';
+import { volumeView } from './volume-view.ts';
 
-type View = 'segment' | 'bench' | 'models';
+type View = 'segment' | 'volume' | 'bench' | 'models';
 
 const app = {
   viewer: null as Viewer | null,
@@ -150,8 +151,8 @@ function nav(): TemplateResult {
         </button>`
       : nothing;
   return html`<nav aria-label="Views">
-    ${tab('segment', 'Segment', 'segment')} ${tab('bench', 'Benchmarks', 'startBenchmark')}
-    ${tab('models', 'Models', 'models')}
+    ${tab('segment', 'Segment', 'segment')} ${tab('volume', 'Volume', 'startVolumeSegmentation')}
+    ${tab('bench', 'Benchmarks', 'startBenchmark')} ${tab('models', 'Models', 'models')}
     <a href="/graphql">GraphQL IDE</a>
   </nav>`;
 }
@@ -162,6 +163,7 @@ function body(): TemplateResult | typeof nothing {
   if (!app.viewer) return html`<p>Connecting…</p>`;
   if (app.view === 'bench' && can('startBenchmark')) return benchView(update, can);
   if (app.view === 'models' && can('models')) return modelsView(update);
+  if (app.view === 'volume' && can('startVolumeSegmentation')) return volumeView(update);
   if (can('segment')) return segmentView(update);
   return html`<p>This credential's roles allow none of the app's views.</p>`;
 }
