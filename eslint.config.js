@@ -19,7 +19,9 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'gateway/dist/**', '.medseg/**'] },
+  {
+    ignores: ['node_modules/**', 'dist/**', 'gateway/dist/**', 'web/dist/**', 'test-output/**', '.medseg/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,6 +4,7 @@
  * size limits and ids are applied before Apollo sees a byte.
  */
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +19,7 @@ import { attachSubscriptions } from './subscriptions.ts';
 import { GatewaySecurity, topLevelFields, writeRefusal } from './auth.ts';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import { graphqlLimits } from './limits.ts';
+import { serveWebFile, wantsGraphqlIde } from './web-assets.ts';
 
 /** Path of the public schema file. */
 export const SCHEMA_PATH = fileURLToPath(new URL('../../../schema/schema.graphql', import.meta.url));
@@ -169,7 +171,13 @@ export async function startHttpServer(
     schema,
     formatError: errorFormatter(services.log),
     includeStacktraceInErrorResponses: false,
-    plugins: [observabilityPlugin(services, schema), security.plugin()],
+    // Apollo's landing page loads its IDE from a CDN, blank on an offline network; browsers get the bundled
+    // IDE of web/dist instead (web-assets.ts).
+    plugins: [
+      observabilityPlugin(services, schema),
+      security.plugin(),
+      ApolloServerPluginLandingPageDisabled(),
+    ],
     ...graphqlLimits(security.config),
     introspection: true,
     csrfPrevention: true,
@@ -211,9 +219,12 @@ export async function startHttpServer(
         return;
       }
       case '/graphql':
+        // The IDE page is static and public; the queries it sends pass the same authentication and roles.
+        if (wantsGraphqlIde(req, url) && (await serveWebFile(req, res, url))) return;
         break;
       default:
-        sendJson(res, 404, { error: `no route ${url.pathname}; GraphQL is at /graphql` });
+        if (await serveWebFile(req, res, url)) return;
+        sendJson(res, 404, { error: `no route ${url.pathname}; GraphQL is at /graphql, the web app at /` });
         return;
     }
     const admitted = await security.admitHttp(req.headers, req.socket.remoteAddress);

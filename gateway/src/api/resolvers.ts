@@ -16,6 +16,7 @@ import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical-resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
+import { viewerResolvers } from './viewer-resolvers.ts';
 
 interface PromptSetArg {
   points?: PointArg[] | null;
@@ -391,6 +392,7 @@ export const resolvers = {
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
     ...medicalResolvers.Query,
     ...benchmarkResolvers.Query,
+    ...viewerResolvers.Query,
   },
   Mutation: {
     encodeImage: guarded(

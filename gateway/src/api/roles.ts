@@ -51,6 +51,9 @@ export const ROLE_TABLE: Readonly<Record<string, Requirement>> = Object.freeze({
   exportDicomSeg: 'segment',
   volumeProgress: 'segment',
   pacsEndpoints: 'segment',
+  renderImage: 'segment',
+  // The caller's own identity and roles: any credential may see what it is allowed to do.
+  viewer: 'authenticated',
   // Benchmark jobs and datasets (schema/benchmark.graphql).
   datasets: 'benchmark',
   registerDataset: 'benchmark',
