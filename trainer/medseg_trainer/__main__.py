@@ -72,7 +72,6 @@ def main():
         if req is None:
             return
         rid = req.get("id") if isinstance(req, dict) else None
-        cancel.clear()
         try:
             if not isinstance(req, dict):
                 raise TrainError("BAD_REQUEST", "request must be a JSON object")
@@ -92,6 +91,9 @@ def main():
         except Exception as e:  # noqa: BLE001 - reported, never a silent crash of the process
             traceback.print_exc(file=sys.stderr)
             _emit({"id": rid, "event": "error", "code": "INTERNAL", "message": f"{type(e).__name__}: {e}"})
+        # A cancel applies to the request running when it arrived (or the next one, when sent just before it
+        # started), never to a later one.
+        cancel.clear()
 
 
 if __name__ == "__main__":

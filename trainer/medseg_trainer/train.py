@@ -264,7 +264,8 @@ def train(cfg, emit, cancelled):
     out = os.path.join(work, "decoder.onnx")
     export_onnx(model, cfg["baseDecoder"], out + ".tmp")
     os.replace(out + ".tmp", out)
-    probe = write_probe(model, os.path.join(work, "probe.safetensors"))
+    probe_sample = next(load(p) for p in train_set if load(p)["masks"].shape[0] > 0)
+    probe = write_probe(model, probe_sample, os.path.join(work, "probe.safetensors"))
     return {
         "event": "done",
         "bestEpoch": best["epoch"],
@@ -277,18 +278,19 @@ def train(cfg, emit, cancelled):
     }
 
 
-def probe_inputs():
-    """Fixed decoder inputs (a prompt batch of 3 with a box, points and a padding point) for export checks."""
-    g = torch.Generator().manual_seed(7)
-    coords = torch.tensor([[[120.0, 200.0], [620.0, 700.0], [0.0, 0.0]], [[300.0, 310.0], [0.0, 0.0], [0.0, 0.0]], [[50.0, 60.0], [900.0, 800.0], [500.0, 400.0]]])
-    labels = torch.tensor([[2.0, 3.0, -1.0], [1.0, -1.0, -1.0], [2.0, 3.0, 0.0]])
+def probe_inputs(sample):
+    """Decoder inputs for the export check, from a real training sample: its embedding and image size, its
+    box prompts as one prompt batch, and a mask prior made from its first object (so the mask path is checked
+    too). Real embeddings keep the logits in the range the 1e-4 bound is meant for."""
+    k = sample["masks"].shape[0]
+    prior = F.interpolate(sample["masks"][:1, None], size=(LOW_RES_SIDE, LOW_RES_SIDE), mode="bilinear", align_corners=False)
     return {
-        "image_embeddings": torch.randn(1, 256, 64, 64, generator=g) * 0.3,
-        "point_coords": coords,
-        "point_labels": labels,
-        "mask_input": torch.randn(1, 1, 256, 256, generator=g) * 2.0,
-        "has_mask_input": torch.tensor([1.0]),
-        "orig_im_size": torch.tensor([300.0, 400.0]),
+        "image_embeddings": sample["embedding"],
+        "point_coords": sample["coords"],
+        "point_labels": sample["labels"],
+        "mask_input": (prior * 2.0 - 1.0) * 8.0,
+        "has_mask_input": torch.tensor([1.0 if k > 0 else 0.0]),
+        "orig_im_size": torch.tensor([float(sample["size"][0]), float(sample["size"][1])]),
     }
 
 
@@ -306,9 +308,9 @@ def run_decoder(model, inputs, float64=True):
     return {"masks": masks.float().numpy(), "iou_predictions": iou.float().numpy(), "low_res_masks": low.float().numpy()}
 
 
-def write_probe(model, path):
+def write_probe(model, sample, path):
     """Writes the probe inputs and this model's outputs on them, for the gateway to compare with ONNX Runtime."""
-    inputs = probe_inputs()
+    inputs = probe_inputs(sample)
     outputs = run_decoder(model, inputs)
     tensors = {f"input.{k}": v.numpy() for k, v in inputs.items()}
     tensors.update({f"output.{k}": v for k, v in outputs.items()})

@@ -22,6 +22,8 @@ export const DECODER_OUTPUTS = ['masks', 'iou_predictions', 'low_res_masks'] as 
 /** Max absolute difference per output (and the shapes) between ONNX Runtime and the expected tensors. */
 export interface DecoderComparison {
   maxAbsDiff: Record<string, number>;
+  /** Largest magnitude of each expected output (the scale of its logits). */
+  maxAbs: Record<string, number>;
   shapes: Record<string, { onnx: number[]; expected: number[] }>;
 }
 
@@ -39,7 +41,7 @@ export async function compareDecoder(
       feeds[name] = new ort.Tensor('float32', t.data, t.shape);
     }
     const out = await session.run(feeds);
-    const result: DecoderComparison = { maxAbsDiff: {}, shapes: {} };
+    const result: DecoderComparison = { maxAbsDiff: {}, maxAbs: {}, shapes: {} };
     for (const name of DECODER_OUTPUTS) {
       const got = out[name];
       const want = tensors[`output.${name}`];
@@ -48,11 +50,14 @@ export async function compareDecoder(
       const b = want.data as Float32Array;
       result.shapes[name] = { onnx: [...got.dims], expected: want.shape };
       let max = a.length === b.length ? 0 : Infinity;
+      let scale = 0;
       for (let i = 0; i < Math.min(a.length, b.length); i++) {
         const d = Math.abs(a[i] - b[i]);
         if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+        scale = Math.max(scale, Math.abs(b[i]));
       }
       result.maxAbsDiff[name] = max;
+      result.maxAbs[name] = scale;
     }
     return result;
   } finally {
