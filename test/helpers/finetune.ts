@@ -1,5 +1,6 @@
 /** Helpers of the fine-tuning tests: the served decoder file and deterministic decoder inputs. */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { readRaster } from '../../gateway/src/bench/datasets/read-raster.ts';
@@ -74,4 +75,36 @@ export function decoderInputs(
     'input.has_mask_input': f32([1], [hasMask ? 1 : 0]),
     'input.orig_im_size': f32([2], [height, width]),
   };
+}
+
+/**
+ * A temporary model repository holding the MobileSAM models (configs and derived files copied from the
+ * checkout's triton-models/), so that tests that publish models never write into the checkout.
+ */
+export function mobileSamRepository(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'medseg-ft-repo-'));
+  for (const m of ['mobilesam', 'mobilesam_encoder', 'mobilesam_decoder']) {
+    const src = join(REPO_ROOT, 'triton-models', m);
+    mkdirSync(join(dir, m, '1'), { recursive: true });
+    copyFileSync(join(src, 'config.pbtxt'), join(dir, m, 'config.pbtxt'));
+    if (existsSync(join(src, '1', 'model.onnx'))) {
+      copyFileSync(join(src, '1', 'model.onnx'), join(dir, m, '1', 'model.onnx'));
+    }
+  }
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A COSMOS-layout dataset folder of symbolic links to some of the shared cardiac slices. */
+export function cardiacDataset(slices: string[]): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'medseg-ft-data-'));
+  for (const sub of ['images', 'labels']) mkdirSync(join(dir, 'heart', sub), { recursive: true });
+  for (const s of slices) {
+    const from = ['mri-cardiac-cosmos', 'mri-cardiac-cosmos-more']
+      .map((d) => join(REPO_ROOT, '../shared/samples', d))
+      .find((d) => existsSync(join(d, 'images', `${s}.png`)));
+    if (!from) throw new Error(`no shared cardiac slice ${s}`);
+    for (const sub of ['images', 'labels'])
+      symlinkSync(join(from, sub, `${s}.png`), join(dir, 'heart', sub, `${s}.png`));
+  }
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   NOT_FOUND: 'the PACS (or the gateway) has no such study, series, instance or job',
   UNAUTHENTICATED: 'no credential, or one that is unknown, revoked, expired or malformed',
   FORBIDDEN: "the credential's roles do not allow this operation",
+  EMPTY_DATASET: 'the dataset, or the training part of its split, has no images',
+  NO_OBJECTS: 'the training images have no objects to prompt',
+  BAD_SPLIT: 'the split names an unknown group, or a group twice',
+  ALREADY_EXISTS: 'a model of that name exists or is being trained',
   INTERNAL: 'an unexpected error; logged with the request id',
 } as const;
 

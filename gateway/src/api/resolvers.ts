@@ -15,6 +15,7 @@ import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical-resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
+import { finetuneResolvers } from './finetune-resolvers.ts';
 
 interface PromptSetArg {
   points?: PointArg[] | null;
@@ -305,6 +306,7 @@ export const resolvers = {
     cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
     ...medicalResolvers.Query,
     ...benchmarkResolvers.Query,
+    ...finetuneResolvers.Query,
   },
   Mutation: {
     encodeImage: guarded(
@@ -380,8 +382,14 @@ export const resolvers = {
     ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,
+    ...finetuneResolvers.Mutation,
   },
-  Subscription: { ...medicalResolvers.Subscription, ...benchmarkResolvers.Subscription },
+  Subscription: {
+    ...medicalResolvers.Subscription,
+    ...benchmarkResolvers.Subscription,
+    ...finetuneResolvers.Subscription,
+  },
+  Model: { ...finetuneResolvers.Model },
   Embedding: { ...medicalResolvers.Embedding },
 };
 

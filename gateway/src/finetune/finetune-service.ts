@@ -12,7 +12,7 @@
  * its last checkpoint, and sample files already written are reused.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,8 @@ export interface FineTuneDeps {
 
 interface Running {
   cancelled: boolean;
+  /** Stopped by a shutdown rather than a user: left queued, to resume at the next start. */
+  requeue: boolean;
   trainer?: TrainerProcess;
   listeners: Set<(e: FineTuneEvent) => void>;
   done: Promise<void>;
@@ -186,10 +188,18 @@ export class FineTuneService {
     return this.store.get(jobId);
   }
 
-  /** Waits for every running job to stop, after asking them to when `cancel` is set (shutdown). */
-  async drain(cancel = false): Promise<void> {
+  /**
+   * Waits for every running job to stop; with `stop` (a shutdown), asks them to stop first and leaves them
+   * queued, so that {@link resumeInterrupted} continues them from their last checkpoint at the next start.
+   */
+  async drain(stop = false): Promise<void> {
     const all = [...this.running.entries()];
-    if (cancel) for (const [id] of all) this.cancel(id);
+    if (stop) {
+      for (const [id, r] of all) {
+        r.requeue = true;
+        this.cancel(id);
+      }
+    }
     await Promise.all(all.map(([, r]) => r.done));
   }
 
@@ -335,7 +345,7 @@ export class FineTuneService {
   }
 
   private launch(jobId: string): void {
-    const r: Running = { cancelled: false, listeners: new Set(), done: Promise.resolve() };
+    const r: Running = { cancelled: false, requeue: false, listeners: new Set(), done: Promise.resolve() };
     this.running.set(jobId, r);
     r.done = this.run(jobId, r).finally(() => this.running.delete(jobId));
   }
@@ -477,7 +487,11 @@ export class FineTuneService {
         err instanceof FineTuneError || err instanceof TrainerError || err instanceof PublishError
           ? { code: err.code, message: err.message }
           : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
-      const status: FineTuneStatus = e.code === 'CANCELLED' || r.cancelled ? 'cancelled' : 'failed';
+      const status: FineTuneStatus = r.requeue
+        ? 'queued'
+        : e.code === 'CANCELLED' || r.cancelled
+          ? 'cancelled'
+          : 'failed';
       log(`fine-tuning ${jobId}: ${status} (${e.code}: ${e.message})`);
       this.setStatus(
         jobId,
@@ -500,10 +514,9 @@ export class FineTuneService {
     const resolved = await this.deps.session.resolve(model);
     const { profile } = resolved;
     for (const imageId of imageIds) {
-      const file = join(
-        dir,
-        `${slug(imageId)}-${Buffer.from(imageId).toString('hex').slice(0, 16)}.safetensors`,
-      );
+      // The slug keeps names readable; the hash keeps ids that slug alike apart.
+      const hash = createHash('sha256').update(imageId).digest('hex').slice(0, 12);
+      const file = join(dir, `${slug(imageId)}-${hash}.safetensors`);
       files.push(file);
       if (existsSync(file)) continue;
       if (r.cancelled) return files;
