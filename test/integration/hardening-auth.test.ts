@@ -159,8 +159,7 @@ describe('authentication and roles on every top-level field', () => {
   before(async () => {
     const file = join(tmp, 'api-keys.json');
     keyStore = new ApiKeyStore(file);
-    for (const role of ROLES)
-      keys[role] = keyStore.create(`test-${role}`, [role]).key;
+    for (const role of ROLES) keys[role] = keyStore.create(`test-${role}`, [role]).key;
     const r = keyStore.create('to-revoke', ['segment']);
     revocable = { id: r.record.id, key: r.key };
     const security = loadSecurityConfig(
