@@ -29,7 +29,7 @@ export interface GatewayConfig {
    * machine's parallelism, at most 4).
    */
   embeddedThreads: number;
-  /** Model used when a request names none (DEFAULT_MODEL, default sam_reference). */
+  /** Model used when a request names none (DEFAULT_MODEL, default mobilesam: the real MobileSAM-class model). */
   defaultModel: string;
   /** Folders that `{ path }` image inputs may read from (DATA_ROOTS, comma-separated; default: none). */
   dataRoots: string[];
@@ -156,7 +156,7 @@ export function loadConfig(
     tritonUrl,
     modelRepository: resolve(env.MODEL_REPOSITORY?.trim() || DEFAULT_MODEL_REPOSITORY),
     embeddedThreads: int(env, 'EMBEDDED_THREADS', Math.min(4, availableParallelism()), 1, 256),
-    defaultModel: env.DEFAULT_MODEL?.trim() || 'sam_reference',
+    defaultModel: env.DEFAULT_MODEL?.trim() || 'mobilesam',
     dataRoots: (env.DATA_ROOTS ?? '')
       .split(',')
       .map((s) => s.trim())

@@ -6,25 +6,29 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type GatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
 import { createLogger } from '../../gateway/src/main.ts';
-import { ensureReferenceModels } from '../../gateway/src/models/reference/generate.ts';
+import { ensureServedModels } from '../../gateway/src/models/ensure-models.ts';
 
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The real samples beside the checkout. */
 export const SAMPLES = fileURLToPath(new URL('../../../shared/samples', import.meta.url));
 
-/** Starts a gateway on a free port with the embedded backend; overrides adjust the configuration. */
+/**
+ * Starts a gateway on a free port with the embedded backend; overrides adjust the configuration. The default
+ * model is the fast reference model: tests of the real model name `mobilesam` (or override `defaultModel`).
+ */
 export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): Promise<RunningGateway> {
   const config = loadConfig(
     {
       PORT: '0',
+      DEFAULT_MODEL: 'sam_reference',
       LOG_LEVEL: 'silent',
       MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
       STATE_DIR: mkdtempSync(join(tmpdir(), 'medseg-state-')),
     },
     overrides,
   );
-  if (!config.tritonUrl) await ensureReferenceModels(config.modelRepository);
+  if (!config.tritonUrl) await ensureServedModels(config.modelRepository);
   return startGateway(config, createLogger(config));
 }
 

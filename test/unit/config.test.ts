@@ -7,7 +7,7 @@ test('defaults are documented values, and the result is frozen', () => {
   assert.equal(c.port, 4000);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.tritonUrl, undefined);
-  assert.equal(c.defaultModel, 'sam_reference');
+  assert.equal(c.defaultModel, 'mobilesam');
   assert.equal(c.cacheBytes, 1024 ** 3);
   assert.deepEqual(c.dataRoots, []);
   assert.ok(Object.isFrozen(c));

@@ -13,7 +13,7 @@ import { emptyMask, maskBounds, type BinaryMask } from '../core/mask.ts';
 import { overlapMetrics } from '../core/metrics.ts';
 import { EVERYTHING_MODE, simulatePrompt, type ObjectPrompt } from '../core/prompts.ts';
 import type { Raster } from '../core/raster.ts';
-import type { LowResLogits, PromptSet, Segmenter } from '../core/segmenter.ts';
+import type { LowResLogits, MaskCandidate, PromptSet, Segmenter } from '../core/segmenter.ts';
 import { multimaskCandidates, scoreCandidates, toMetricValues } from './candidates.ts';
 import type { Dataset, DatasetObject } from './datasets/dataset.ts';
 import { openRegisteredDataset } from './datasets/registry.ts';
@@ -375,6 +375,35 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
           if (!plannedHere.some((p) => strategyKeys.some((s) => wants(p, s)))) continue;
           const embedding = await timed(() => segmenter.encode(loaded.image, model));
           let everything: EverythingMask[] | undefined;
+          // Each prompt strategy decodes every object of the image in one request: a decoder that batches
+          // prompts takes them in one call on the shared embedding; the call's time is charged to the first
+          // sample that reads it, as the S1 grid's is.
+          const prefetched = new Map<string, Promise<MaskCandidate[]>>();
+          for (const s of strategyKeys) {
+            if (s === 'S1' || s.startsWith('interactive-')) continue;
+            const strategy = s as Exclude<StrategyName, 'S1'>;
+            const ready: Array<{ id: string; prompt: PromptSet }> = [];
+            for (const p of plannedHere) {
+              const gt = maskOf.get(p.object.id);
+              if (gt === undefined || !wants(p, s)) continue;
+              const prompt = objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
+              if (!('failure' in prompt)) ready.push({ id: p.object.id, prompt: prompt.prompt });
+            }
+            if (ready.length === 0) continue;
+            const all = timed(() =>
+              segmenter.decode(
+                embedding.id,
+                ready.map((r) => r.prompt),
+                { multimask: true },
+              ),
+            );
+            ready.forEach((r, i) => {
+              const one = all.then((lists) => lists[i]);
+              // A cancel can leave a prefetched result unread: its failure must not go unhandled.
+              one.catch(() => undefined);
+              prefetched.set(`${r.id}|${s}`, one);
+            });
+          }
           for (const p of plannedHere) {
             const gt = maskOf.get(p.object.id);
             if (gt === undefined) throw new Error(`object ${p.object.id} has no mask in its image`);
@@ -448,9 +477,11 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                   });
                   continue;
                 }
-                const [cands] = await timed(() =>
-                  segmenter.decode(embedding.id, [prompt.prompt], { multimask: true }),
-                );
+                const cands =
+                  (await prefetched.get(`${p.object.id}|${s}`)) ??
+                  (
+                    await timed(() => segmenter.decode(embedding.id, [prompt.prompt], { multimask: true }))
+                  )[0];
                 const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
                   nsdTolerance: config.nsdTolerance,
                 });

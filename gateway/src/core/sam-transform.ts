@@ -165,12 +165,22 @@ function checkRaster(raster: Raster): void {
   }
 }
 
+/** Per-channel (R, G, B) normalization on the 0-255 scale: `(x - mean) / std`. */
+export interface PixelNormalization {
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
 /**
- * SAM's official preprocessing: resize the longest side to `target` (PIL bilinear), normalize with the
- * ImageNet mean/std on the 0-255 scale, replicate grey to 3 channels, zero-pad bottom/right to
- * `[3, target, target]` (CHW float32).
+ * SAM's official preprocessing: resize the longest side to `target` (PIL bilinear), normalize with `norm`
+ * (default the ImageNet mean/std on the 0-255 scale, SAM's `pixel_mean` and `pixel_std`), replicate grey to
+ * 3 channels, zero-pad bottom/right to `[3, target, target]` (CHW float32).
  */
-export function preprocessSam(raster: Raster, target = SAM_INPUT_SIZE): SamInputTensor {
+export function preprocessSam(
+  raster: Raster,
+  target = SAM_INPUT_SIZE,
+  norm: PixelNormalization = { mean: SAM_PIXEL_MEAN, std: SAM_PIXEL_STD },
+): SamInputTensor {
   checkRaster(raster);
   const [newH, newW] = longestSideSize(raster.height, raster.width, target);
   const resized = resizeBilinear(raster, newH, newW);
@@ -179,8 +189,8 @@ export function preprocessSam(raster: Raster, target = SAM_INPUT_SIZE): SamInput
   const ch = resized.channels;
   const src = resized.data;
   for (let c = 0; c < 3; c++) {
-    const mean = SAM_PIXEL_MEAN[c];
-    const std = SAM_PIXEL_STD[c];
+    const mean = norm.mean[c];
+    const std = norm.std[c];
     const offset = ch === 3 ? c : 0;
     for (let y = 0; y < newH; y++) {
       const rowOut = c * plane + y * target;

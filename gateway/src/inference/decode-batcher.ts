@@ -5,12 +5,16 @@
  * `maxInflight` calls running) a request goes out on the next turn of the event loop (or after `windowMs`),
  * so an idle gateway adds no waiting; while every slot is busy, requests queue and leave together as soon as
  * a call completes. Decoders without a batch dimension (max_batch_size 0, the official export) get one call
- * per request, issued concurrently (pipelined).
+ * per request, issued concurrently (pipelined), unless they batch prompts inside the model: then prompt sets
+ * on the same embedding with the same point count and prior kind leave together in one call that carries the
+ * embedding once (`point_coords [B,N,2]`, `image_embeddings [1,C,H,W]`).
  */
 import type { InferRequest, Tensor } from './types.ts';
 
 /** One prompt set, ready for the decoder (coordinates already in the model frame). */
 export interface DecoderItem {
+  /** Identity of the embedding (its cache id): prompt sets batched inside the model must share it. */
+  embeddingKey: string;
   embedding: Float32Array;
   embeddingShape: [number, number, number];
   /** x, y pairs in the model's input frame. */
@@ -45,6 +49,11 @@ export interface DecodeBatcherOptions {
   model: string;
   /** The decoder's max_batch_size (0: no batch dimension). */
   maxBatch: number;
+  /**
+   * Prompt sets per call when the model batches prompts inside (leading dimension of point_coords dynamic,
+   * one image embedding per call); 0 when it does not. Only used with `maxBatch` 0.
+   */
+  maxPromptBatch?: number;
   /** Wait for company while a backend slot is free, in milliseconds (0: the next event-loop turn). */
   windowMs: number;
   /** Decoder calls in flight at once before requests queue for the next batch (default 2). */
@@ -87,7 +96,7 @@ export class DecodeBatcher {
     this.stats.requests += 1;
     return new Promise<DecoderOutput>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.options.maxBatch > 0 && this.queue.length >= this.options.maxBatch) {
+      if (this.capacity() > 1 && this.queue.length >= this.capacity()) {
         this.flush();
       } else {
         this.schedule();
@@ -108,16 +117,33 @@ export class DecodeBatcher {
     }
   }
 
+  private promptBatched(): boolean {
+    return this.options.maxBatch === 0 && (this.options.maxPromptBatch ?? 0) > 1;
+  }
+
+  /** Most prompt sets one call carries. */
+  private capacity(): number {
+    return this.promptBatched() ? this.options.maxPromptBatch! : Math.max(1, this.options.maxBatch);
+  }
+
+  private groupKey(item: DecoderItem): string {
+    // Original size (the decoder sizes its output masks from it) and embedding shape always; inside-model
+    // prompt batching also needs one embedding, one point count and one kind of prior per call.
+    const base = `${item.origSize.join('x')}/${item.embeddingShape.join('x')}/${item.maskInputSize}`;
+    return this.promptBatched()
+      ? `${base}/${item.embeddingKey}/${item.labels.length}/${item.maskInput ? 'prior' : 'none'}`
+      : base;
+  }
+
   private flush(): void {
     this.timer?.cancel();
     this.timer = undefined;
     const pending = this.queue;
     this.queue = [];
-    const max = Math.max(1, this.options.maxBatch);
-    // Group by original size (the decoder sizes its output masks from it) and embedding shape.
+    const max = this.capacity();
     const groups = new Map<string, Pending[]>();
     for (const p of pending) {
-      const key = `${p.item.origSize.join('x')}/${p.item.embeddingShape.join('x')}/${p.item.maskInputSize}`;
+      const key = this.groupKey(p.item);
       const list = groups.get(key);
       if (list) list.push(p);
       else groups.set(key, [p]);
@@ -132,9 +158,15 @@ export class DecodeBatcher {
     this.inflight += 1;
     try {
       this.stats.calls += 1;
-      const outputs = await this.options.infer(this.buildRequest(batch.map((p) => p.item)));
+      const items = batch.map((p) => p.item);
+      const request = this.promptBatched() ? this.buildPromptBatch(items) : this.buildRequest(items);
+      const outputs = await this.options.infer(request);
       this.options.onCall?.((performance.now() - started) / 1000, batch.length, undefined);
-      const split = splitOutputs(outputs.outputs, batch.length, this.options.maxBatch > 0);
+      const split = splitOutputs(
+        outputs.outputs,
+        batch.length,
+        this.options.maxBatch > 0 || this.promptBatched(),
+      );
       batch.forEach((p, i) => p.resolve(split[i]));
     } catch (err: unknown) {
       this.options.onCall?.((performance.now() - started) / 1000, batch.length, err);
@@ -144,6 +176,53 @@ export class DecodeBatcher {
       // Requests that queued while every slot was busy leave together now.
       this.schedule();
     }
+  }
+
+  private outputNames(): string[] {
+    return this.options.fullSizeMasks
+      ? ['masks', 'iou_predictions', 'low_res_masks']
+      : ['iou_predictions', 'low_res_masks'];
+  }
+
+  /** One call for B prompt sets on one embedding: the embedding and the shared inputs travel once. */
+  private buildPromptBatch(items: DecoderItem[]): InferRequest {
+    const b = items.length;
+    const first = items[0];
+    const n = first.labels.length;
+    const [ec, eh, ew] = first.embeddingShape;
+    const s = first.maskInputSize;
+    const coords = new Float32Array(b * n * 2);
+    const labels = new Float32Array(b * n);
+    const withPrior = first.maskInput !== undefined;
+    // Without priors one zero plane serves every prompt set (has_mask_input 0 ignores it).
+    const maskInput = withPrior
+      ? b === 1
+        ? first.maskInput!
+        : new Float32Array(b * s * s)
+      : new Float32Array(s * s);
+    items.forEach((it, i) => {
+      coords.set(it.coords, i * n * 2);
+      labels.set(it.labels, i * n);
+      if (withPrior && b > 1) maskInput.set(it.maskInput!, i * s * s);
+    });
+    const t = (name: string, shape: number[], data: Float32Array): Tensor => ({
+      name,
+      datatype: 'FP32',
+      shape,
+      data,
+    });
+    return {
+      modelName: this.options.model,
+      inputs: [
+        t('image_embeddings', [1, ec, eh, ew], first.embedding),
+        t('point_coords', [b, n, 2], coords),
+        t('point_labels', [b, n], labels),
+        t('mask_input', [withPrior ? b : 1, 1, s, s], maskInput),
+        t('has_mask_input', [1], Float32Array.of(withPrior ? 1 : 0)),
+        t('orig_im_size', [2], Float32Array.of(first.origSize[0], first.origSize[1])),
+      ],
+      outputs: this.outputNames(),
+    };
   }
 
   private buildRequest(items: DecoderItem[]): InferRequest {
@@ -189,9 +268,7 @@ export class DecodeBatcher {
         t('has_mask_input', batched ? [b, 1] : [1], hasMask),
         t('orig_im_size', batched ? [b, 2] : [2], orig),
       ],
-      outputs: this.options.fullSizeMasks
-        ? ['masks', 'iou_predictions', 'low_res_masks']
-        : ['iou_predictions', 'low_res_masks'],
+      outputs: this.outputNames(),
     };
   }
 }

@@ -50,6 +50,13 @@ export interface SamModel {
    * it has one): 4 for `[B,3,S,S]` or `[1,3,S,S]`, 3 for `[3,S,S]` or `[H,W,3]`.
    */
   imageInputRank: number;
+  /** Element type of the encoder's image input: FP32 (preprocessed) or UINT8 (the image's bytes). */
+  imageInputDatatype: 'FP32' | 'UINT8';
+  /**
+   * Prompt sets the decoder takes in one call on one embedding (leading dimension of point_coords dynamic
+   * with max_batch_size 0); 1 when it takes one prompt set per call.
+   */
+  decoderPromptBatch: number;
 }
 
 /** A profile that is missing, malformed or contradicts the model's tensors. */
@@ -171,6 +178,10 @@ export function validateProfile(
     );
   } else if (image.datatype !== 'FP32' && image.datatype !== 'UINT8') {
     problems.push(`encoder input ${image.name} must be FP32 or UINT8, model declares ${image.datatype}`);
+  } else if (image.datatype === 'UINT8' && profile.resize !== 'inside') {
+    problems.push(
+      `encoder input ${image.name} is UINT8 (raw image bytes), which needs preprocessing in the graph (sam.resize inside), profile says ${profile.resize}`,
+    );
   } else if (profile.resize !== 'inside') {
     const s = profile.inputSize;
     const tail = image.shape.slice(-3);

@@ -92,6 +92,8 @@ export interface SamSessionOptions {
   deadlineMs: number;
   /** Receives timings and failures of backend calls (metrics). */
   observer?: SessionObserver;
+  /** Prompt sets per decoder call for decoders that batch prompts inside the model (default 64). */
+  maxPromptBatch?: number;
 }
 
 /** Hooks for metrics: durations in seconds, error codes as the inference layer's table names them. */
@@ -243,6 +245,8 @@ export class SamSession implements Segmenter {
     ]);
     const profile = profileFromConfig(encoderConfig);
     const problems = validateProfile(profile, encoderMeta, decoderMeta);
+    const image = encoderMeta.inputs.find((t) => t.name === profile.imageInput);
+    const coords = decoderMeta.inputs.find((t) => t.name === 'point_coords');
     if (problems.length > 0)
       throw new ProfileError(`model '${name}' does not match its profile: ${problems.join('; ')}`);
     return {
@@ -254,7 +258,17 @@ export class SamSession implements Segmenter {
       profile,
       decoderMaxBatch: decoderConfig.maxBatchSize,
       decoderInputs: decoderMeta.inputs.map((t) => t.name),
-      imageInputRank: encoderMeta.inputs.find((t) => t.name === profile.imageInput)?.shape.length ?? 4,
+      imageInputRank: image?.shape.length ?? 4,
+      imageInputDatatype: image?.datatype === 'UINT8' ? 'UINT8' : 'FP32',
+      // A decoder without Triton batching whose point_coords leads with a free dimension batches prompt sets
+      // itself (see triton-models/mobilesam_decoder).
+      decoderPromptBatch:
+        decoderConfig.maxBatchSize === 0 &&
+        coords !== undefined &&
+        coords.shape.length === 3 &&
+        coords.shape[0] === -1
+          ? (this.options.maxPromptBatch ?? 64)
+          : 1,
     };
   }
 
@@ -301,13 +315,17 @@ export class SamSession implements Segmenter {
 
   private async runEncoder(id: string, image: Raster, model: SamModel): Promise<EmbeddingInfo> {
     const { profile } = model;
-    let data: Float32Array;
+    let data: Float32Array | Uint8Array;
     let shape: number[];
     switch (profile.resize) {
       case 'inside': {
-        // Preprocessing happens in the graph: raw RGB 0-255 as [H, W, 3] FP32.
+        // Preprocessing happens in the graph: raw RGB 0-255 as [H, W, 3], the bytes themselves when the model
+        // takes UINT8 (a quarter of the FP32 size and no float conversion here).
         const rgb = toUint8(image);
-        data = new Float32Array(image.width * image.height * 3);
+        data =
+          model.imageInputDatatype === 'UINT8'
+            ? new Uint8Array(image.width * image.height * 3)
+            : new Float32Array(image.width * image.height * 3);
         for (let i = 0; i < image.width * image.height; i++) {
           for (let c = 0; c < 3; c++)
             data[i * 3 + c] = rgb.data[i * rgb.channels + (rgb.channels === 3 ? c : 0)];
@@ -321,7 +339,10 @@ export class SamSession implements Segmenter {
         const input =
           profile.normalize === 'minmax01' || profile.resize === 'stretch'
             ? preprocessMedSam(toUint8(image), profile.inputSize)
-            : preprocessSam(toUint8(image), profile.inputSize);
+            : preprocessSam(toUint8(image), profile.inputSize, {
+                mean: profile.pixelMean,
+                std: profile.pixelStd,
+              });
         data = input.data;
         // A batch dimension (Triton's max_batch_size > 0, or the official export's fixed leading 1) gets a batch
         // of one; an encoder declared as [3, S, S] takes the image alone.
@@ -340,7 +361,7 @@ export class SamSession implements Segmenter {
       response = await this.backend.infer(
         {
           modelName: model.encoder,
-          inputs: [{ name: profile.imageInput, datatype: 'FP32', shape, data }],
+          inputs: [{ name: profile.imageInput, datatype: model.imageInputDatatype, shape, data }],
           outputs: ['image_embeddings'],
         },
         { deadlineMs: this.options.deadlineMs },
@@ -378,6 +399,7 @@ export class SamSession implements Segmenter {
       b = new DecodeBatcher({
         model: model.decoder,
         maxBatch: model.decoderMaxBatch,
+        maxPromptBatch: model.decoderPromptBatch,
         windowMs: this.options.batchWindowMs,
         infer: (req) => this.backend.infer(req, { deadlineMs: this.options.deadlineMs }),
         onCall: (seconds, batchSize, error) => {
@@ -442,6 +464,7 @@ export class SamSession implements Segmenter {
           );
         }
         const out = await batcher.decode({
+          embeddingKey: embeddingId,
           embedding: cached.data,
           embeddingShape: model.profile.embeddingShape,
           coords: Float32Array.from(pts.flatMap((p) => [p[0], p[1]])),

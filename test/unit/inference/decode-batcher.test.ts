@@ -34,6 +34,7 @@ function fakeDecoder(calls: InferRequest[]) {
 
 function item(labels: number[], orig: [number, number] = [3, 2]): DecoderItem {
   return {
+    embeddingKey: 'e',
     embedding: new Float32Array(8),
     embeddingShape: [2, 2, 2],
     coords: new Float32Array(labels.length * 2),

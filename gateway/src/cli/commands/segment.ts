@@ -90,9 +90,9 @@ export const command: CliCommand = {
     if (!url) {
       const { loadConfig } = await import('../../config.ts');
       const { startGateway } = await import('../../main.ts');
-      const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
+      const { ensureServedModels } = await import('../../models/ensure-models.ts');
       const config = loadConfig({ ...process.env, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-      await ensureReferenceModels(config.modelRepository);
+      await ensureServedModels(config.modelRepository);
       const gw = await startGateway(config);
       url = gw.url;
       stop = () => gw.close();

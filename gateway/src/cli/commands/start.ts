@@ -55,8 +55,8 @@ export const command: CliCommand = {
       throw err;
     }
     if (!config.tritonUrl) {
-      const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
-      await ensureReferenceModels(config.modelRepository);
+      const { ensureServedModels } = await import('../../models/ensure-models.ts');
+      await ensureServedModels(config.modelRepository);
     }
     const { startGateway } = await import('../../main.ts');
     let gateway;
