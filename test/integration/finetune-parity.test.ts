@@ -28,7 +28,7 @@ after(async () => {
 
 for (const hasMask of [false, true]) {
   test(`PyTorch decoder equals the served ONNX decoder (prompt batch of 3, mask prior ${hasMask ? 'on' : 'off'})`, async () => {
-    const decoder = servedDecoderPath();
+    const decoder = await servedDecoderPath();
     const inputs = decoderInputs(embedding, hasMask);
     const inFile = join(dir, `in-${hasMask}.safetensors`);
     const outFile = join(dir, `out-${hasMask}.safetensors`);
@@ -50,7 +50,7 @@ test('a decoder graph without the expected structure is refused with a typed err
   const inFile = join(dir, 'in-bad.safetensors');
   writeTensorFile(inFile, decoderInputs(embedding, false));
   // The reference decoder has SAM's interface but a classical segmenter inside, none of SAM's weights.
-  const notADecoder = servedDecoderPath().replace('mobilesam_decoder', 'sam_reference_decoder');
+  const notADecoder = (await servedDecoderPath()).replace('mobilesam_decoder', 'sam_reference_decoder');
   await assert.rejects(
     trainer.request({ cmd: 'forward', decoder: notADecoder, inputs: inFile, outputs: join(dir, 'x') }),
     (e: Error & { code?: string }) => e.code === 'BAD_MODEL' && /expected/.test(e.message),

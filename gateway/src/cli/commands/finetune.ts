@@ -174,8 +174,8 @@ async function runJob(
     }
   } else if (positionals.length !== 1) throw new CliError(`resume needs one JOB id\n${USAGE}`);
   if (!config.tritonUrl) {
-    const { ensureReferenceModels } = await import('../../models/reference/generate.ts');
-    await ensureReferenceModels(config.modelRepository);
+    const { ensureServedModels } = await import('../../models/ensure-models.ts');
+    await ensureServedModels(config.modelRepository);
   }
   const backend = await startInferenceBackend(config, createLogger(config));
   const cache = new EmbeddingCache({ capacityBytes: config.cacheBytes, fp16: false, ttlMs: 24 * 3600_000 });
