@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SessionStore } from './api/annotation-sessions.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import { JobStore } from './bench/job-store.ts';
+import { FineTuneService } from './finetune/finetune-service.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -137,11 +138,20 @@ export async function startGateway(
     },
   });
   const benchmark = new BenchmarkService(new JobStore(join(config.stateDir, 'bench.sqlite')), sam);
+  const finetune = new FineTuneService({
+    jobStore: benchmark.store,
+    session: sam,
+    cache,
+    repository: config.modelRepository,
+    stateDir: config.stateDir,
+    log: (line) => log.info(line),
+  });
   const services: ApiServices = {
     config,
     sam,
     cache,
     benchmark,
+    finetune,
     lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
     sessions: new SessionStore({
       maxSessions: config.maxSessions,
@@ -165,6 +175,8 @@ export async function startGateway(
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
   for (const h of benchmark.resumeInterrupted())
     log.info({ job: h.jobId }, 'resuming interrupted benchmark job');
+  for (const id of finetune.resumeInterrupted())
+    log.info({ job: id }, 'resuming interrupted fine-tuning job');
   log.info({ url: http.url }, 'gateway listening');
   return {
     url: http.url,
@@ -174,7 +186,7 @@ export async function startGateway(
     client,
     async close() {
       services.medical.volumeJobs.cancelAll();
-      await benchmark.drain(true);
+      await Promise.all([benchmark.drain(true), finetune.drain(true)]);
       benchmark.store.close();
       await http.close();
       await backend.close();

@@ -27,7 +27,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
 import { readSchemaSdl } from '../../gateway/src/api/http-server.ts';
-import { requirementOf, type Role } from '../../gateway/src/api/roles.ts';
+import { requirementOf, ROLES, type Role } from '../../gateway/src/api/roles.ts';
 import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 import { ConfigError, loadConfig } from '../../gateway/src/config.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
@@ -159,8 +159,7 @@ describe('authentication and roles on every top-level field', () => {
   before(async () => {
     const file = join(tmp, 'api-keys.json');
     keyStore = new ApiKeyStore(file);
-    for (const role of ['segment', 'benchmark', 'admin'] as const)
-      keys[role] = keyStore.create(`test-${role}`, [role]).key;
+    for (const role of ROLES) keys[role] = keyStore.create(`test-${role}`, [role]).key;
     const r = keyStore.create('to-revoke', ['segment']);
     revocable = { id: r.record.id, key: r.key };
     const security = loadSecurityConfig(

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { BenchmarkService } from '../bench/benchmark-service.ts';
 import type { GatewayConfig } from '../config.ts';
+import type { FineTuneService } from '../finetune/finetune-service.ts';
 import type { Principal } from './auth.ts';
 import type { EmbeddingCache } from '../sam/embedding-cache.ts';
 import type { SamSession } from '../sam/session.ts';
@@ -22,6 +23,8 @@ export interface ApiServices {
   metrics: GatewayMetrics;
   /** The benchmark engine (jobs in STATE_DIR/bench.sqlite). */
   benchmark: BenchmarkService;
+  /** Fine-tuning jobs (stored beside the benchmark jobs). */
+  finetune: FineTuneService;
   /** In-process pub/sub behind GraphQL subscriptions (job progress). */
   pubsub: PubSub;
   /** PACS endpoints, volume jobs and embedding spacings of the medical API. */

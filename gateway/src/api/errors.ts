@@ -26,9 +26,12 @@ export const ERROR_CODES = {
   PACS_ERROR: 'the PACS answered a DICOMweb request with an error',
   NOT_FOUND: 'the PACS (or the gateway) has no such study, series, instance or job',
   ALREADY_EXISTS:
-    'the id is already taken by something else (e.g. a dataset id registered for another folder)',
+    'the id or name is already taken (a dataset id registered for another folder, a model that exists or is being trained)',
   UNAUTHENTICATED: 'no credential, or one that is unknown, revoked, expired or malformed',
   FORBIDDEN: "the credential's roles do not allow this operation",
+  EMPTY_DATASET: 'the dataset, or the training part of its split, has no images',
+  NO_OBJECTS: 'the training images have no objects to prompt',
+  BAD_SPLIT: 'the split names an unknown group, or a group twice',
   INTERNAL: 'an unexpected error; logged with the request id',
 } as const;
 

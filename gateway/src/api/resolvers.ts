@@ -17,6 +17,7 @@ import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-ou
 import { medicalResolvers } from './medical-resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
 import { viewerResolvers } from './viewer-resolvers.ts';
+import { finetuneResolvers } from './finetune-resolvers.ts';
 
 interface PromptSetArg {
   points?: PointArg[] | null;
@@ -393,6 +394,7 @@ export const resolvers = {
     ...medicalResolvers.Query,
     ...benchmarkResolvers.Query,
     ...viewerResolvers.Query,
+    ...finetuneResolvers.Query,
   },
   Mutation: {
     encodeImage: guarded(
@@ -468,8 +470,14 @@ export const resolvers = {
     ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,
+    ...finetuneResolvers.Mutation,
   },
-  Subscription: { ...medicalResolvers.Subscription, ...benchmarkResolvers.Subscription },
+  Subscription: {
+    ...medicalResolvers.Subscription,
+    ...benchmarkResolvers.Subscription,
+    ...finetuneResolvers.Subscription,
+  },
+  Model: { ...finetuneResolvers.Model },
   Embedding: { ...medicalResolvers.Embedding },
 };
 

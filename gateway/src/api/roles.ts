@@ -5,7 +5,7 @@
  */
 
 /** The roles a credential can carry. */
-export const ROLES = ['segment', 'benchmark', 'admin'] as const;
+export const ROLES = ['segment', 'benchmark', 'train', 'admin'] as const;
 
 /** One role. */
 export type Role = (typeof ROLES)[number];
@@ -63,6 +63,13 @@ export const ROLE_TABLE: Readonly<Record<string, Requirement>> = Object.freeze({
   cancelBenchmark: 'benchmark',
   resumeBenchmark: 'benchmark',
   benchmarkProgress: 'benchmark',
+  // Fine-tuning (schema/finetune.graphql): it writes new models into the repository, so a role of its own.
+  fineTuneJobs: 'train',
+  fineTuneJob: 'train',
+  startFineTune: 'train',
+  cancelFineTune: 'train',
+  resumeFineTune: 'train',
+  fineTuneProgress: 'train',
   // Operational views: admin only.
   cacheStats: 'admin',
 });

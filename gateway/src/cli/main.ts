@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Loader> = {
   prompts: () => import('./commands/prompts.ts'),
   segment: () => import('./commands/segment.ts'),
   bench: () => import('./commands/bench.ts'),
+  finetune: () => import('./commands/finetune.ts'),
   keys: () => import('./commands/keys.ts'),
 };
 

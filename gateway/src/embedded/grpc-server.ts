@@ -45,6 +45,17 @@ export interface EmbeddedServerOptions {
    * get UNAUTHENTICATED. The gateway makes one per process, so other local users cannot use its port.
    */
   token?: string;
+  /**
+   * Milliseconds between scans of the repository for new model folders (Triton's `--model-control-mode=poll`);
+   * 0 turns polling off. Default: REPOSITORY_POLL_MS from the environment, else 2000.
+   */
+  repositoryPollMs?: number;
+}
+
+/** The repository poll interval when none is given: REPOSITORY_POLL_MS, else 2 s. */
+export function defaultRepositoryPollMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.REPOSITORY_POLL_MS ?? 2000);
+  return Number.isFinite(v) && v >= 0 ? v : 2000;
 }
 
 /** Name reported by ServerMetadata. */
@@ -69,6 +80,7 @@ export class EmbeddedInferenceServer {
     readonly address: string,
     /** The bound TCP port. */
     readonly port: number,
+    private readonly poller: NodeJS.Timeout | undefined,
   ) {}
 
   /** Loads the repository, binds the port and starts serving. */
@@ -104,7 +116,19 @@ export class EmbeddedInferenceServer {
     }
     const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     log(`embedded KServe v2 server listening on ${address}`);
-    return new EmbeddedInferenceServer(server, repository, address, port);
+    const pollMs = options.repositoryPollMs ?? defaultRepositoryPollMs();
+    let scanning = false;
+    const poller =
+      pollMs > 0
+        ? setInterval(() => {
+            // One scan at a time: loading a large model may take longer than the interval.
+            if (scanning) return;
+            scanning = true;
+            void repository.refresh().finally(() => (scanning = false));
+          }, pollMs)
+        : undefined;
+    poller?.unref();
+    return new EmbeddedInferenceServer(server, repository, address, port, poller);
   }
 
   /** Statistics of every ready model version, or of one model. */
@@ -117,6 +141,7 @@ export class EmbeddedInferenceServer {
 
   /** Stops accepting calls, ends open connections and releases the models. */
   async close(): Promise<void> {
+    clearInterval(this.poller);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

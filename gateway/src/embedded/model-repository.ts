@@ -50,6 +50,7 @@ export class ModelRepository {
     /** The repository folder. */
     readonly root: string,
     private readonly models: Map<string, ModelEntry>,
+    private readonly options: ModelRepositoryOptions,
   ) {}
 
   /** Scans `root` and loads every model; never throws for a single bad model. */
@@ -57,13 +58,53 @@ export class ModelRepository {
     if (!existsSync(root) || !statSync(root).isDirectory()) {
       throw new Error(`model repository '${root}' is not a directory`);
     }
-    const log = options.logger ?? (() => {});
-    const models = new Map<string, ModelEntry>();
-    const folders = readdirSync(root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-      .map((d) => d.name)
-      .sort();
-    const ensembles: Array<{ entry: ModelEntry; versions: string[] }> = [];
+    const repo = new ModelRepository(root, new Map(), options);
+    await repo.loadFolders(listFolders(root));
+    for (const row of repo.index()) repo.logRow(row);
+    return repo;
+  }
+
+  /**
+   * Loads the model folders that appeared since the last scan (Triton's repository polling): a new model
+   * serves without a restart. Folders already loaded are left alone, except ensembles that have no ready
+   * version yet, which are placed again (their step models may have arrived since). A folder is expected to
+   * appear complete (written elsewhere, then renamed in); hidden folders (`.name`) are never read. Returns the
+   * names loaded. A repository that cannot be read leaves the served models as they are.
+   */
+  async refresh(): Promise<string[]> {
+    let folders: string[];
+    try {
+      folders = listFolders(this.root);
+    } catch {
+      return [];
+    }
+    const fresh = folders.filter((f) => !this.models.has(f));
+    const retry = this.entries().filter(
+      (e) => e.config?.platform === 'ensemble' && ![...e.versions.values()].some((v) => v.phase === 'ready'),
+    );
+    if (fresh.length === 0 && retry.length === 0) return [];
+    await this.loadFolders(fresh, retry);
+    const ready = [...fresh, ...retry.map((e) => e.name)].filter((n) => this.resolve(n).kind === 'ready');
+    // New folders are logged whatever their state; a retried ensemble only once it serves (no log every poll).
+    const logged = new Set([...fresh, ...ready]);
+    for (const row of this.index().filter((r) => logged.has(r.name))) this.logRow(row);
+    return ready;
+  }
+
+  private logRow(row: RepositoryModel): void {
+    (this.options.logger ?? (() => {}))(
+      `model ${row.name}${row.version ? ` version ${row.version}` : ''}: ${row.state}${row.reason ? ` (${row.reason})` : ''}`,
+    );
+  }
+
+  private async loadFolders(folders: string[], retryEnsembles: ModelEntry[] = []): Promise<void> {
+    const { root, models, options } = this;
+    const ensembles: Array<{ entry: ModelEntry; versions: string[] }> = retryEnsembles.map((entry) => {
+      entry.versions.clear();
+      entry.error = undefined;
+      return { entry, versions: selectVersions(join(root, entry.name), entry.config!) };
+    });
+    for (const e of ensembles) if (e.versions.length === 0) e.versions.push('1');
     await Promise.all(
       folders.map(async (folder) => {
         const entry: ModelEntry = { name: folder, versions: new Map() };
@@ -123,7 +164,6 @@ export class ModelRepository {
         }
       }),
     );
-    const repo = new ModelRepository(root, models);
     // Ensembles may use other ensembles: load in rounds until no more can be placed.
     let pending = ensembles;
     while (pending.length > 0) {
@@ -133,7 +173,7 @@ export class ModelRepository {
           pending.some((q) => q !== p && q.entry.name === s.modelName),
         );
         if (waitsFor) next.push(p);
-        else repo.loadEnsemble(p.entry, p.versions);
+        else this.loadEnsemble(p.entry, p.versions);
       }
       if (next.length === pending.length) {
         for (const p of next) p.entry.error = 'ensemble steps form a cycle between ensembles';
@@ -141,12 +181,6 @@ export class ModelRepository {
       }
       pending = next;
     }
-    for (const row of repo.index()) {
-      log(
-        `model ${row.name}${row.version ? ` version ${row.version}` : ''}: ${row.state}${row.reason ? ` (${row.reason})` : ''}`,
-      );
-    }
-    return repo;
   }
 
   private loadEnsemble(entry: ModelEntry, versions: string[]): void {
@@ -248,6 +282,14 @@ export class ModelRepository {
   async close(): Promise<void> {
     await Promise.all(this.readyModels().map((m) => m.close()));
   }
+}
+
+/** The model folders of a repository (hidden ones skipped), sorted. */
+function listFolders(root: string): string[] {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .map((d) => d.name)
+    .sort();
 }
 
 /** Version folders of a model that its version_policy selects, as strings. */

@@ -222,7 +222,9 @@ export class SamSession implements Segmenter {
   /** Computes the content-addressed embedding id of an image for a model. */
   embeddingId(image: Raster, model: SamModel): string {
     const h = createHash('sha256');
-    h.update(JSON.stringify({ m: model.encoder, v: model.encoderVersion, p: model.profile }));
+    // The model's own name too: decode() uses the embedding's model, and models that share an encoder (a
+    // fine-tuned decoder beside its base) must each decode with their own decoder.
+    h.update(JSON.stringify({ n: model.name, m: model.encoder, v: model.encoderVersion, p: model.profile }));
     h.update(`${image.width}x${image.height}x${image.channels}:${image.data.constructor.name}`);
     h.update(new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength));
     return h.digest('base64url').slice(0, 32);

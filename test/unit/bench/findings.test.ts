@@ -138,4 +138,7 @@ test('clicks and factors come from the curves and the correlations', () => {
   assert.equal(f.factors.verdict, 'supported');
   assert.equal(f.factors.evidence, 'S5, n=30: size rho 0.60 (p 0.0010), aspectRatio rho 0.10 (p 0.60)');
   assert.deepEqual(paperFindings([]), []);
+  // A job that stored nothing (cancelled at once) has no model rows: nothing to test, nothing to render.
+  assert.deepEqual(paperFindings([report('none', {}, { models: [] })]), []);
+  assert.deepEqual(paperFindings([report('none', { S2: 0.5 })], 'other-model'), []);
 });

@@ -47,8 +47,9 @@ const CLAIMS: Record<Finding['id'], string> = {
  */
 export function paperFindings(reports: readonly BenchmarkReport[], model?: string): Finding[] {
   const base = reports.find((r) => r.job.config.randomness === 'none') ?? reports[0];
-  if (!base) return [];
-  const m = model ?? base.aggregate.models[0];
+  // A job with no stored sample yet (queued, or cancelled at once) has nothing to test.
+  const m = model ?? base?.aggregate.models[0];
+  if (!base || m === undefined || !base.aggregate.models.includes(m)) return [];
   const sel = base.job.config.selection;
   const dice = (r: BenchmarkReport, s: string) => overallDice(r, m, s, sel);
   const findings: Finding[] = [];

@@ -7,7 +7,7 @@ import { paperFindings } from './findings.ts';
 import { FACTOR_NAMES } from '../aggregate.ts';
 import type { SelectionName } from '../types.ts';
 import { describeRun, findRow, strategyLabel, type BenchmarkReport } from './build-report.ts';
-import { diceByModality, diceByTarget, metricsOverall } from './tables.ts';
+import { diceByModality, diceByTarget, metricsOverall, modelComparison } from './tables.ts';
 import { barChart, lineChart, scatterPlot, xmlEscape as esc } from './svg.ts';
 
 const FACTOR_LABELS: Record<(typeof FACTOR_NAMES)[number], string> = {
@@ -79,6 +79,16 @@ export function renderHtml(r: BenchmarkReport): string {
             Object.entries(a.failureReasons).map(([k, v]) => [k, String(v)]),
           ),
   );
+
+  for (const selection of [lead, other]) {
+    const cmp = modelComparison(a, selection, strategies);
+    if (cmp) {
+      parts.push(
+        `<h2>Model comparison: Dice (x100) and difference from ${esc(a.models[0])}, ${esc(selName(selection))}</h2>`,
+      );
+      parts.push(table(cmp.header, cmp.rows));
+    }
+  }
 
   for (const model of a.models) {
     parts.push(`<h2>Model ${esc(model)}</h2>`);

@@ -3,7 +3,7 @@ import { FACTOR_NAMES } from '../aggregate.ts';
 import type { SelectionName } from '../types.ts';
 import { describeRun, strategyLabel, type BenchmarkReport } from './build-report.ts';
 import { paperFindings } from './findings.ts';
-import { diceByModality, diceByTarget, metricsOverall } from './tables.ts';
+import { diceByModality, diceByTarget, metricsOverall, modelComparison } from './tables.ts';
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
 
@@ -34,6 +34,14 @@ export function renderMarkdown(r: BenchmarkReport): string {
   const selections: SelectionName[] =
     r.job.config.selection === 'oracle' ? ['oracle', 'predictedIou'] : ['predictedIou', 'oracle'];
   const strategies = a.strategies.filter((s) => !s.startsWith('interactive-'));
+  for (const selection of selections) {
+    const cmp = modelComparison(a, selection, strategies);
+    if (cmp) {
+      const sel = selection === 'oracle' ? 'oracle choice' : 'deployable choice';
+      out.push(`## Model comparison: Dice (x100) and difference from ${a.models[0]}, ${sel}`, '');
+      out.push(table(cmp.header, cmp.rows), '');
+    }
+  }
   for (const model of a.models) {
     for (const selection of selections) {
       const sel =

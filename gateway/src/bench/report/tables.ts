@@ -77,3 +77,55 @@ export function metricsOverall(a: BenchmarkAggregate, model: string, selection: 
     }),
   };
 }
+
+/**
+ * With two models or more: mean Dice (x100) of the first model and of each other model on the same objects
+ * and prompts, and the difference, per target and overall (`all targets`), one row per strategy. Undefined
+ * with one model.
+ */
+export function modelComparison(
+  a: BenchmarkAggregate,
+  selection: SelectionName,
+  strategies: string[],
+): ReportTable | undefined {
+  if (a.models.length < 2) return undefined;
+  const [base, ...others] = a.models;
+  const mean = (model: string, q: Parameters<typeof findRow>[1]) => {
+    const m = findRow(a.rows, { model, selection, ...q })?.metrics.dice.mean;
+    return m === null || m === undefined ? undefined : m * 100;
+  };
+  const cell = (v: number | undefined) => (v === undefined ? '' : v.toFixed(2));
+  const delta = (v: number | undefined, b: number | undefined) =>
+    v === undefined || b === undefined ? '' : `${v - b >= 0 ? '+' : ''}${(v - b).toFixed(2)}`;
+  const targets = [
+    ...new Set(
+      a.rows
+        .filter((x) => x.model === base && x.selection === selection && x.scope === 'target')
+        .map((t) => `${t.target}\u0000${t.modality}`),
+    ),
+  ];
+  const rows: string[][] = [];
+  for (const s of strategies) {
+    const scopes: Array<[string, string, Parameters<typeof findRow>[1]]> = [
+      ...targets.map((k): [string, string, Parameters<typeof findRow>[1]] => {
+        const [target, modality] = k.split('\u0000');
+        return [target, modality, { strategy: s, scope: 'target', target, modality }];
+      }),
+      ['all targets', '', { strategy: s, scope: 'overall' }],
+    ];
+    for (const [target, modality, q] of scopes) {
+      const b = mean(base, q);
+      rows.push([
+        target,
+        modality,
+        strategyLabel(s),
+        cell(b),
+        ...others.flatMap((o) => [cell(mean(o, q)), delta(mean(o, q), b)]),
+      ]);
+    }
+  }
+  return {
+    header: ['target', 'modality', 'strategy', base, ...others.flatMap((o) => [o, `${o} − ${base}`])],
+    rows,
+  };
+}

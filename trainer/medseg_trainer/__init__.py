@@ -1,0 +1,1 @@
+"""medseg-gateway's decoder fine-tuning trainer (PyTorch). See trainer/README.md."""
