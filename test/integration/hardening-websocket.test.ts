@@ -230,6 +230,9 @@ describe('Origin and Host guards (A3)', () => {
     });
     try {
       assert.equal(await getWithHost(gw.url, '/healthz', 'gateway.hospital.internal'), 200);
+      // /metrics is open to loopback scrapers, but not to a rebound page that reaches it over loopback.
+      assert.equal(await getWithHost(gw.url, '/metrics', `127.0.0.1:${new URL(gw.url).port}`), 200);
+      assert.equal(await getWithHost(gw.url, '/metrics', 'evil.example'), 401);
       // The Origin guard holds with credentials too.
       assert.deepEqual(await openWs(gw.url, { headers: { origin: 'http://evil.example' } }), {
         kind: 'refused',
