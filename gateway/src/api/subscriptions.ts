@@ -283,6 +283,8 @@ export function attachSubscriptions(
           const e = err as GraphQLError;
           return refuse(String(e.extensions.code), e.message);
         }
+        // The socket may have closed during the awaits above; its counts are already released then.
+        if (!connections.has(c)) return refuse('UNAUTHENTICATED', 'the connection has closed');
         const u = usage(principal.id);
         if (u.subscriptions >= cfg.wsMaxSubscriptionsPerCaller)
           return refuse(
