@@ -204,6 +204,8 @@ export function attachSubscriptions(
         const credential = GatewaySecurity.webSocketCredential(ctx.connectionParams, request.headers);
         const principal = await security.recheck(credential, request.socket.remoteAddress);
         if (!principal) return false;
+        // A socket that closed while its credential was checked is never counted (nothing would release it).
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         const u = usage(principal.id);
         if (u.connections >= cfg.wsMaxConnectionsPerCaller) {
           services.log.warn({ principal: `${principal.kind}:${principal.id}` }, 'websocket connection cap');
