@@ -55,6 +55,13 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** Largest decoded image in pixels (MAX_PIXELS, default 50 million). */
   maxPixels: number;
+  /**
+   * Image inputs read, decoded and encoded at once, each holding its bytes and pixels (MAX_DECODES, a count,
+   * default 8); volumes count one each.
+   */
+  maxDecodes: number;
+  /** Image inputs that may wait for a decode slot; more get RESOURCE_EXHAUSTED (DECODE_QUEUE, default 256). */
+  decodeQueue: number;
   /** Most prompt sets in one segment call (MAX_PROMPT_SETS, default 64). */
   maxPromptSets: number;
   /** Most points in one prompt set (MAX_POINTS_PER_SET, default 64). */
@@ -190,6 +197,8 @@ export function loadConfig(
     batchWindowMs: int(env, 'BATCH_WINDOW_MS', 0, 0, 1000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024 ** 2, 1024, 2 ** 31),
     maxPixels: int(env, 'MAX_PIXELS', 50_000_000, 1, 2 ** 31),
+    maxDecodes: int(env, 'MAX_DECODES', 8, 1, 4096),
+    decodeQueue: int(env, 'DECODE_QUEUE', 256, 0, 1_000_000),
     maxPromptSets: int(env, 'MAX_PROMPT_SETS', 64, 1, 4096),
     maxPointsPerSet: int(env, 'MAX_POINTS_PER_SET', 64, 1, 4096),
     maxSessions: int(env, 'MAX_SESSIONS', 256, 1, 1_000_000),

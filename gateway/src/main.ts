@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { join } from 'node:path';
 import { SessionStore } from './api/annotation-sessions.ts';
+import { Semaphore } from './core/semaphore.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import { JobStore } from './bench/job-store.ts';
 import { FineTuneService } from './finetune/finetune-service.ts';
@@ -162,6 +163,7 @@ export async function startGateway(
     metrics,
     pubsub,
     medical: createMedicalServices(config, pubsub),
+    decodes: new Semaphore(config.maxDecodes, config.decodeQueue),
   };
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when

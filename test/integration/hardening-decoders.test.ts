@@ -163,4 +163,26 @@ describe('malicious files are typed errors, and the gateway keeps serving', () =
     const description = stringValue(parseDicomPart10(bytes).dataSet, 'x0008103e') ?? '';
     assert.ok([...description].length <= 64 && !description.includes('\\'), description);
   });
+
+  test('decodes at once are bounded: past MAX_DECODES and DECODE_QUEUE a request is RESOURCE_EXHAUSTED', async () => {
+    const tight = await startTestGateway({
+      tritonUrl: '127.0.0.1:1',
+      stateDir: join(tmp, 'tight'),
+      maxDecodes: 1,
+      decodeQueue: 0,
+    });
+    try {
+      const image = { encoded: { base64: b64(greyTiff()) } };
+      // The test holds the only slot, as a long decode would.
+      const release = await tight.services.decodes.acquire();
+      const refused = await gql(tight.url, SEGMENT, { image });
+      assert.equal(errorCode(refused), 'RESOURCE_EXHAUSTED', JSON.stringify(refused.errors));
+      release();
+      const served = await gql(tight.url, SEGMENT, { image });
+      assert.equal(errorCode(served), 'BACKEND_UNAVAILABLE', 'decoded once the slot was free');
+      assert.equal(tight.services.decodes.active, 0, 'a failed request gives its slot back');
+    } finally {
+      await tight.close();
+    }
+  });
 });

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import pino from 'pino';
 import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
+import { volumeTopic, type VolumeProgressEvent } from '../../gateway/src/api/propagation-jobs.ts';
 import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 import { loadConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/main.ts';
@@ -67,12 +68,15 @@ describe('one pipeline on both transports (A1)', () => {
   let gw: RunningGateway;
   const logLines: Array<Record<string, unknown>> = [];
   let segmentKey: string;
+  let segmentOwner: string;
   let adminKey: string;
 
   before(async () => {
     const file = join(tmp, 'a1-keys.json');
     const store = new ApiKeyStore(file);
-    segmentKey = store.create('seg', ['segment']).key;
+    const seg = store.create('seg', ['segment']);
+    segmentKey = seg.key;
+    segmentOwner = seg.record.id;
     adminKey = store.create('adm', ['admin']).key;
     const stateDir = join(tmp, 'a1');
     const config = loadConfig(
@@ -170,10 +174,16 @@ describe('one pipeline on both transports (A1)', () => {
       const allowed = await ws.subscribe('ok', 'subscription { volumeProgress(jobId: "none") { done } }');
       // Authorized, then the resolver's own typed answer for an unknown job.
       assert.equal(wsErrorCode(allowed), 'NOT_FOUND', JSON.stringify(allowed));
+      // Finished subscriptions give their place back: more than the per-caller cap (32) in a row all run.
+      for (let i = 0; i < 40; i++) {
+        const m = await ws.subscribe(`again${i}`, 'subscription { volumeProgress(jobId: "none") { done } }');
+        assert.equal(wsErrorCode(m), 'NOT_FOUND', `${i}: ${JSON.stringify(m)}`);
+      }
     } finally {
       ws.close();
     }
     const ws2 = logLines.filter((l) => l.transport === 'websocket');
+    assert.ok(ws2.length > 0);
     assert.ok(
       ws2.some((l) => l.msg === 'operation refused' && (l.fields as string[]).includes('benchmarkProgress')),
     );
@@ -181,6 +191,32 @@ describe('one pipeline on both transports (A1)', () => {
       ws2.some((l) => l.msg === 'operation authorized' && (l.fields as string[]).includes('volumeProgress')),
     );
     assert.ok(ws2.every((l) => typeof l.principal === 'string' && !String(l.principal).includes('msk_')));
+  });
+  test('errors inside subscription results are masked as over HTTP', async () => {
+    let finish!: () => void;
+    const job = gw.services.medical.volumeJobs.start(
+      () => new Promise((resolve) => (finish = () => resolve(undefined))),
+      `api-key:${segmentOwner}`,
+    );
+    const ws = await mustOpen(gw.url, { credential: segmentKey });
+    try {
+      const topic = volumeTopic(job.id);
+      const answer = ws.subscribe('masked', `subscription { volumeProgress(jobId: "${job.id}") { done } }`);
+      const started = Date.now();
+      while (gw.services.pubsub.subscriberCount(topic) === 0) {
+        assert.ok(Date.now() - started < 30_000, 'the subscription never attached');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // A payload the schema cannot serialize: graphql-js reports it with internals in the message.
+      gw.services.pubsub.publish(topic, { done: 'not-a-boolean' } as unknown as VolumeProgressEvent);
+      const m = await answer;
+      assert.equal(m.type, 'next', JSON.stringify(m));
+      assert.equal(wsErrorCode(m), 'INTERNAL');
+      assert.doesNotMatch(JSON.stringify(m.payload), /Boolean cannot represent|not-a-boolean/);
+    } finally {
+      ws.close();
+      finish();
+    }
   });
 });
 
@@ -230,6 +266,9 @@ describe('Origin and Host guards (A3)', () => {
     });
     try {
       assert.equal(await getWithHost(gw.url, '/healthz', 'gateway.hospital.internal'), 200);
+      // /metrics is open to loopback scrapers, but not to a rebound page that reaches it over loopback.
+      assert.equal(await getWithHost(gw.url, '/metrics', `127.0.0.1:${new URL(gw.url).port}`), 200);
+      assert.equal(await getWithHost(gw.url, '/metrics', 'evil.example'), 401);
       // The Origin guard holds with credentials too.
       assert.deepEqual(await openWs(gw.url, { headers: { origin: 'http://evil.example' } }), {
         kind: 'refused',

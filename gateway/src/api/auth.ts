@@ -345,7 +345,16 @@ export class GatewaySecurity {
     headers: IncomingHttpHeaders,
     remoteAddress: string | undefined,
   ): Promise<HttpRefusal | undefined> {
-    if (remoteAddress !== undefined && isLoopbackHost(remoteAddress)) return undefined;
+    // A loopback peer is a node-local scraper only when it also names a loopback host: a browser page that
+    // re-resolved its own name to 127.0.0.1 (DNS rebinding) connects from loopback too, with its own Host.
+    const host = hostOfHeader(headers.host);
+    if (
+      remoteAddress !== undefined &&
+      isLoopbackHost(remoteAddress) &&
+      host !== undefined &&
+      isLoopbackHost(host)
+    )
+      return undefined;
     try {
       const principal = await this.authenticate(GatewaySecurity.credentialOf(headers), remoteAddress);
       if (!principal)

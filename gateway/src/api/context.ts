@@ -1,5 +1,6 @@
 /** What every resolver receives: the request id and the gateway's long-lived services. */
 import type { Logger } from 'pino';
+import type { Semaphore } from '../core/semaphore.ts';
 import type { BenchmarkService } from '../bench/benchmark-service.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { FineTuneService } from '../finetune/finetune-service.ts';
@@ -29,6 +30,8 @@ export interface ApiServices {
   pubsub: PubSub;
   /** PACS endpoints, volume jobs and embedding spacings of the medical API. */
   medical: MedicalServices;
+  /** Bounds image inputs read, decoded and encoded at once (MAX_DECODES, DECODE_QUEUE). */
+  decodes: Semaphore;
 }
 
 /** Per-request GraphQL context. */

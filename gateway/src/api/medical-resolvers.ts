@@ -11,7 +11,7 @@ import { propagate, type KeyPrompt, type PropagationResult, type StopReason } fr
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
-import { checkBox, checkPoint, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
+import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from './resolver-kit.ts';
 import { decodeBase64 } from './base64.ts';
 import { imaging, type WindowArg } from './medical-input.ts';
 import { writeNiftiLabels } from './medical-nifti-writer.ts';
@@ -127,11 +127,13 @@ async function prepare(ctx: ApiContext, arg: VolumeSegmentArg): Promise<Prepared
   const minArea = intIn(arg.minArea, 20, 0, 1 << 30, 'minArea');
   const boxMargin = intIn(arg.boxMargin, 2, 0, 1024, 'boxMargin');
   const outputs = arg.outputs ?? ['NIFTI'];
-  const volume = await loadVolume(arg.volume, arg.window, {
-    maxBytes: config.maxBodyBytes,
-    maxPixels: config.maxPixels,
-    pacs: medical.pacs,
-  });
+  const volume = await decodeSlot(ctx.services, () =>
+    loadVolume(arg.volume, arg.window, {
+      maxBytes: config.maxBodyBytes,
+      maxPixels: config.maxPixels,
+      pacs: medical.pacs,
+    }),
+  );
   if (!Number.isInteger(arg.keySlice) || arg.keySlice < 0 || arg.keySlice >= volume.depth) {
     throw new ApiError(
       'BAD_REQUEST',

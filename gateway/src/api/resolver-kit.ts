@@ -3,6 +3,7 @@
  * boundary, and the wrapper that turns any thrown error into a GraphQLError with a public code.
  */
 import type { PromptPoint } from '../core/segmenter.ts';
+import { SemaphoreFullError } from '../core/semaphore.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
 
@@ -71,4 +72,30 @@ export function guarded<A extends unknown[], R>(
       throw toGraphQLError(mapError(err), ctx?.requestId);
     }
   };
+}
+
+/** Runs `fn` holding one of MAX_DECODES slots; a full waiting line is RESOURCE_EXHAUSTED. */
+export async function decodeSlot<T>(
+  services: Pick<ApiContext['services'], 'decodes'>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let release: () => void;
+  try {
+    release = await services.decodes.acquire();
+  } catch (err: unknown) {
+    if (err instanceof SemaphoreFullError)
+      throw new ApiError(
+        'RESOURCE_EXHAUSTED',
+        `too many images are being decoded (${err.message}); retry later`,
+        {
+          retryAfterSeconds: 1,
+        },
+      );
+    throw err;
+  }
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
 }

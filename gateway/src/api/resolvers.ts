@@ -11,7 +11,15 @@ import { sessionPrompts, type AnnotationSessionState } from './annotation-sessio
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
-import { checkBox, checkPoint, finite, guarded, type BoxArg, type PointArg } from './resolver-kit.ts';
+import {
+  checkBox,
+  checkPoint,
+  decodeSlot,
+  finite,
+  guarded,
+  type BoxArg,
+  type PointArg,
+} from './resolver-kit.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical-resolvers.ts';
@@ -85,15 +93,19 @@ async function embeddingFor(
     }
     return e;
   }
-  const raster = await readImageInput(image!, {
-    maxBytes: services.config.maxBodyBytes,
-    maxPixels: services.config.maxPixels,
-    dataRoots: services.config.dataRoots,
-    pacs: services.medical.pacs,
+  // Bytes, pixels and the model input tensor live from the read to the end of the encode: that whole span
+  // holds a decode slot, so concurrent requests cannot pile up decoded images without bound.
+  return decodeSlot(services, async () => {
+    const raster = await readImageInput(image!, {
+      maxBytes: services.config.maxBodyBytes,
+      maxPixels: services.config.maxPixels,
+      dataRoots: services.config.dataRoots,
+      pacs: services.medical.pacs,
+    });
+    const encoded = await services.sam.encode(raster, model ?? services.config.defaultModel);
+    services.medical.spacings.remember(encoded.id, raster.spacing);
+    return encoded;
   });
-  const encoded = await services.sam.encode(raster, model ?? services.config.defaultModel);
-  services.medical.spacings.remember(encoded.id, raster.spacing);
-  return encoded;
 }
 
 function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo, model: SamModel): PromptSet[] {

@@ -204,6 +204,8 @@ export function attachSubscriptions(
         const credential = GatewaySecurity.webSocketCredential(ctx.connectionParams, request.headers);
         const principal = await security.recheck(credential, request.socket.remoteAddress);
         if (!principal) return false;
+        // A socket that closed while its credential was checked is never counted (nothing would release it).
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         const u = usage(principal.id);
         if (u.connections >= cfg.wsMaxConnectionsPerCaller) {
           services.log.warn({ principal: `${principal.kind}:${principal.id}` }, 'websocket connection cap');
@@ -283,6 +285,8 @@ export function attachSubscriptions(
           const e = err as GraphQLError;
           return refuse(String(e.extensions.code), e.message);
         }
+        // The socket may have closed during the awaits above; its counts are already released then.
+        if (!connections.has(c)) return refuse('UNAUTHENTICATED', 'the connection has closed');
         const u = usage(principal.id);
         if (u.subscriptions >= cfg.wsMaxSubscriptionsPerCaller)
           return refuse(

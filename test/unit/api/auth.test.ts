@@ -125,8 +125,11 @@ test('/metrics: open to loopback peers, admin credentials elsewhere, refused to 
   const admin = keys.create('ops', ['admin']).key;
   const seg = keys.create('app', ['segment']).key;
   const security = new GatewaySecurity(loadSecurityConfig({ API_KEYS_FILE: file }, tmp), '0.0.0.0');
-  assert.equal(await security.admitMetrics({}, '::1'), undefined);
-  assert.equal(await security.admitMetrics({}, '::ffff:127.0.0.1'), undefined);
+  assert.equal(await security.admitMetrics({ host: '[::1]:4000' }, '::1'), undefined);
+  assert.equal(await security.admitMetrics({ host: 'localhost:4000' }, '::ffff:127.0.0.1'), undefined);
+  // A loopback peer naming another host is a browser page rebound to 127.0.0.1, not a local scraper.
+  assert.equal((await security.admitMetrics({ host: 'evil.example' }, '127.0.0.1'))?.status, 401);
+  assert.equal((await security.admitMetrics({}, '127.0.0.1'))?.status, 401);
   assert.equal((await security.admitMetrics({}, '10.0.0.5'))?.status, 401);
   assert.equal((await security.admitMetrics({ authorization: `Bearer ${seg}` }, '10.0.0.5'))?.status, 403);
   assert.equal(await security.admitMetrics({ authorization: `Bearer ${admin}` }, '10.0.0.5'), undefined);
