@@ -54,6 +54,9 @@ interface SegObject {
   history: Step[];
 }
 
+/** Objects per image: the PNG label map stores object k as grey value k + 1 in 8 bits. */
+const MAX_OBJECTS = 255;
+
 /** Window choices offered for DICOM and NIfTI. */
 const WINDOWS = [
   ['default', 'File default'],
@@ -322,6 +325,7 @@ function paintOverlay(): void {
 }
 
 function addObject(): void {
+  if (state.objects.length >= MAX_OBJECTS) return;
   const id = state.nextId++;
   state.objects.push({ id, label: `object ${id}`, colour: (id - 1) % 8, history: [] });
   state.active = state.objects.length - 1;
@@ -666,7 +670,7 @@ function objectsPanel(): TemplateResult {
     </ul>
     <button
       type="button"
-      ?disabled=${!state.image}
+      ?disabled=${!state.image || state.objects.length >= MAX_OBJECTS}
       @click=${() => {
         addObject();
         requestUpdate();
