@@ -32,7 +32,14 @@ export function spawnMedseg(
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'silent', MODEL_REPOSITORY: MODELS, ...env },
+      // The fast reference model unless a test names another: these tests exercise the process, not SAM.
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'silent',
+        MODEL_REPOSITORY: MODELS,
+        DEFAULT_MODEL: 'sam_reference',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     onSpawn(child);

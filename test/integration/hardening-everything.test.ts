@@ -47,6 +47,7 @@ describe('segmentEverything is bounded and stoppable', () => {
     const config = loadConfig(
       {
         PORT: '0',
+        DEFAULT_MODEL: 'sam_reference',
         MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
         STATE_DIR: join(tmp, 'state'),
         EVERYTHING_MAX_PIXEL_CANDIDATES: '13000000',
@@ -132,6 +133,7 @@ describe('segmentEverything is bounded and stoppable', () => {
   test('a run past its deadline stops with DEADLINE_EXCEEDED', async () => {
     const config = loadConfig({
       PORT: '0',
+      DEFAULT_MODEL: 'sam_reference',
       MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
       STATE_DIR: join(tmp, 'deadline'),
       EVERYTHING_DEADLINE_MS: '1',

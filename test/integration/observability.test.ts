@@ -25,6 +25,7 @@ test('metrics move with requests, and logs have request ids but no pixels', asyn
   });
   const config = loadConfig({
     PORT: '0',
+    DEFAULT_MODEL: 'sam_reference',
     MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
     STATE_DIR: tempDir('medseg-state-'),
   });
