@@ -32,7 +32,14 @@ export function spawnMedseg(
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'silent', MODEL_REPOSITORY: MODELS, ...env },
+      // A generous backend deadline (callers may set their own): a busy machine is slow, not broken.
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'silent',
+        MODEL_REPOSITORY: MODELS,
+        BACKEND_DEADLINE_MS: '600000',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     onSpawn(child);
