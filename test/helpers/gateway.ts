@@ -24,6 +24,9 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
       LOG_LEVEL: 'silent',
       MODEL_REPOSITORY: `${REPO_ROOT}triton-models`,
       STATE_DIR: tempDir('medseg-state-'),
+      // A backend call on a 2-core machine shared with other work can take a minute (everything mode decodes
+      // hundreds of prompts); tests that need a short deadline pass backendDeadlineMs themselves.
+      BACKEND_DEADLINE_MS: '600000',
     },
     overrides,
   );

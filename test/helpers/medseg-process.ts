@@ -33,11 +33,13 @@ export function spawnMedseg(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       // The fast reference model unless a test names another: these tests exercise the process, not SAM.
+      // A generous backend deadline (callers may set their own): a busy machine is slow, not broken.
       env: {
         ...process.env,
         LOG_LEVEL: 'silent',
         MODEL_REPOSITORY: MODELS,
         DEFAULT_MODEL: 'sam_reference',
+        BACKEND_DEADLINE_MS: '600000',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -453,13 +453,13 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       }
     });
 
-    it('BACKEND_UNAVAILABLE, quickly, when nothing listens', async () => {
+    it('BACKEND_UNAVAILABLE, not a wait for the deadline, when nothing listens', async () => {
       const port = await closedPort();
-      const dead = KServeClient.connect(`127.0.0.1:${port}`, { deadlineMs: 10_000 });
+      // Waiting out a deadline of minutes would end DEADLINE_EXCEEDED (or the test timeout): the code shows it
+      // failed at once, with no clock in the assertion.
+      const dead = KServeClient.connect(`127.0.0.1:${port}`, { deadlineMs: 600_000 });
       try {
-        const t0 = Date.now();
         await expectCode(dead.serverLive(), 'BACKEND_UNAVAILABLE', new RegExp(`127.0.0.1:${port}`));
-        assert.ok(Date.now() - t0 < 5000, 'fails fast rather than waiting for the deadline');
       } finally {
         dead.close();
       }

@@ -45,8 +45,12 @@ function fakeBatcher(opts: Partial<ConstructorParameters<typeof DynamicBatcher>[
 }
 
 describe('dynamic batcher', () => {
+  // Requests submitted back to back stack only if the wall clock between them stays under the queue delay;
+  // a busy machine can deschedule this process for milliseconds, so stacking tests use a delay of seconds.
+  const STACKING_DELAY_US = 2_000_000;
+
   it('stacks compatible requests up to max_batch_size and splits outputs back per request', async () => {
-    const { batcher, executions, stats } = fakeBatcher();
+    const { batcher, executions, stats } = fakeBatcher({ maxQueueDelayMicroseconds: STACKING_DELAY_US });
     const results = await Promise.all([
       batcher.submit([x([[1, 1]])], []),
       batcher.submit(
@@ -91,7 +95,10 @@ describe('dynamic batcher', () => {
   });
 
   it('stacks only byte-identical values of batching.same_value_inputs', async () => {
-    const { batcher, executions } = fakeBatcher({ sameValueInputs: ['SIZE'] });
+    const { batcher, executions } = fakeBatcher({
+      sameValueInputs: ['SIZE'],
+      maxQueueDelayMicroseconds: STACKING_DELAY_US,
+    });
     await Promise.all([
       batcher.submit([x([[1, 1]]), size(512)], []),
       batcher.submit([x([[2, 2]]), size(256)], []),

@@ -127,14 +127,17 @@ test('by default asks the decoder for low-res outputs only', async () => {
 test('batches form naturally: idle requests leave at once, requests that find every slot busy leave together', async () => {
   const calls: InferRequest[] = [];
   const decoder = fakeDecoder(calls);
+  // The backend answers only when the test opens the gate, so "both slots busy" holds however slow the machine.
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (open = r));
   const slow = async (req: InferRequest) => {
-    await new Promise((r) => setTimeout(r, 30));
+    await gate;
     return decoder(req);
   };
   const batcher = new DecodeBatcher({ model: 'dec', maxBatch: 16, windowMs: 0, maxInflight: 2, infer: slow });
   const first = batcher.decode(item([1]));
   await new Promise((r) => setImmediate(r));
-  assert.equal(calls.length, 0, 'the call is made by the slow infer after its delay');
+  assert.equal(calls.length, 0, 'the call is made by the slow infer once the gate opens');
   assert.equal(batcher.stats.calls, 1, 'an idle batcher sends on the next turn, without a window');
   const second = batcher.decode(item([1]));
   await new Promise((r) => setImmediate(r));
@@ -142,6 +145,7 @@ test('batches form naturally: idle requests leave at once, requests that find ev
   const queued = Array.from({ length: 6 }, () => batcher.decode(item([1])));
   await new Promise((r) => setTimeout(r, 5));
   assert.equal(batcher.stats.calls, 2, 'with both slots busy, requests wait');
+  open();
   await Promise.all([first, second, ...queued]);
   assert.equal(batcher.stats.calls, 3, 'the six waiting requests left as one batch');
   assert.deepEqual(
