@@ -414,6 +414,7 @@ export class FineTuneService {
                 valDice: Number(e.valDice),
                 seconds: Number(e.seconds),
                 decoderSeconds: Number(e.decoderSeconds),
+                peakRssMiB: Number(e.peakRssMiB),
               };
               this.store.addEpoch(jobId, row);
               log(
