@@ -191,6 +191,11 @@ test('a cancelled job ends cancelled and leaves nothing in the model repository'
   });
   assert.equal(started.errors, undefined, JSON.stringify(started.errors));
   const { id } = started.data!.startFineTune;
+  // One job at a time: a second start is refused while this one runs.
+  const second = await gql(gw.url, START, {
+    in: { dataset: 'heart', epochs: 1, split: 'train=3,2;val=5', modelName: 'heart_second' },
+  });
+  assert.equal(errorCode(second), 'RESOURCE_EXHAUSTED');
   const cancel = await gql<{ cancelFineTune: { status: string } }>(
     gw.url,
     'mutation ($id: ID!) { cancelFineTune(id: $id) { status } }',

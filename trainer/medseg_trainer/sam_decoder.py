@@ -38,7 +38,8 @@ class FourierPositions(nn.Module):
 
     def grid(self):
         """Positional encoding of the 64x64 embedding grid, cell centres: [256, 64, 64]."""
-        centres = (torch.arange(EMBED_SIDE, dtype=self.gaussian.dtype) + 0.5) / EMBED_SIDE
+        g = self.gaussian
+        centres = (torch.arange(EMBED_SIDE, dtype=g.dtype, device=g.device) + 0.5) / EMBED_SIDE
         ys, xs = torch.meshgrid(centres, centres, indexing="ij")
         return self.forward(torch.stack([xs, ys], dim=-1)).permute(2, 0, 1)
 

@@ -14,6 +14,7 @@ uninterrupted run ends.
 import copy
 import hashlib
 import os
+import resource
 import time
 
 import numpy as np
@@ -82,8 +83,9 @@ def hard_dice(pred, target):
     return torch.where(total > 0, 2.0 * inter / total.clamp(min=1), torch.ones_like(total))
 
 
-_NO_MASK = torch.zeros(1, 1, LOW_RES_SIDE, LOW_RES_SIDE)
-_HAS_NO_MASK = torch.zeros(1)
+def _no_mask(device):
+    """mask_input and has_mask_input for prompts without a mask prior, on `device`."""
+    return torch.zeros(1, 1, LOW_RES_SIDE, LOW_RES_SIDE, device=device), torch.zeros(1, device=device)
 
 
 class Timer:
@@ -112,7 +114,8 @@ def evaluate(model, samples, load):
     with torch.no_grad():
         for path in samples:
             s = load(path)
-            low, _ = model.decode(s["embedding"], s["coords"], s["labels"], _NO_MASK, _HAS_NO_MASK)
+            no_mask, no_flag = _no_mask(s["embedding"].device)
+            low, _ = model.decode(s["embedding"], s["coords"], s["labels"], no_mask, no_flag)
             full = upscale_logits(low, s["size"]) > 0
             d = torch.stack([hard_dice(full[:, c].float(), s["masks"]) for c in (1, 2, 3)], dim=1)
             scores.extend(d.max(dim=1).values.tolist())
@@ -163,6 +166,9 @@ def train(cfg, emit, cancelled):
         raise TrainError("BAD_REQUEST", f"epochs must be 1..10000, got {epochs}")
     torch.set_num_threads(int(cfg.get("threads", 2)))
     torch.use_deterministic_algorithms(True)
+    # CUDA when there is one (the deploy image), unless the request says cpu; CI runs on CPU.
+    want = str(cfg.get("device", "auto"))
+    device = torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
     batch_images = int(cfg.get("batchImages", 2))
     cache = {}
 
@@ -171,6 +177,7 @@ def train(cfg, emit, cancelled):
         if path in cache:
             return cache[path]
         s = load_sample(path)
+        s = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in s.items()}
         if len(cache) < int(cfg.get("cacheSamples", 64)):
             cache[path] = s
         return s
@@ -185,6 +192,7 @@ def train(cfg, emit, cancelled):
         load_from_onnx(model, cfg["baseDecoder"])
     except OSError as e:
         raise TrainError("MODEL_NOT_FOUND", f"base decoder {cfg['baseDecoder']}: {e}") from e
+    model.to(device)
     for p in model.prompt_encoder.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(model.mask_decoder.parameters(), lr=float(cfg.get("lr", 1e-4)), weight_decay=float(cfg.get("weightDecay", 0.01)))
@@ -222,21 +230,32 @@ def train(cfg, emit, cancelled):
             batch = [s for s in batch if s["masks"].shape[0] > 0]
             if not batch:
                 continue
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            count = sum(int(s["masks"].shape[0]) for s in batch)
+            for s in batch:
+                # Timed: the decoder's forward pass, and below the backward pass (which also runs back
+                # through the loss and the resize, a small part of it); the rest counts as outside.
+                with timer.model():
+                    low, _ = model.decode(s["embedding"], s["coords"], s["labels"], *_no_mask(device))
+                full = upscale_logits(low[:, :1], s["size"])[:, 0]
+                # Weighted by object count so the batch loss is the mean over all its objects.
+                total = total + dice_bce_loss(full, s["masks"]) * (s["masks"].shape[0] / count)
             with timer.model():
-                opt.zero_grad(set_to_none=True)
-                total = 0.0
-                count = sum(int(s["masks"].shape[0]) for s in batch)
-                for s in batch:
-                    low, _ = model.decode(s["embedding"], s["coords"], s["labels"], _NO_MASK, _HAS_NO_MASK)
-                    full = upscale_logits(low[:, :1], s["size"])[:, 0]
-                    # Weighted by object count so the batch loss is the mean over all its objects.
-                    total = total + dice_bce_loss(full, s["masks"]) * (s["masks"].shape[0] / count)
                 total.backward()
-                opt.step()
+            opt.step()
             losses.append(float(total))
         val_dice = evaluate(model, val_set, load) if val_set else 0.0
         train_s = time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0, "valDice": val_dice, "seconds": train_s, "decoderSeconds": timer.model_s}
+        row = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)) if losses else 0.0,
+            "valDice": val_dice,
+            "seconds": train_s,
+            "decoderSeconds": timer.model_s,
+            # Peak resident memory of the trainer process so far (Linux reports KiB).
+            "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        }
         history.append(row)
         if val_dice > best["valDice"] or (not val_set):
             best = {"epoch": epoch, "valDice": val_dice}
@@ -289,8 +308,8 @@ def probe_inputs(sample):
         "point_coords": sample["coords"],
         "point_labels": sample["labels"],
         "mask_input": (prior * 2.0 - 1.0) * 8.0,
-        "has_mask_input": torch.tensor([1.0 if k > 0 else 0.0]),
-        "orig_im_size": torch.tensor([float(sample["size"][0]), float(sample["size"][1])]),
+        "has_mask_input": torch.tensor([1.0 if k > 0 else 0.0], device=prior.device),
+        "orig_im_size": torch.tensor([float(sample["size"][0]), float(sample["size"][1])], device=prior.device),
     }
 
 
@@ -305,14 +324,14 @@ def run_decoder(model, inputs, float64=True):
     names = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size")
     with torch.no_grad():
         masks, iou, low = model(*(inputs[k].to(dtype) for k in names))
-    return {"masks": masks.float().numpy(), "iou_predictions": iou.float().numpy(), "low_res_masks": low.float().numpy()}
+    return {k: v.float().cpu().numpy() for k, v in (("masks", masks), ("iou_predictions", iou), ("low_res_masks", low))}
 
 
 def write_probe(model, sample, path):
     """Writes the probe inputs and this model's outputs on them, for the gateway to compare with ONNX Runtime."""
     inputs = probe_inputs(sample)
     outputs = run_decoder(model, inputs)
-    tensors = {f"input.{k}": v.numpy() for k, v in inputs.items()}
+    tensors = {f"input.{k}": v.cpu().numpy() for k, v in inputs.items()}
     tensors.update({f"output.{k}": v for k, v in outputs.items()})
     write_tensors(path, tensors)
     return path

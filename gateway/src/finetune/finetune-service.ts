@@ -103,6 +103,8 @@ export interface FineTuneDeps {
   threads?: number;
   /** Environment of the trainer and check processes (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Jobs running at once (default 1); a start beyond is RESOURCE_EXHAUSTED. */
+  maxRunning?: number;
   /** How long to wait for a published model to be listed ready (default 120 s). */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
@@ -131,6 +133,14 @@ export class FineTuneService {
 
   /** Checks the input, stores a queued job and starts it; bad input throws FineTuneError and stores nothing. */
   async start(input: FineTuneInput): Promise<FineTuneJobRow> {
+    const max = this.deps.maxRunning ?? 1;
+    if (this.running.size >= max) {
+      // Each job holds a trainer process (cores, about 1 GiB): more queue up as an error, not as load.
+      throw new FineTuneError(
+        'RESOURCE_EXHAUSTED',
+        `${this.running.size} fine-tuning job(s) running; at most ${max} at once`,
+      );
+    }
     const config = await this.validate(input);
     const id = randomUUID();
     this.store.create(id, config);
@@ -414,6 +424,7 @@ export class FineTuneService {
                 valDice: Number(e.valDice),
                 seconds: Number(e.seconds),
                 decoderSeconds: Number(e.decoderSeconds),
+                peakRssMiB: Number(e.peakRssMiB),
               };
               this.store.addEpoch(jobId, row);
               log(

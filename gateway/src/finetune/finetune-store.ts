@@ -27,8 +27,12 @@ export interface EpochRow {
   epoch: number;
   loss: number;
   valDice: number;
+  /** Seconds of the epoch, validation included. */
   seconds: number;
+  /** Seconds in the decoder's forward and backward passes (the rest: loading, loss, optimizer, validation). */
   decoderSeconds: number;
+  /** Peak resident memory of the trainer process so far, MiB. */
+  peakRssMiB: number;
 }
 
 /** Provenance of a published model. */

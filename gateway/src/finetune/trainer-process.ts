@@ -71,7 +71,21 @@ export class TrainerProcess {
         done();
       });
     });
-    child.on('error', () => {});
+    // A Python that cannot be started: 'error' may come without 'close'.
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      this.stderrTail += `\n${err.code === 'ENOENT' ? `No such Python: ${child.spawnfile}` : err.message}`;
+      if (!this.exited) {
+        this.exited = { code: null, signal: null };
+        const p = this.pending;
+        this.pending = undefined;
+        p?.reject(
+          new TrainerError(
+            'TRAINER_UNAVAILABLE',
+            `cannot run the trainer's Python ${child.spawnfile}: ${err.message} (set TRAINER_PYTHON)`,
+          ),
+        );
+      }
+    });
   }
 
   /** Starts `python -m medseg_trainer` with the trainer package on PYTHONPATH; `threads` bounds its cores. */

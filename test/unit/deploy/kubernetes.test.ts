@@ -44,6 +44,7 @@ const gateway = find('Deployment', 'medseg-gateway');
 const gatewayService = find('Service', 'medseg-gateway');
 const configMap = find('ConfigMap', 'medseg-gateway');
 const job = find('Job', 'medseg-bench');
+const finetuneJob = find('Job', 'medseg-finetune');
 
 describe('deploy/k8s manifests', () => {
   it('every file parses and every document names its apiVersion, kind and metadata.name', () => {
@@ -55,10 +56,11 @@ describe('deploy/k8s manifests', () => {
     }
   });
 
-  it('the kustomization lists every manifest but the benchmark Job', () => {
+  it('the kustomization lists every manifest but the benchmark and fine-tuning Jobs', () => {
     const kustomization = byFile.get('kustomization.yaml')?.[0];
     assert.ok(kustomization);
-    const expected = files.filter((f) => f !== 'kustomization.yaml' && f !== 'bench-job.yaml');
+    const jobs = ['bench-job.yaml', 'finetune-job.yaml'];
+    const expected = files.filter((f) => f !== 'kustomization.yaml' && !jobs.includes(f));
     assert.deepEqual([...kustomization.resources].sort(), expected);
   });
 
@@ -207,6 +209,27 @@ describe('deploy/k8s manifests', () => {
     for (const r of refs) assert.ok(before.includes(r), `${r} is not declared before STATE_DIR`);
     const known = gatewayEnvNames();
     for (const e of env) assert.ok(known.has(e.name) || e.name === 'SHARD_INDEX', e.name);
+    assert.deepEqual(c.envFrom, [{ configMapRef: { name: configMap.metadata.name } }]);
+  });
+  it('fine-tuning Job: a GPU, the model repository writable, datasets read-only, state on the results volume', () => {
+    const c = container(finetuneJob);
+    assert.equal(c.resources.limits['nvidia.com/gpu'], 1);
+    const volumes = finetuneJob.spec.template.spec.volumes as Obj[];
+    const claim = (mountPath: string) => {
+      const m = c.volumeMounts.find((x: Obj) => x.mountPath === mountPath);
+      assert.ok(m, `no mount at ${mountPath}`);
+      return {
+        claim: volumes.find((v) => v.name === m.name)?.persistentVolumeClaim.claimName,
+        readOnly: !!m.readOnly,
+      };
+    };
+    const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value]));
+    // The same volume Triton serves, mounted where MODEL_REPOSITORY points, and writable.
+    assert.deepEqual(claim(env.MODEL_REPOSITORY), { claim: 'medseg-models', readOnly: false });
+    assert.deepEqual(claim('/data'), { claim: 'medseg-datasets', readOnly: true });
+    assert.ok(env.STATE_DIR.startsWith('/results/'));
+    assert.equal(claim('/results').claim, 'medseg-results');
+    assert.match(c.args.join(' '), /finetune resume .*\|\| node gateway\/bin\/medseg.js finetune --dataset/);
     assert.deepEqual(c.envFrom, [{ configMapRef: { name: configMap.metadata.name } }]);
   });
 });

@@ -13,7 +13,7 @@ import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../co
 import { parseClasses } from './bench.ts';
 
 const USAGE = `usage: medseg finetune --dataset ID|DIR --model BASE --epochs N [options]
-       medseg finetune resume JOB [--db FILE] [--url HOST:PORT]
+       medseg finetune resume [JOB] [--db FILE] [--url HOST:PORT]   (no JOB: every interrupted job)
        medseg finetune list [--db FILE]
 
 Fine-tunes BASE's mask decoder (frozen image and prompt encoders; AdamW lr 1e-4, weight decay 0.01;
@@ -172,7 +172,7 @@ async function runJob(
         throw err;
       }
     }
-  } else if (positionals.length !== 1) throw new CliError(`resume needs one JOB id\n${USAGE}`);
+  } else if (positionals.length > 1) throw new CliError(`resume takes at most one JOB id\n${USAGE}`);
   if (!config.tritonUrl) {
     const { ensureServedModels } = await import('../../models/ensure-models.ts');
     await ensureServedModels(config.modelRepository);
@@ -199,7 +199,13 @@ async function runJob(
   try {
     let jobId: string;
     try {
-      jobId = sub ? service.resume(positionals[0]).id : (await service.start(input!)).id;
+      if (sub && positionals.length === 0) {
+        // No id: every job a crash or a stop left queued or running (a Job's replacement pod does this).
+        const ids = service.resumeInterrupted();
+        if (ids.length === 0) throw new CliError('no interrupted fine-tuning job to resume', EXIT.usage);
+        for (const id of ids.slice(0, -1)) await service.settled(id);
+        jobId = ids[ids.length - 1];
+      } else jobId = sub ? service.resume(positionals[0]).id : (await service.start(input!)).id;
     } catch (err: unknown) {
       if (err instanceof FineTuneError) {
         throw new CliError(
