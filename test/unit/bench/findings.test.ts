@@ -88,6 +88,11 @@ test('randomness is compared across jobs, with the unperturbed job as the baseli
   assert.equal(f['randomness-costs'].evidence, 'S2 10-20 px: 40.0 vs 50.0; S5 10-20 px: 70.0 vs 80.0');
   const better = report('0-10', { S2: 0.55, S5: 0.7 });
   assert.equal(byId(paperFindings([base, better]))['randomness-costs'].verdict, 'not supported');
+  // A small band that leaves the centre point's Dice as it was still costs nothing more.
+  const same = report('0-10', { S2: 0.5, S5: 0.7 });
+  assert.equal(byId(paperFindings([base, same]))['randomness-costs'].verdict, 'supported');
+  const none = report('0-10', { S2: 0.5, S5: 0.8 });
+  assert.equal(byId(paperFindings([base, none]))['randomness-costs'].verdict, 'not supported');
 });
 
 test('clicks and factors come from the curves and the correlations', () => {

@@ -101,22 +101,24 @@ export function paperFindings(reports: readonly BenchmarkReport[], model?: strin
       'needs a job without randomness and jobs with --randomness 0-10, 10-20 or 20-30 on the same data',
     );
   } else {
+    // Supported when no perturbation raises Dice above the unperturbed prompt and at least one lowers it (a
+    // small band can leave a centre point where it was).
     const parts: string[] = [];
-    let costs = 0;
-    let total = 0;
+    let raised = 0;
+    let lowered = 0;
     for (const r of perturbed) {
       for (const s of ['S2', 'S5']) {
         const d0 = dice(base, s);
         const d1 = dice(r, s);
         if (d0 === null || d1 === null) continue;
-        total += 1;
-        if (d1 < d0) costs += 1;
+        if (d1 > d0) raised += 1;
+        if (d1 < d0) lowered += 1;
         parts.push(`${s} ${r.job.config.randomness} px: ${pts(d1)} vs ${pts(d0)}`);
       }
     }
     finding(
       'randomness-costs',
-      total === 0 ? 'not testable' : costs === total ? 'supported' : 'not supported',
+      parts.length === 0 ? 'not testable' : raised === 0 && lowered > 0 ? 'supported' : 'not supported',
       parts.join('; ') || 'no S2 or S5 in the perturbed jobs',
     );
   }
