@@ -111,8 +111,9 @@ export function paperFindings(reports: readonly BenchmarkReport[], model?: strin
         const d0 = dice(base, s);
         const d1 = dice(r, s);
         if (d0 === null || d1 === null) continue;
-        if (d1 > d0) raised += 1;
-        if (d1 < d0) lowered += 1;
+        // Differences below the 0.1 points shown count as none.
+        if (d1 > d0 + 5e-4) raised += 1;
+        if (d1 < d0 - 5e-4) lowered += 1;
         parts.push(`${s} ${r.job.config.randomness} px: ${pts(d1)} vs ${pts(d0)}`);
       }
     }
