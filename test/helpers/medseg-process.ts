@@ -19,6 +19,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+const spawned = new Set<ChildProcess>();
+
+function killSpawned(): void {
+  for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL');
+}
+
 /**
  * Spawns `medseg <args>` (silent logs, the repository's models), resolving once its output matches `ready`
  * (with the match and all output so far), rejecting if it exits first. `onSpawn` sees the child at once, so
@@ -45,6 +51,10 @@ export function spawnMedseg(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     onSpawn(child);
+    // A test file that times out is ended without its own cleanup: never leave a gateway running behind it.
+    spawned.add(child);
+    child.once('exit', () => spawned.delete(child));
+    if (spawned.size === 1) process.once('exit', killSpawned);
     let out = '';
     let done = false;
     const onData = (chunk: Buffer) => {
