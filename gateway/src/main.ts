@@ -4,10 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { join } from 'node:path';
 import { SessionStore } from './api/annotation-sessions.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
-import { JobStore } from './bench/job-store.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -20,6 +18,7 @@ import { EmbeddingCache } from './inference/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
 import { SamSession } from './inference/sam-session.ts';
+import { openStore, redact } from './store/open-store.ts';
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -94,7 +93,26 @@ export async function startGateway(
   log: Logger = createLogger(config),
 ): Promise<RunningGateway> {
   mkdirSync(config.stateDir, { recursive: true });
-  const backend = await startInferenceBackend(config, log);
+  // The store first: a replica that cannot reach its database fails before it holds any other resource.
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    stateDir: config.stateDir,
+    connectTimeoutMs: config.databaseConnectTimeoutS * 1000,
+    onRetry: (message, delayMs, attempt) =>
+      log.warn({ attempt, retryInMs: delayMs }, `state store unreachable, retrying: ${message}`),
+    onWarning: (message) => log.warn({ component: 'store' }, message),
+  });
+  log.info(
+    { store: store.kind, ...(config.databaseUrl ? { url: redact(config.databaseUrl) } : {}) },
+    'state store ready',
+  );
+  let backend: InferenceBackendHandle;
+  try {
+    backend = await startInferenceBackend(config, log);
+  } catch (err: unknown) {
+    await store.close();
+    throw err;
+  }
   const { client, address } = backend;
   const cache = new EmbeddingCache({
     capacityBytes: config.cacheBytes,
@@ -128,7 +146,13 @@ export async function startGateway(
       backendError: (code) => metrics.backendErrors.inc({ code }),
     },
   });
-  const benchmark = new BenchmarkService(new JobStore(join(config.stateDir, 'bench.sqlite')), sam);
+  const benchmark = new BenchmarkService(store, sam, {
+    leaseMs: config.jobLeaseMs,
+    onEvent: (e) =>
+      e.type === 'resumed'
+        ? log.info({ job: e.jobId }, 'picked up benchmark job')
+        : log.warn({ err: e.error }, 'benchmark sweeper error'),
+  });
   const services: ApiServices = {
     config,
     sam,
@@ -144,6 +168,12 @@ export async function startGateway(
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when
     // any model failed to load, while the gateway only needs its default model.
+    // Readiness waits for the shared store too: a replica that cannot reach it would answer "no such job".
+    try {
+      await store.ping();
+    } catch (err: unknown) {
+      return `state store unreachable: ${(err as Error).message}`;
+    }
     if (!(await client.serverLive())) return `inference server at ${address} is not live`;
     if (!(await client.modelReady(config.defaultModel)))
       return `default model '${config.defaultModel}' is not ready`;
@@ -151,8 +181,10 @@ export async function startGateway(
   };
   const http = await startHttpServer(services, ready);
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
-  for (const h of benchmark.resumeInterrupted())
+  for (const h of await benchmark.resumeInterrupted())
     log.info({ job: h.jobId }, 'resuming interrupted benchmark job');
+  // Jobs of replicas that die later (and queued ones) are picked up once their lease runs out.
+  await benchmark.startSweeper();
   log.info({ url: http.url }, 'gateway listening');
   return {
     url: http.url,
@@ -163,7 +195,7 @@ export async function startGateway(
     async close() {
       services.medical.volumeJobs.cancelAll();
       await benchmark.drain(true);
-      benchmark.store.close();
+      await benchmark.store.close();
       await http.close();
       await backend.close();
     },

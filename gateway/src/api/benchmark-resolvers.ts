@@ -53,9 +53,9 @@ function stat(s: MetricStat | undefined, scale = 1) {
   };
 }
 
-function jobOut(ctx: ApiContext, job: JobRow) {
+async function jobOut(ctx: ApiContext, job: JobRow) {
   const bench = ctx.services.benchmark;
-  const p = bench.progress(job.id);
+  const p = await bench.progress(job.id);
   return {
     id: job.id,
     dataset: job.datasetId,
@@ -70,16 +70,15 @@ function jobOut(ctx: ApiContext, job: JobRow) {
       rate: p?.rate ?? 0,
       etaSeconds: p?.etaSeconds ?? null,
     },
-    results: ({ scope }: { scope: string }) => {
+    results: async ({ scope }: { scope: string }) => {
       if (!['target', 'modality', 'dataset', 'overall'].includes(scope)) {
         throw new ApiError(
           'BAD_REQUEST',
           `scope must be target, modality, dataset or overall, got '${scope}'`,
         );
       }
-      return bench
-        .report(job.id)
-        .aggregate.rows.filter((r: AggregateRow) => r.scope === scope)
+      return (await bench.report(job.id)).aggregate.rows
+        .filter((r: AggregateRow) => r.scope === scope)
         .map((r: AggregateRow) => ({
           model: r.model,
           strategy: r.strategy,
@@ -133,8 +132,8 @@ function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...
   return guarded(fn, engineError);
 }
 
-function job(ctx: ApiContext, id: string): JobRow {
-  const row = ctx.services.benchmark.job(id);
+async function job(ctx: ApiContext, id: string): Promise<JobRow> {
+  const row = await ctx.services.benchmark.job(id);
   if (!row) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
   return row;
 }
@@ -157,15 +156,15 @@ interface StartArgs {
 /** Resolvers merged into the gateway's resolver map. */
 export const benchmarkResolvers = {
   Query: {
-    datasets: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark.datasets().map(datasetOut),
+    datasets: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      (await ctx.services.benchmark.datasets()).map(datasetOut),
     ),
-    benchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const row = ctx.services.benchmark.job(a.id);
+    benchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = await ctx.services.benchmark.job(a.id);
       return row ? jobOut(ctx, row) : null;
     }),
-    benchmarks: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark.jobs().map((j) => jobOut(ctx, j)),
+    benchmarks: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      Promise.all((await ctx.services.benchmark.jobs()).map((j) => jobOut(ctx, j))),
     ),
   },
   Mutation: {
@@ -201,8 +200,9 @@ export const benchmarkResolvers = {
         return datasetOut(row);
       },
     ),
-    startBenchmark: guard((_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
-      const running = ctx.services.benchmark.jobs().filter((j) => j.status === 'running').length;
+    startBenchmark: guard(async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
+      // Read from the shared store: the bound holds across every replica.
+      const running = (await ctx.services.benchmark.jobs()).filter((j) => j.status === 'running').length;
       if (running >= ctx.services.config.maxBenchmarkJobs) {
         throw new ApiError(
           'LIMIT_EXCEEDED',
@@ -229,24 +229,24 @@ export const benchmarkResolvers = {
         shard: input.shardCount != null ? { index: input.shardIndex!, count: input.shardCount } : null,
         ...(input.nsdTolerance != null ? { nsdTolerance: input.nsdTolerance } : {}),
       };
-      const handle = ctx.services.benchmark.start(bench);
-      return jobOut(ctx, job(ctx, handle.jobId));
+      const handle = await ctx.services.benchmark.start(bench);
+      return jobOut(ctx, await job(ctx, handle.jobId));
     }),
-    cancelBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const row = job(ctx, a.id);
-      ctx.services.benchmark.cancel(a.id);
-      return jobOut(ctx, ctx.services.benchmark.job(a.id) ?? row);
+    cancelBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = await job(ctx, a.id);
+      await ctx.services.benchmark.cancel(a.id);
+      return jobOut(ctx, (await ctx.services.benchmark.job(a.id)) ?? row);
     }),
-    resumeBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      job(ctx, a.id);
-      ctx.services.benchmark.resume(a.id);
-      return jobOut(ctx, job(ctx, a.id));
+    resumeBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      await job(ctx, a.id);
+      await ctx.services.benchmark.resume(a.id);
+      return jobOut(ctx, await job(ctx, a.id));
     }),
   },
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.benchmark.job(a.id)) {
+        if (!(await ctx.services.benchmark.job(a.id))) {
           throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
         }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };

@@ -18,6 +18,7 @@ import { multimaskCandidates, scoreCandidates, toMetricValues } from './candidat
 import type { Dataset, DatasetObject } from './datasets/dataset.ts';
 import { openRegisteredDataset } from './datasets/registry.ts';
 import { sampleKey, type JobStore } from './job-store.ts';
+import { StoreError } from '../store/state-store.ts';
 import { computeObjectFactors, perturbPrompt } from './protocol.ts';
 import { computeMetrics } from '../core/metrics.ts';
 import {
@@ -180,6 +181,9 @@ export interface StatusEvent {
 /** Everything a job publishes. */
 export type BenchmarkEvent = ProgressEvent | StatusEvent;
 
+/** The summary error of a run that stopped because another replica took over its job's lease. */
+export const LEASE_LOST = 'lease lost: another replica continues the job';
+
 /** The final account of one run of a job. */
 export interface JobSummary {
   jobId: string;
@@ -210,6 +214,14 @@ export interface BenchmarkHandle {
   subscribe(): AsyncIterableIterator<BenchmarkEvent>;
 }
 
+/** The lease a job runs under when replicas share the store (BenchmarkService claims it first). */
+export interface JobLease {
+  /** This replica's id, as stored in the job's lease. */
+  owner: string;
+  /** Lease length in milliseconds; renewed every third of it. */
+  ttlMs: number;
+}
+
 /** What a job runs with. */
 export interface BenchmarkDeps {
   store: JobStore;
@@ -218,30 +230,43 @@ export interface BenchmarkDeps {
   jobId?: string;
   /** Loads a registered dataset (default: re-scan its directory). */
   openDataset?: (id: string) => Promise<Dataset>;
+  /**
+   * The lease already claimed for the job: the runner renews it, stops (leaving the job to its new holder)
+   * when it is lost, and stops `cancelled` when a cancel was requested through the store.
+   */
+  lease?: JobLease;
 }
 
 /** Creates a job for `input` and starts it in the background. Throws BenchmarkError for bad input. */
-export function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): BenchmarkHandle {
+export async function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): Promise<BenchmarkHandle> {
   const config = normalizeConfig(input);
-  if (deps.store.getDataset(config.dataset) === undefined) {
+  if ((await deps.store.getDataset(config.dataset)) === undefined) {
     throw new BenchmarkError(`no dataset registered as '${config.dataset}'`);
   }
   const jobId = deps.jobId ?? randomUUID();
-  deps.store.createJob(jobId, config);
+  try {
+    await deps.store.createJob(jobId, config, deps.lease);
+  } catch (err: unknown) {
+    if (err instanceof StoreError && err.code === 'CONFLICT') throw new BenchmarkError(err.message);
+    throw err;
+  }
   return runJob(jobId, deps);
 }
 
 /** Resumes a stored job (any status but completed): already-stored samples are skipped. */
-export function resumeBenchmark(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle {
-  const job = deps.store.getJob(jobId);
+export async function resumeBenchmark(
+  jobId: string,
+  deps: Omit<BenchmarkDeps, 'jobId'>,
+): Promise<BenchmarkHandle> {
+  const job = await deps.store.getJob(jobId);
   if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
   if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
   return runJob(jobId, deps);
 }
 
-/** Resumes every job a crash left `running` or `queued`; call once at start-up. */
-export function resumeInterruptedJobs(deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle[] {
-  const jobs = [...deps.store.listJobs('running'), ...deps.store.listJobs('queued')];
+/** Resumes every job a crash left `running` or `queued` (single process, no leases); call once at start-up. */
+export async function resumeInterruptedJobs(deps: Omit<BenchmarkDeps, 'jobId'>): Promise<BenchmarkHandle[]> {
+  const jobs = [...(await deps.store.listJobs('running')), ...(await deps.store.listJobs('queued'))];
   return jobs.map((j) => runJob(j.id, deps));
 }
 
@@ -268,10 +293,36 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
     if (e.type === 'progress') last = e;
     events.emit('event', e);
   };
-  const setStatus = (status: JobStatus, error: string | null = null): void => {
-    store.setJobStatus(jobId, status, error);
+  const setStatus = async (status: JobStatus, error: string | null = null): Promise<void> => {
+    await store.setJobStatus(jobId, status, error);
     emit({ type: 'status', jobId, status, error });
   };
+  // Set when another replica holds the lease now: this run stops and leaves the job's status to it.
+  let leaseLost = false;
+  let renewal: NodeJS.Timeout | undefined;
+  const lease = deps.lease;
+  if (lease) {
+    let renewing = false;
+    renewal = setInterval(
+      () => {
+        if (renewing) return;
+        renewing = true;
+        store
+          .renewLease(jobId, lease.owner, lease.ttlMs)
+          .then((state) => {
+            if (!state.held) {
+              leaseLost = true;
+              cancelled = true;
+            } else if (state.cancelRequested) cancelled = true;
+          })
+          // An unreachable store is retried at the next tick; the lease runs out if it stays away.
+          .catch(() => {})
+          .finally(() => (renewing = false));
+      },
+      Math.max(50, Math.floor(lease.ttlMs / 3)),
+    );
+    renewal.unref();
+  }
 
   const done = (async (): Promise<JobSummary> => {
     // Let the caller subscribe before the first event.
@@ -302,7 +353,8 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
       error,
     });
     try {
-      const job = store.getJob(jobId)!;
+      const job = (await store.getJob(jobId))!;
+      if (job.cancelRequested) cancelled = true;
       const config = job.config;
       const dataset = await (deps.openDataset ?? ((id: string) => openRegisteredDataset(store, id)))(
         config.dataset,
@@ -313,10 +365,10 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         ...(config.interactive ? [interactiveKey(config.interactive.protocol)] : []),
       ];
       total = objects.length * config.models.length * strategyKeys.length;
-      store.setJobTotal(jobId, total);
-      const stored = store.doneKeys(jobId);
-      failed = store.countSamples(jobId, 'failed');
-      setStatus('running');
+      await store.setJobTotal(jobId, total);
+      const stored = await store.doneKeys(jobId);
+      failed = await store.countSamples(jobId, 'failed');
+      await setStatus('running');
       const planned: PlannedObject[] = objects.map((object) => {
         const pending = new Set<string>();
         for (const model of config.models) {
@@ -341,8 +393,11 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         });
       };
       progress();
-      const record = (sample: SampleRecord, curve?: { protocol: string; points: CurvePoint[] }): void => {
-        if (store.putSample(sample, curve)) {
+      const record = async (
+        sample: SampleRecord,
+        curve?: { protocol: string; points: CurvePoint[] },
+      ): Promise<void> => {
+        if (await store.putSample(sample, curve)) {
           doneCount++;
           computed++;
           if (sample.status === 'failed') failed++;
@@ -397,7 +452,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
               if (s === 'S1') {
                 // The grid decode is shared by the image's objects; its time is charged to the first S1 sample.
                 everything ??= await runEverything(segmenter, embedding.id, loaded.image, timed);
-                record({
+                await record({
                   ...base,
                   ...scoreEverything(everything, gt, config.nsdTolerance),
                   factors: factorsOf(p.object),
@@ -415,7 +470,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                   config,
                   timed,
                 );
-                record(
+                await record(
                   {
                     ...base,
                     status: 'ok',
@@ -432,9 +487,17 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                 );
               } else {
                 const strategy = s as Exclude<StrategyName, 'S1'>;
-                const prompt = objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
+                const prompt = await objectPrompt(
+                  store,
+                  dataset,
+                  config,
+                  p.object,
+                  gt,
+                  strategy,
+                  loaded.image,
+                );
                 if ('failure' in prompt) {
-                  record({
+                  await record({
                     ...base,
                     status: 'failed',
                     failureReason: prompt.failure,
@@ -454,7 +517,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                 const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
                   nsdTolerance: config.nsdTolerance,
                 });
-                record({
+                await record({
                   ...base,
                   status: 'ok',
                   failureReason: null,
@@ -471,17 +534,25 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
           }
         }
       }
+      if (leaseLost) return summary('running', LEASE_LOST);
       const status: JobStatus = cancelled && doneCount < total ? 'cancelled' : 'completed';
-      setStatus(status);
+      await setStatus(status);
       return summary(status, null);
     } catch (err: unknown) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof StoreError && err.code === 'UNAVAILABLE') {
+        // The database went away: the job stays `running` under a lease that runs out, and whichever replica
+        // claims it once the database is back resumes after the last stored sample.
+        return summary('running', message);
+      }
       try {
-        setStatus('failed', message);
+        await setStatus('failed', message);
       } catch {
         // The store itself may be what failed; the summary still reports the error.
       }
       return summary('failed', message);
+    } finally {
+      clearInterval(renewal);
     }
   })();
 
@@ -544,7 +615,7 @@ function subscribe(events: EventEmitter<{ event: [BenchmarkEvent] }>): AsyncIter
 }
 
 /** The stored prompt for an object and strategy, creating (and storing) it on first use. */
-function objectPrompt(
+async function objectPrompt(
   store: JobStore,
   dataset: Dataset,
   config: BenchmarkConfig,
@@ -552,7 +623,7 @@ function objectPrompt(
   gt: BinaryMask,
   strategy: Exclude<StrategyName, 'S1'>,
   image: Raster,
-): { prompt: PromptSet } | { failure: string } {
+): Promise<{ prompt: PromptSet } | { failure: string }> {
   const key = {
     datasetId: config.dataset,
     objectId: object.id,
@@ -561,10 +632,10 @@ function objectPrompt(
     randomness: config.randomness,
     seed: config.randomness === 'none' ? 0 : config.seed,
   };
-  const stored = store.getPrompt(key);
+  const stored = await store.getPrompt(key);
   const value =
     stored ??
-    store.putPrompt(
+    (await store.putPrompt(
       key,
       (() => {
         const r = simulatePrompt(gt, strategy, config.mode);
@@ -580,7 +651,7 @@ function objectPrompt(
               );
         return { prompt, failure: null };
       })(),
-    );
+    ));
   if (value.failure !== null) return { failure: value.failure };
   return { prompt: value.prompt as PromptSet };
 }

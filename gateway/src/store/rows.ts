@@ -153,9 +153,7 @@ export function toSampleRecord(r: DbRow): SampleRecord {
 }
 
 /** Groups curve rows (ordered by model, protocol, object, click) into curves. */
-export function groupCurves(
-  rows: DbRow[],
-): Array<{
+export function groupCurves(rows: DbRow[]): Array<{
   model: string;
   protocol: string;
   objectId: string;

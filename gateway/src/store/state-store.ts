@@ -109,8 +109,11 @@ export interface StateStore {
   /** Every registered dataset, oldest first. */
   listDatasets(): Promise<DatasetRow[]>;
 
-  /** Creates a queued job; throws when the id exists. */
-  createJob(id: string, config: BenchmarkConfig): Promise<JobRow>;
+  /**
+   * Creates a queued job (StoreError CONFLICT when the id exists), already leased to `lease.owner` when
+   * given, so no other replica's sweeper can take it between creation and start.
+   */
+  createJob(id: string, config: BenchmarkConfig, lease?: { owner: string; ttlMs: number }): Promise<JobRow>;
   /** A job by id, or undefined. */
   getJob(id: string): Promise<JobRow | undefined>;
   /** Jobs, newest first, optionally only those with a status. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
 import { createBenchCommand, parseShard, parseStrategies } from '../../../gateway/src/cli/commands/bench.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
@@ -84,9 +84,9 @@ test('bench run on the cardiac MRI sample writes results; report renders html; d
     bench.run(['resume', 'cli-job', '--db', db], capture()),
     (e: unknown) => e instanceof CliError && e.exitCode === 2,
   );
-  const store = new JobStore(db);
-  assert.equal(store.countSamples('cli-job'), 28);
-  store.close();
+  const store = new SqliteStore(db);
+  assert.equal(await store.countSamples('cli-job'), 28);
+  await store.close();
 });
 
 test('bench datasets add reports per-file problems', async () => {

@@ -14,7 +14,7 @@ export async function registerDataset(
   const abs = resolve(root);
   const dataset = await loadDataset(abs, loadOptions);
   const id = wanted ?? slug(dataset.name);
-  const row = store.putDataset({
+  const row = await store.putDataset({
     id,
     name: dataset.name,
     root: abs,
@@ -29,7 +29,7 @@ export async function registerDataset(
 
 /** Re-scans a registered dataset with its stored options. */
 export async function openRegisteredDataset(store: JobStore, id: string): Promise<Dataset> {
-  const row = store.getDataset(id);
+  const row = await store.getDataset(id);
   if (row === undefined) throw new DatasetError('NOT_FOUND', `no dataset registered as '${id}'`);
   return loadDataset(row.root, row.options as DatasetOptions);
 }

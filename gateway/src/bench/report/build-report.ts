@@ -28,12 +28,16 @@ export class ReportError extends Error {
 }
 
 /** Builds the report of a stored job. */
-export function buildReport(store: JobStore, jobId: string, now: Date = new Date()): BenchmarkReport {
-  const job = store.getJob(jobId);
+export async function buildReport(
+  store: JobStore,
+  jobId: string,
+  now: Date = new Date(),
+): Promise<BenchmarkReport> {
+  const job = await store.getJob(jobId);
   if (job === undefined) throw new ReportError(`no job '${jobId}' in this database`);
-  const dataset = store.getDataset(job.datasetId) ?? null;
-  const samples = store.listSamples(jobId);
-  const aggregate = aggregateSamples(samples, store.listCurves(jobId), {
+  const dataset = (await store.getDataset(job.datasetId)) ?? null;
+  const samples = await store.listSamples(jobId);
+  const aggregate = aggregateSamples(samples, await store.listCurves(jobId), {
     dataset: dataset?.name ?? job.datasetId,
   });
   return {

@@ -10,7 +10,10 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Segmenter } from '../../core/segmenter.ts';
 import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
 import { registerDataset } from '../../bench/datasets/registry.ts';
-import { JobStore } from '../../bench/job-store.ts';
+import type { JobStore } from '../../bench/job-store.ts';
+import { isPostgresUrl, openStore as openStateStore, redact } from '../../store/open-store.ts';
+import { SqliteStore } from '../../store/sqlite/sqlite-store.ts';
+import { StoreError } from '../../store/state-store.ts';
 import { buildReport, ReportError } from '../../bench/report/build-report.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
 import {
@@ -47,7 +50,8 @@ const USAGE = `usage: medseg bench <sub-command> [options]
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
   datasets list [--db FILE]
 
-The database defaults to .medseg/bench.sqlite.`;
+--db is a SQLite file or a postgres:// URL (shards of one run on several machines write to one
+PostgreSQL); it defaults to DATABASE_URL when that is a postgres:// URL, else .medseg/bench.sqlite.`;
 
 const DEFAULT_DB = '.medseg/bench.sqlite';
 
@@ -197,10 +201,20 @@ function checkDir(dir: string | undefined, what: string): string {
   return dir;
 }
 
-function openStore(db: string | undefined): JobStore {
-  const file = db ?? DEFAULT_DB;
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  return new JobStore(file);
+async function openStore(db: string | undefined): Promise<JobStore> {
+  const envUrl = process.env.DATABASE_URL?.trim();
+  const target = db ?? (isPostgresUrl(envUrl) ? envUrl : DEFAULT_DB);
+  if (isPostgresUrl(target)) {
+    try {
+      return await openStateStore({ databaseUrl: target, stateDir: '.', connectTimeoutMs: 30_000 });
+    } catch (err: unknown) {
+      if (err instanceof StoreError)
+        throw new CliError(`--db ${redact(target)}: ${err.message}`, EXIT.failure);
+      throw err;
+    }
+  }
+  if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
+  return new SqliteStore(target);
 }
 
 /** Prints progress lines to stderr (at most one per second) and the final summary. */
@@ -305,7 +319,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
   const limit = integer(values.limit as string | undefined, '--limit', 1);
   const shard = values.shard ? parseShard(values.shard as string) : undefined;
   const dsOptions = datasetOptions(values);
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     const { row, dataset } = await registerDataset(store, dir, dsOptions).catch(mapError);
     io.stderr(
@@ -316,7 +330,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     try {
       let handle: BenchmarkHandle;
       try {
-        handle = startBenchmark(
+        handle = await startBenchmark(
           {
             dataset: row.id,
             models,
@@ -337,7 +351,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       io.stderr(`job ${handle.jobId} started\n`);
       const summary = await follow(handle, io);
       if (values.out) {
-        await writeFile(values.out as string, renderReport(buildReport(store, handle.jobId), 'json'));
+        await writeFile(values.out as string, renderReport(await buildReport(store, handle.jobId), 'json'));
         io.stdout(`report written to ${values.out as string}\n`);
       }
       return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
@@ -345,21 +359,21 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       await close();
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactory): Promise<number> {
   const { values, positionals } = parse(args, { db: { type: 'string' }, url: { type: 'string' } });
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     const { segmenter, close } = await factory({ url: values.url as string | undefined });
     try {
       let handles: BenchmarkHandle[];
       try {
         handles = positionals[0]
-          ? [resumeBenchmark(positionals[0], { store, segmenter })]
-          : resumeInterruptedJobs({ store, segmenter });
+          ? [await resumeBenchmark(positionals[0], { store, segmenter })]
+          : await resumeInterruptedJobs({ store, segmenter });
       } catch (err) {
         mapError(err);
       }
@@ -371,7 +385,7 @@ async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactor
       await close();
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -385,11 +399,11 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
   if (!jobId) throw new CliError(`report needs a JOB id\n${USAGE}`);
   const format =
     oneOf(values.format as string | undefined, REPORT_FORMATS as readonly ReportFormat[], '--format') ?? 'md';
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     let text: string;
     try {
-      text = renderReport(buildReport(store, jobId), format);
+      text = renderReport(await buildReport(store, jobId), format);
     } catch (err) {
       mapError(err);
     }
@@ -401,7 +415,7 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
     }
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -410,7 +424,7 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
   if (action === 'add') {
     const { values, positionals } = parse(rest, { ...DATASET_OPTIONS, id: { type: 'string' } });
     const dir = checkDir(positionals[0], 'datasets add DIR:');
-    const store = openStore(values.db as string | undefined);
+    const store = await openStore(values.db as string | undefined);
     try {
       const { row, dataset } = await registerDataset(store, dir, {
         ...datasetOptions(values),
@@ -425,14 +439,14 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
       for (const p of dataset.problems) io.stdout(`  problem: ${p.file}: ${p.problem}\n`);
       return EXIT.ok;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   if (action === 'list') {
     const { values } = parse(rest, { db: { type: 'string' } });
-    const store = openStore(values.db as string | undefined);
+    const store = await openStore(values.db as string | undefined);
     try {
-      const rows = store.listDatasets();
+      const rows = await store.listDatasets();
       if (rows.length === 0) io.stdout('no dataset registered\n');
       for (const r of rows) {
         const stats = r.stats as { images: number; objects: number };
@@ -442,7 +456,7 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
       }
       return EXIT.ok;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   throw new CliError(`datasets needs 'add DIR' or 'list', got '${action ?? ''}'\n${USAGE}`);

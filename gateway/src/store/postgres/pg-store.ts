@@ -223,13 +223,19 @@ export class PgStore implements StateStore {
     return (await this.q('SELECT * FROM datasets ORDER BY created_at, id')).rows.map(toDatasetRow);
   }
 
-  async createJob(id: string, config: JobRow['config']): Promise<JobRow> {
+  async createJob(
+    id: string,
+    config: JobRow['config'],
+    lease?: { owner: string; ttlMs: number },
+  ): Promise<JobRow> {
     const now = new Date().toISOString();
     try {
       await this.q(
-        `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at)
-         VALUES ($1, $2, $3, 'queued', 0, NULL, $4, $4)`,
-        [id, config.dataset, JSON.stringify(config), now],
+        `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at,
+           lease_owner, lease_expires_ms)
+         VALUES ($1, $2, $3, 'queued', 0, NULL, $4, $4, $5::text,
+           CASE WHEN $5::text IS NULL THEN NULL ELSE ${NOW_MS} + $6::bigint END)`,
+        [id, config.dataset, JSON.stringify(config), now, lease?.owner ?? null, lease?.ttlMs ?? 0],
       );
     } catch (err: unknown) {
       if ((err as { code?: string }).code === '23505')

@@ -129,15 +129,28 @@ export class SqliteStore implements StateStore {
     );
   }
 
-  async createJob(id: string, config: JobRow['config']): Promise<JobRow> {
+  async createJob(
+    id: string,
+    config: JobRow['config'],
+    lease?: { owner: string; ttlMs: number },
+  ): Promise<JobRow> {
     const now = new Date().toISOString();
     try {
       this.db
         .prepare(
-          `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at)
-           VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?)`,
+          `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at,
+             lease_owner, lease_expires_ms)
+           VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?, ?, ?)`,
         )
-        .run(id, config.dataset, JSON.stringify(config), now, now);
+        .run(
+          id,
+          config.dataset,
+          JSON.stringify(config),
+          now,
+          now,
+          lease?.owner ?? null,
+          lease ? this.now() + lease.ttlMs : null,
+        );
     } catch (err: unknown) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new StoreError(`job '${id}' already exists`, 'CONFLICT');
