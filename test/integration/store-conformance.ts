@@ -260,6 +260,17 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(await a.claimJob('j', 'x', 60_000), false, 'a finished job cannot be claimed');
       await a.setJobStatus('j', 'queued');
       assert.deepEqual(await b.claimableJobs(), ['j'], 'a resumed job is claimable again');
+      // Re-queueing a finished job hands it to one replica in one step.
+      assert.equal(await a.requeueJob('j', 'x', 60_000), false, 'a queued job is not re-queued');
+      await a.setJobStatus('j', 'failed', 'boom');
+      await a.requestCancel('j');
+      const requeued = await Promise.all([a.requeueJob('j', 'ra', 60_000), b.requeueJob('j', 'rb', 60_000)]);
+      assert.equal(requeued.filter(Boolean).length, 1, 'of two resumers exactly one re-queues the job');
+      const back = await b.getJob('j');
+      assert.equal(back?.status, 'queued');
+      assert.equal(back?.error, null);
+      assert.equal(back?.leaseOwner, requeued[0] ? 'ra' : 'rb');
+      assert.deepEqual(await a.claimableJobs(), [], 'a re-queued job is already leased');
       assert.equal(await a.requestCancel('nope'), false);
     });
 

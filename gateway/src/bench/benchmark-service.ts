@@ -37,7 +37,9 @@ export interface BenchmarkServiceOptions {
   /** Most jobs this replica runs at once; the sweeper leaves the rest to other replicas (default unbounded). */
   maxLocalJobs?: number;
   /** Hears jobs this replica picks up and background errors. */
-  onEvent?: (e: { type: 'resumed'; jobId: string } | { type: 'error'; error: unknown }) => void;
+  onEvent?: (
+    e: { type: 'resumed'; jobId: string; handle: BenchmarkHandle } | { type: 'error'; error: unknown },
+  ) => void;
 }
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set<JobStatus>(['completed', 'cancelled', 'failed']);
@@ -47,6 +49,9 @@ const CANCEL_CHANNEL = 'bench-cancel';
 export function jobChannel(jobId: string): string {
   return `bench:${jobId.replace(/[^\w:.-]/g, '_').slice(0, 100)}`;
 }
+
+// Replica ids of the services alive in this process (tests run several replicas in one process).
+const LIVE_REPLICAS = new Set<string>();
 
 /** A new lease owner id: host, process id and a random part (a restarted process is a new owner). */
 export function newReplicaId(): string {
@@ -63,7 +68,7 @@ export function isStaleLocalOwner(owner: string, self: string): boolean {
   if (host !== hostname() || owner === self) return false;
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
+  if (pid === process.pid) return !LIVE_REPLICAS.has(owner);
   try {
     process.kill(pid, 0);
     return false;
@@ -91,6 +96,7 @@ export class BenchmarkService {
     private readonly options: BenchmarkServiceOptions = {},
   ) {
     this.replicaId = options.replicaId ?? newReplicaId();
+    LIVE_REPLICAS.add(this.replicaId);
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? Math.max(50, Math.floor(this.leaseMs / 3));
   }
@@ -126,9 +132,11 @@ export class BenchmarkService {
     const job = await this.store.getJob(jobId);
     if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
     if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
-    // Queued again drops an old cancel request; a live lease elsewhere keeps the job there.
-    if (TERMINAL.has(job.status)) await this.store.setJobStatus(jobId, 'queued', null);
-    if (!(await this.store.claimJob(jobId, this.replicaId, this.leaseMs, this.stale))) {
+    // Re-queued and leased in one step (an old cancel request dropped); a live lease elsewhere keeps the job there.
+    const claimed = TERMINAL.has(job.status)
+      ? await this.store.requeueJob(jobId, this.replicaId, this.leaseMs)
+      : await this.store.claimJob(jobId, this.replicaId, this.leaseMs, this.stale);
+    if (!claimed) {
       throw new BenchmarkError(`job '${jobId}' is already running on another replica`);
     }
     return this.track(
@@ -149,7 +157,7 @@ export class BenchmarkService {
       const h = this.track(
         await resumeBenchmark(id, { store: this.store, segmenter: this.segmenter, lease: this.lease() }),
       );
-      this.options.onEvent?.({ type: 'resumed', jobId: id });
+      this.options.onEvent?.({ type: 'resumed', jobId: id, handle: h });
       out.push(h);
     }
     return out;
@@ -258,7 +266,9 @@ export class BenchmarkService {
     try {
       let job = await this.store.getJob(jobId);
       if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
-      yield await this.storedProgress(job);
+      const first = await this.storedProgress(job);
+      let lastDone = first.done;
+      yield first;
       for (;;) {
         if (TERMINAL.has(job.status)) {
           yield { type: 'status', jobId, status: job.status, error: job.error };
@@ -276,8 +286,13 @@ export class BenchmarkService {
         }
         while (queue.length > 0) {
           const e = queue.shift()!;
-          // The terminal status is yielded from the stored row below, once.
+          // The terminal status is yielded from the stored row, once; progress never goes backwards (a
+          // notification may arrive after the stored count it contributed to was read).
           if (e.type === 'status' && TERMINAL.has(e.status)) continue;
+          if (e.type === 'progress') {
+            if (e.done < lastDone) continue;
+            lastDone = e.done;
+          }
           yield e;
         }
         job = (await this.store.getJob(jobId)) ?? job;
@@ -300,6 +315,7 @@ export class BenchmarkService {
   /** Waits for every job running here to stop (for shutdown), after asking them to cancel when `cancel` is set. */
   async drain(cancel = false): Promise<void> {
     this.closed = true;
+    LIVE_REPLICAS.delete(this.replicaId);
     clearInterval(this.sweeper);
     this.sweeper = undefined;
     await this.sweeping;
@@ -309,7 +325,10 @@ export class BenchmarkService {
     await Promise.all(handles.map((h) => h.done));
   }
 
-  private readonly stale = (owner: string): boolean => isStaleLocalOwner(owner, this.replicaId);
+  // Our own lease on a job not running here is a run that stopped (the database went away mid-job): take it
+  // back at once. Jobs running here are skipped before any claim.
+  private readonly stale = (owner: string): boolean =>
+    owner === this.replicaId || isStaleLocalOwner(owner, this.replicaId);
 
   private lease(): { owner: string; ttlMs: number } {
     return { owner: this.replicaId, ttlMs: this.leaseMs };

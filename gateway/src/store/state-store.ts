@@ -132,6 +132,11 @@ export interface StateStore {
    * gets true.
    */
   claimJob(id: string, owner: string, ttlMs: number, stale?: (owner: string) => boolean): Promise<boolean>;
+  /**
+   * Re-queues a cancelled or failed job already leased to `owner` (clearing its error and cancel request),
+   * in one step so that no other replica takes it in between; false when the job is not cancelled or failed.
+   */
+  requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends `owner`'s lease by `ttlMs`; `held` false when another replica took it or the job ended. */
   renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState>;
   /** Drops `owner`'s lease (no-op when it is not theirs). */

@@ -112,6 +112,7 @@ export class PgStore implements StateStore {
 
   private async migrate(): Promise<void> {
     const client = await this.pool.connect();
+    client.on('error', ignore);
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
@@ -140,6 +141,7 @@ export class PgStore implements StateStore {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
       }
     } finally {
+      client.off('error', ignore);
       client.release();
     }
   }
@@ -159,16 +161,22 @@ export class PgStore implements StateStore {
     } catch (err: unknown) {
       throw wrap(err);
     }
+    // A checked-out client whose connection drops emits 'error'; the failing query reports it already.
+    client.on('error', ignore);
+    let broken = false;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (err: unknown) {
-      await client.query('ROLLBACK').catch(() => {});
+      broken = isConnectionError(err);
+      if (!broken) await client.query('ROLLBACK').catch(() => {});
       throw wrap(err);
     } finally {
-      client.release();
+      client.off('error', ignore);
+      // A connection that failed is closed rather than handed to the next caller.
+      client.release(broken);
     }
   }
 
@@ -304,6 +312,16 @@ export class PgStore implements StateStore {
       [id, owner, ttlMs, holder, expires],
     );
     return u.rowCount === 1;
+  }
+
+  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    const r = await this.q(
+      `UPDATE jobs SET status = 'queued', error = NULL, cancel_requested = 0, lease_owner = $2,
+         lease_expires_ms = ${NOW_MS} + $3, updated_at = $4
+       WHERE id = $1 AND status IN ('cancelled','failed')`,
+      [id, owner, ttlMs, new Date().toISOString()],
+    );
+    return r.rowCount === 1;
   }
 
   async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
@@ -595,6 +613,8 @@ export class PgStore implements StateStore {
     this.reconnectTimer = setTimeout(retry, delay);
   }
 }
+
+function ignore(): void {}
 
 /** Database errors that mean "unreachable" become StoreError UNAVAILABLE; others pass through. */
 function wrap(err: unknown): unknown {

@@ -228,6 +228,17 @@ export class SqliteStore implements StateStore {
     return tx.immediate();
   }
 
+  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    const info = this.db
+      .prepare(
+        `UPDATE jobs SET status = 'queued', error = NULL, cancel_requested = 0, lease_owner = ?,
+           lease_expires_ms = ?, updated_at = ?
+         WHERE id = ? AND status IN ('cancelled','failed')`,
+      )
+      .run(owner, this.now() + ttlMs, new Date().toISOString(), id);
+    return info.changes === 1;
+  }
+
   async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
     const info = this.db
       .prepare(
