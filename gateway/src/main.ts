@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { SessionStore } from './api/annotation-sessions.ts';
+import { SharedHandles } from './api/shared-handles.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
@@ -153,17 +154,36 @@ export async function startGateway(
         ? log.info({ job: e.jobId }, 'picked up benchmark job')
         : log.warn({ err: e.error }, 'benchmark sweeper error'),
   });
+  const lowRes = new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 });
+  const sessions = new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 });
+  const medical = createMedicalServices(config, pubsub);
   const services: ApiServices = {
     config,
     sam,
     cache,
     benchmark,
-    lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
-    sessions: new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlS * 1000 }),
+    lowRes,
+    sessions,
     log,
     metrics,
     pubsub,
-    medical: createMedicalServices(config, pubsub),
+    medical,
+    // Replicas share handles through PostgreSQL; one SQLite process has nothing to share them with.
+    ...(store.kind === 'postgres'
+      ? {
+          handles: new SharedHandles({
+            store,
+            sam,
+            lowRes,
+            sessions,
+            spacings: medical.spacings,
+            embeddingTtlMs: config.embeddingTtlS * 1000,
+            sessionTtlMs: config.sessionTtlS * 1000,
+            maxSessions: config.maxSessions,
+            log,
+          }),
+        }
+      : {}),
   };
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when

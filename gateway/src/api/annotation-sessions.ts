@@ -89,6 +89,14 @@ export class SessionStore {
     }
   }
 
+  /**
+   * Holds a session read from the shared store (another replica created or changed it), replacing any older
+   * local copy. The session bound is enforced across replicas by SharedHandles, not here.
+   */
+  adopt(state: AnnotationSessionState): void {
+    this.sessions.set(state.id, state);
+  }
+
   /** Closes a session; true when it existed. */
   delete(id: string): boolean {
     return this.sessions.delete(id);

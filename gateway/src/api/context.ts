@@ -9,6 +9,7 @@ import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
 import type { MedicalServices } from './medical-services.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { SharedHandles } from './shared-handles.ts';
 import type { PubSub } from './subscriptions.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
@@ -26,6 +27,11 @@ export interface ApiServices {
   pubsub: PubSub;
   /** PACS endpoints, volume jobs and embedding spacings of the medical API. */
   medical: MedicalServices;
+  /**
+   * Embedding, low-res and session handles shared through the PostgreSQL store, so that any replica
+   * honours them; absent on SQLite (one process).
+   */
+  handles?: SharedHandles;
 }
 
 /** Per-request GraphQL context. */

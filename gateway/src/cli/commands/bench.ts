@@ -46,7 +46,8 @@ const USAGE = `usage: medseg bench <sub-command> [options]
         --out writes the JSON report at the end.
   resume [JOB] [--db FILE] [--url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
-  report JOB [--db FILE] [--format md|csv|json|html] [--out FILE]
+  report JOB[,JOB...] [--db FILE] [--format md|csv|json|html] [--out FILE]
+        several jobs: the shards of one run (--shard i/N each), reported as one run.
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
   datasets list [--db FILE]
 
@@ -403,7 +404,7 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
   try {
     let text: string;
     try {
-      text = renderReport(await buildReport(store, jobId), format);
+      text = renderReport(await buildReport(store, jobId.split(',').filter(Boolean)), format);
     } catch (err) {
       mapError(err);
     }
