@@ -199,6 +199,13 @@ export async function startGateway(
       return `default model '${config.defaultModel}' is not ready`;
     return undefined;
   };
+  if (store.kind === 'postgres') {
+    await medical.volumeJobs.attach({
+      store,
+      ttlMs: config.embeddingTtlS * 1000,
+      onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
+    });
+  }
   const http = await startHttpServer(services, ready);
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
   for (const h of await benchmark.resumeInterrupted())

@@ -16,6 +16,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
+import { writeNiftiLabels } from '../../gateway/src/api/medical-nifti-writer.ts';
 import { createBenchCommand } from '../../gateway/src/cli/commands/bench.ts';
 import { gql, REPO_ROOT } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';
@@ -255,6 +256,68 @@ describe('three gateway replicas on one PostgreSQL', () => {
     );
     assert.equal(report.data?.benchmark.status, 'completed', JSON.stringify(report.errors));
     assert.match(report.data!.benchmark.report, /^# SAM benchmark sam_reference on /);
+  });
+
+  test('a volume job started on one replica is watched on the next and read on the third', async () => {
+    // A bright ball in a darker 40x40x16 volume; the key slice is its middle.
+    const [nx, ny, nz] = [40, 40, 16];
+    const data = new Uint8Array(nx * ny * nz);
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++)
+        for (let x = 0; x < nx; x++)
+          data[x + nx * (y + ny * z)] =
+            ((x - 20) / 10) ** 2 + ((y - 20) / 9) ** 2 + ((z - 8) / 7) ** 2 <= 1 ? 180 : 60;
+    const nii = writeNiftiLabels({ dims: [nx, ny, nz], spacing: [1, 1, 1], data });
+    const started = await gql<{ startVolumeSegmentation: { jobId: string } }>(
+      next(),
+      `mutation ($in: VolumeSegmentInput!) { startVolumeSegmentation(input: $in) { jobId } }`,
+      {
+        in: {
+          volume: { nifti: { base64: Buffer.from(nii).toString('base64') } },
+          keySlice: 8,
+          prompt: { box: { x0: 9, y0: 10, x1: 32, y1: 31 } },
+        },
+      },
+    );
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    const jobId = started.data!.startVolumeSegmentation.jobId;
+    const client = createClient({
+      url: `${next().replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+    });
+    const events: Array<{ status: string; done: boolean }> = [];
+    try {
+      for await (const msg of client.iterate<{ volumeProgress: (typeof events)[number] }>({
+        query: `subscription ($id: ID!) { volumeProgress(jobId: $id) { status done } }`,
+        variables: { id: jobId },
+      })) {
+        assert.equal(msg.errors, undefined, JSON.stringify(msg.errors));
+        events.push(msg.data!.volumeProgress);
+      }
+    } finally {
+      await client.dispose();
+    }
+    assert.deepEqual(events.at(-1), { status: 'SUCCEEDED', done: true });
+    const read = await gql<{ volumeJob: { status: string; result: { keySlice: number } | null } }>(
+      next(),
+      `query ($id: ID!) { volumeJob(jobId: $id) { status result { keySlice } } }`,
+      { id: jobId },
+    );
+    assert.deepEqual(
+      read.data?.volumeJob,
+      { status: 'SUCCEEDED', result: { keySlice: 8 } },
+      JSON.stringify(read.errors),
+    );
+    const cancelled = await gql<{ cancelVolume: boolean }>(
+      next(),
+      `mutation ($id: ID!) { cancelVolume(jobId: $id) }`,
+      {
+        id: jobId,
+      },
+    );
+    assert.equal(cancelled.data?.cancelVolume, false, 'a finished job cannot be cancelled from any replica');
   });
 
   test('SIGKILL of the replica running a job: another finishes it, every sample stored exactly once', async () => {

@@ -278,8 +278,9 @@ function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPi
 /** Resolvers of the medical API, merged into the resolver map by resolvers.ts. */
 export const medicalResolvers = {
   Query: {
-    volumeJob: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) => {
-      const job = ctx.services.medical.volumeJobs.find(a.jobId);
+    volumeJob: guarded(async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
+      // Started on another replica: read from the shared store.
+      const job = await ctx.services.medical.volumeJobs.findShared(a.jobId);
       return job ? jobOut(ctx, job) : null;
     }),
     pacsEndpoints: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names()),
@@ -294,10 +295,11 @@ export const medicalResolvers = {
       // The job outlives this request: it gets a context of its own with the same request id.
       const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
       const job = ctx.services.medical.volumeJobs.start((reporter) => run(jobCtx, prepared, reporter));
+      await ctx.services.medical.volumeJobs.flush(job.id);
       return jobOut(ctx, job);
     }),
     cancelVolume: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) =>
-      ctx.services.medical.volumeJobs.cancel(a.jobId),
+      ctx.services.medical.volumeJobs.cancelShared(a.jobId),
     ),
     exportDicomSeg: guarded(async (_: unknown, a: { input: DicomSegExportArg }, ctx: ApiContext) => {
       const { sources, context, pacs } = await segSources(ctx, a.input.source);
@@ -326,7 +328,12 @@ export const medicalResolvers = {
         const job = jobs.find(a.jobId);
         if (!job) {
           await events.return?.();
-          throw new ApiError('NOT_FOUND', `volume job '${a.jobId}' is unknown or was evicted`);
+          // Running (or finished) on another replica: its events come through the shared store.
+          const shared = await jobs.findShared(a.jobId);
+          if (!shared) throw new ApiError('NOT_FOUND', `volume job '${a.jobId}' is unknown or was evicted`);
+          return (async function* () {
+            for await (const e of jobs.sharedEvents(a.jobId)) yield { volumeProgress: e };
+          })();
         }
         async function* stream(): AsyncGenerator<{ volumeProgress: VolumeProgressEvent }> {
           try {

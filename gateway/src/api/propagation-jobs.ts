@@ -4,6 +4,7 @@
  * (the oldest finished job goes first once more than `maxJobs` are held).
  */
 import { randomUUID } from 'node:crypto';
+import type { StateStore } from '../store/state-store.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { topic, type PubSub, type Topic } from './subscriptions.ts';
 
@@ -52,14 +53,160 @@ export function volumeTopic(jobId: string): Topic<VolumeProgressEvent> {
   return topic<VolumeProgressEvent>(`volume:${jobId}`);
 }
 
+/**
+ * Where replicas mirror their volume jobs (PostgreSQL): each job's state and outcome as a record, each
+ * progress event on the store channel `volume:<id>`, so any replica answers `volumeJob`, forwards
+ * `cancelVolume` and streams `volumeProgress`. A job still runs on the replica that started it.
+ */
+export interface VolumeMirror {
+  store: StateStore;
+  /** How long a finished job's record is kept, in ms. */
+  ttlMs: number;
+  onError?: (err: unknown) => void;
+}
+
+interface MirroredJob<R> {
+  status: VolumeJobPhase;
+  slicesDone: number;
+  slicesPlanned: number;
+  createdAtMs: number;
+  finishedAtMs: number | null;
+  result: R | null;
+  error: { code: string; message: string } | null;
+}
+
+const CANCEL_CHANNEL = 'volume-cancel';
+
 /** Holds volume jobs; see the module comment. */
 export class VolumeJobStore<R> {
   private readonly jobs = new Map<string, VolumeJob<R>>();
+  private mirror: VolumeMirror | undefined;
+  // One write at a time per job keeps the mirrored record and events in order.
+  private readonly chains = new Map<string, Promise<void>>();
 
   constructor(
     private readonly pubsub: PubSub,
     private readonly options: { maxJobs: number },
   ) {}
+
+  /** Mirrors jobs to a shared store and hears cancels sent from other replicas. */
+  async attach(mirror: VolumeMirror): Promise<void> {
+    this.mirror = mirror;
+    await mirror.store.listen(CANCEL_CHANNEL, (id) => {
+      const job = this.jobs.get(id);
+      if (job?.status === 'RUNNING') job.controller.abort();
+    });
+  }
+
+  private mirrorWrite(job: VolumeJob<R>, event?: VolumeProgressEvent): void {
+    const m = this.mirror;
+    if (!m) return;
+    const value: MirroredJob<R> = {
+      status: job.status,
+      slicesDone: job.slicesDone,
+      slicesPlanned: job.slicesPlanned,
+      createdAtMs: job.createdAtMs,
+      finishedAtMs: job.finishedAtMs ?? null,
+      result: job.result ?? null,
+      error: job.error ? { code: job.error.code, message: job.error.message } : null,
+    };
+    const prev = this.chains.get(job.id) ?? Promise.resolve();
+    const next = prev
+      .then(async () => {
+        await m.store.putRecord({
+          namespace: 'volume',
+          key: job.id,
+          value,
+          bytes: null,
+          expiresMs: Date.now() + m.ttlMs,
+        });
+        if (event) await m.store.publish(`volume:${job.id}`, JSON.stringify(event));
+      })
+      .catch((err: unknown) => m.onError?.(err));
+    this.chains.set(job.id, next);
+    void next.then(() => {
+      if (this.chains.get(job.id) === next) this.chains.delete(job.id);
+    });
+  }
+
+  /** Waits until a job's mirrored state is written (so another replica can read it). */
+  async flush(id: string): Promise<void> {
+    await this.chains.get(id);
+  }
+
+  /** A job another replica runs (or ran), read from the mirror; undefined when unknown there too. */
+  async findShared(id: string): Promise<VolumeJob<R> | undefined> {
+    const local = this.jobs.get(id);
+    if (local || !this.mirror) return local;
+    const rec = await this.mirror.store.getRecord('volume', id);
+    if (!rec) return undefined;
+    const v = rec.value as MirroredJob<R>;
+    return {
+      id,
+      status: v.status,
+      slicesDone: v.slicesDone,
+      slicesPlanned: v.slicesPlanned,
+      createdAtMs: v.createdAtMs,
+      ...(v.finishedAtMs !== null ? { finishedAtMs: v.finishedAtMs } : {}),
+      ...(v.result !== null ? { result: v.result } : {}),
+      ...(v.error ? { error: new ApiError(v.error.code as ApiError['code'], v.error.message) } : {}),
+      controller: new AbortController(),
+    };
+  }
+
+  /** Asks a job running on any replica to stop; false when it is unknown or finished. */
+  async cancelShared(id: string): Promise<boolean> {
+    if (this.jobs.has(id) || !this.mirror) return this.cancel(id);
+    const job = await this.findShared(id);
+    if (!job) throw new ApiError('NOT_FOUND', `volume job '${id}' is unknown or was evicted`);
+    if (job.status !== 'RUNNING') return false;
+    await this.mirror.store.publish(CANCEL_CHANNEL, id);
+    return true;
+  }
+
+  /**
+   * The progress events of a job that runs on another replica, ending with its final event; the record is
+   * re-read every `pollMs`, so a missed notification never loses the end.
+   */
+  async *sharedEvents(id: string, pollMs = 1000): AsyncGenerator<VolumeProgressEvent> {
+    const m = this.mirror;
+    if (!m) return;
+    const queue: VolumeProgressEvent[] = [];
+    let wake: (() => void) | undefined;
+    const stop = await m.store.listen(`volume:${id}`, (p) => {
+      try {
+        queue.push(JSON.parse(p) as VolumeProgressEvent);
+      } catch {
+        return;
+      }
+      wake?.();
+    });
+    try {
+      for (;;) {
+        while (queue.length > 0) {
+          const e = queue.shift()!;
+          yield e;
+          if (e.done) return;
+        }
+        const job = await this.findShared(id);
+        if (!job) throw new ApiError('NOT_FOUND', `volume job '${id}' is unknown or was evicted`);
+        if (job.status !== 'RUNNING') {
+          yield this.snapshot(job);
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    } finally {
+      await stop();
+    }
+  }
 
   /** Starts a job running `work`; returns at once. `work` resolving undefined means it was cancelled. */
   start(work: (reporter: JobReporter) => Promise<R | undefined>): VolumeJob<R> {
@@ -73,12 +220,15 @@ export class VolumeJobStore<R> {
       controller: new AbortController(),
     };
     this.jobs.set(job.id, job);
+    this.mirrorWrite(job);
     const reporter: JobReporter = {
       signal: job.controller.signal,
       progress: (done, planned, slice, area) => {
         job.slicesDone = done;
         job.slicesPlanned = planned;
-        this.pubsub.publish(volumeTopic(job.id), { ...this.snapshot(job), slice, area });
+        const event = { ...this.snapshot(job), slice, area };
+        this.pubsub.publish(volumeTopic(job.id), event);
+        this.mirrorWrite(job, event);
       },
     };
     // Deferred so the caller holds the job id before the first event is published.
@@ -99,6 +249,7 @@ export class VolumeJobStore<R> {
         .finally(() => {
           job.finishedAtMs = Date.now();
           this.pubsub.publish(volumeTopic(job.id), this.snapshot(job));
+          this.mirrorWrite(job, this.snapshot(job));
         });
     });
     return job;
