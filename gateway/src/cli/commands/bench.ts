@@ -43,7 +43,8 @@ const USAGE = `usage: medseg bench <sub-command> [options]
       [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|nifti] [--axis 0|1|2]
       [--db FILE] [--out results.json] [--url HOST:PORT] [--job ID]
         registers DIR as a dataset, runs every model x strategy x object and prints progress;
-        --out writes the JSON report at the end.
+        --out writes the JSON report at the end. With --job, an unfinished job of that id is resumed
+        (a restarted shard of a Kubernetes Job) and a completed one is left as it is.
   resume [JOB] [--db FILE] [--url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
   report JOB[,JOB...] [--db FILE] [--format md|csv|json|html] [--out FILE]
@@ -330,22 +331,33 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     const { segmenter, close } = await factory({ url: values.url as string | undefined });
     try {
       let handle: BenchmarkHandle;
+      const existing = values.job ? await store.getJob(values.job as string) : undefined;
+      if (existing?.status === 'completed') {
+        io.stdout(`job ${existing.id} is already completed\n`);
+        if (values.out) {
+          await writeFile(values.out as string, renderReport(await buildReport(store, existing.id), 'json'));
+          io.stdout(`report written to ${values.out as string}\n`);
+        }
+        return EXIT.ok;
+      }
       try {
-        handle = await startBenchmark(
-          {
-            dataset: row.id,
-            models,
-            strategies,
-            mode,
-            selection,
-            randomness,
-            interactive: protocol ? { protocol, clicks } : null,
-            seed,
-            limit,
-            shard,
-          },
-          { store, segmenter, jobId: values.job as string | undefined },
-        );
+        handle = existing
+          ? await resumeBenchmark(existing.id, { store, segmenter })
+          : await startBenchmark(
+              {
+                dataset: row.id,
+                models,
+                strategies,
+                mode,
+                selection,
+                randomness,
+                interactive: protocol ? { protocol, clicks } : null,
+                seed,
+                limit,
+                shard,
+              },
+              { store, segmenter, jobId: values.job as string | undefined },
+            );
       } catch (err) {
         mapError(err);
       }
