@@ -42,8 +42,11 @@ function asPostgres(cmd: string, args: string[]): { file: string; args: string[]
     : { file: cmd, args };
 }
 
-/** Starts a private PostgreSQL; throws with a hint when the Debian package is missing. */
-export async function startPostgres(): Promise<TestPostgres> {
+/**
+ * Starts a private PostgreSQL; throws with a hint when the Debian package is missing. `fsync` (default off,
+ * tests need no durability) is on for benchmarks that compare against SQLite's fsync per commit.
+ */
+export async function startPostgres(options: { fsync?: boolean } = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
   if (bin === undefined) {
     throw new Error('PostgreSQL is not installed: apt-get install -y postgresql (.ci/run does this)');
@@ -73,7 +76,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   };
   let running = false;
   const launch = async (): Promise<void> => {
-    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${options.fsync ? 'on' : 'off'} -c max_connections=200`;
     pgCtl(['-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '120', 'start']);
     running = true;
   };
