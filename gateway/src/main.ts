@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { SessionStore } from './api/annotation-sessions.ts';
 import { SharedHandles } from './api/shared-handles.ts';
+import { StoreRateLimiter } from './api/rate-limit.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
@@ -171,6 +172,10 @@ export async function startGateway(
     // Replicas share handles through PostgreSQL; one SQLite process has nothing to share them with.
     ...(store.kind === 'postgres'
       ? {
+          limiter: new StoreRateLimiter(store, {
+            ratePerSecond: config.security.rateLimitRps,
+            burst: config.security.rateLimitBurst,
+          }),
           handles: new SharedHandles({
             store,
             sam,

@@ -352,6 +352,19 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(await b.getRecord('session', 'k1'), undefined);
     });
 
+    test('rate buckets: burst, then refused, refilled over time, per caller, shared by every replica', async () => {
+      const [a, b] = await two();
+      const taken = await Promise.all([a, b, a, b, a].map((s) => s.takeToken('k1', 0.5, 3)));
+      assert.equal(taken.filter((t) => t.allowed).length, 3, 'a burst of 3 across two replicas, not 3 each');
+      const refused = await b.takeToken('k1', 0.5, 3);
+      assert.equal(refused.allowed, false);
+      assert.ok(refused.tokens < 1 && refused.tokens >= 0);
+      assert.equal((await a.takeToken('k2', 0.5, 3)).allowed, true, 'another caller has its own bucket');
+      const fast = await Promise.all([a.takeToken('k3', 50, 1), b.takeToken('k3', 50, 1)]);
+      assert.equal(fast.filter((t) => t.allowed).length, 1);
+      await until(async () => (await b.takeToken('k3', 50, 1)).allowed, 'a token refilled at 50/s');
+    });
+
     test('events: a publish reaches listeners of every store on the database; bad channels and payloads are refused', async () => {
       const [a, b] = await two();
       const got: string[] = [];

@@ -9,6 +9,7 @@ import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
 import type { MedicalServices } from './medical-services.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { CallerLimiter } from './rate-limit.ts';
 import type { SharedHandles } from './shared-handles.ts';
 import type { PubSub } from './subscriptions.ts';
 
@@ -32,6 +33,8 @@ export interface ApiServices {
    * honours them; absent on SQLite (one process).
    */
   handles?: SharedHandles;
+  /** The rate limiter shared by every replica (store-backed); absent: each process limits on its own. */
+  limiter?: CallerLimiter;
 }
 
 /** Per-request GraphQL context. */

@@ -201,6 +201,25 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_ms);
 `,
   },
+  {
+    version: 3,
+    description: 'token buckets of the rate limit shared by every replica',
+    sqlite: `
+CREATE TABLE rate_buckets (
+  caller TEXT PRIMARY KEY,
+  tokens REAL NOT NULL,
+  updated_ms REAL NOT NULL
+);
+`,
+    postgres: `
+CREATE TABLE IF NOT EXISTS rate_buckets (
+  caller TEXT PRIMARY KEY,
+  tokens DOUBLE PRECISION NOT NULL,
+  updated_ms DOUBLE PRECISION NOT NULL,
+  allowed BOOLEAN NOT NULL DEFAULT TRUE
+);
+`,
+  },
 ];
 
 /** The newest schema version this release knows. */

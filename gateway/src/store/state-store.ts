@@ -179,6 +179,17 @@ export interface StateStore {
   /** Deletes expired records; returns how many. */
   sweepRecords(): Promise<number>;
 
+  /**
+   * Takes one token from `caller`'s bucket (`burst` tokens, refilled at `ratePerSecond`), atomically for
+   * every replica: the rate limit holds per caller across the deployment. Returns whether the request may
+   * proceed and the tokens left (fractional; below 1 means the next request waits).
+   */
+  takeToken(
+    caller: string,
+    ratePerSecond: number,
+    burst: number,
+  ): Promise<{ allowed: boolean; tokens: number }>;
+
   /** Publishes a payload (at most 7 KiB) to every listener of the channel, on every replica. */
   publish(channel: string, payload: string): Promise<void>;
   /** Listens on a channel; resolves once listening, with a function that stops it. */

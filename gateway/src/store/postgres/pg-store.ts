@@ -37,6 +37,7 @@ const MIGRATION_LOCK_KEY = 715_150_001;
 /** The one NOTIFY channel; the store's channels travel inside the payload. */
 const NOTIFY_CHANNEL = 'medseg_events';
 const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+const NOW_F = `(extract(epoch from clock_timestamp()) * 1000)::float8`;
 
 /** Options of {@link PgStore.open}. */
 export interface PgStoreOptions {
@@ -531,6 +532,25 @@ export class PgStore implements StateStore {
       (await this.q('DELETE FROM records WHERE expires_ms IS NOT NULL AND expires_ms <= $1', [this.now()]))
         .rowCount ?? 0
     );
+  }
+
+  async takeToken(
+    caller: string,
+    ratePerSecond: number,
+    burst: number,
+  ): Promise<{ allowed: boolean; tokens: number }> {
+    // One statement: the row lock of the upsert serialises replicas taking from one bucket at once.
+    const refilled = `LEAST($3::float8, rate_buckets.tokens + (${NOW_F} - rate_buckets.updated_ms) / 1000.0 * $2::float8)`;
+    const r = await this.q(
+      `INSERT INTO rate_buckets (caller, tokens, updated_ms, allowed) VALUES ($1, $3::float8 - 1, ${NOW_F}, $3::float8 >= 1)
+       ON CONFLICT (caller) DO UPDATE SET
+         tokens = CASE WHEN ${refilled} >= 1 THEN ${refilled} - 1 ELSE ${refilled} END,
+         allowed = ${refilled} >= 1,
+         updated_ms = ${NOW_F}
+       RETURNING tokens, allowed`,
+      [caller, ratePerSecond, burst],
+    );
+    return { allowed: r.rows[0].allowed === true, tokens: num(r.rows[0].tokens) };
   }
 
   async publish(channel: string, payload: string): Promise<void> {

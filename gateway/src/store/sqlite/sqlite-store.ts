@@ -442,6 +442,30 @@ export class SqliteStore implements StateStore {
       .run(this.now()).changes;
   }
 
+  async takeToken(
+    caller: string,
+    ratePerSecond: number,
+    burst: number,
+  ): Promise<{ allowed: boolean; tokens: number }> {
+    const tx = this.db.transaction((): { allowed: boolean; tokens: number } => {
+      const now = this.now();
+      const r = this.db
+        .prepare('SELECT tokens, updated_ms FROM rate_buckets WHERE caller = ?')
+        .get(caller) as { tokens: number; updated_ms: number } | undefined;
+      const refilled = r ? Math.min(burst, r.tokens + ((now - r.updated_ms) / 1000) * ratePerSecond) : burst;
+      const allowed = refilled >= 1;
+      const tokens = allowed ? refilled - 1 : refilled;
+      this.db
+        .prepare(
+          `INSERT INTO rate_buckets (caller, tokens, updated_ms) VALUES (?, ?, ?)
+           ON CONFLICT (caller) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms`,
+        )
+        .run(caller, tokens, now);
+      return { allowed, tokens };
+    });
+    return tx.immediate();
+  }
+
   async publish(channel: string, payload: string): Promise<void> {
     checkPayload(channel, payload);
     this.bus.emit(channel, payload);
