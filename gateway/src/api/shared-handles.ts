@@ -155,8 +155,8 @@ export class SharedHandles {
     try {
       again = await this.deps.sam.encode(raster, meta.model);
     } catch (err: unknown) {
-      // The model is gone from this replica: the handle cannot be honoured here.
-      if (err instanceof Error && /model|unknown/i.test(err.message)) return;
+      // The model is gone from the backend: the handle cannot be honoured (EMBEDDING_NOT_FOUND follows).
+      if ((err as { code?: unknown }).code === 'MODEL_NOT_FOUND') return;
       throw err;
     }
     if (again.id !== id) {

@@ -49,6 +49,9 @@ const USAGE = `usage: medseg bench <sub-command> [options]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
   report JOB[,JOB...] [--db FILE] [--format md|csv|json|html] [--out FILE]
         several jobs: the shards of one run (--shard i/N each), reported as one run.
+  merge --db FILE SHARD.sqlite...
+        copies shard store files (runs on one machine with their own --db) into one store, without
+        duplicates; then report their jobs together.
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--db FILE]
   datasets list [--db FILE]
 
@@ -266,9 +269,11 @@ export function createBenchCommand(deps: { createSegmenter?: SegmenterFactory } 
           return reportCommand(rest, io);
         case 'datasets':
           return datasetsCommand(rest, io);
+        case 'merge':
+          return mergeCommand(rest, io);
         default:
           throw new CliError(
-            `unknown sub-command '${sub ?? ''}'; expected run, resume, report or datasets\n${USAGE}`,
+            `unknown sub-command '${sub ?? ''}'; expected run, resume, report, merge or datasets\n${USAGE}`,
           );
       }
     },
@@ -425,6 +430,46 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
       io.stdout(`report written to ${values.out as string}\n`);
     } else {
       io.stdout(text);
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+async function mergeCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' } });
+  const into = (values.db as string | undefined) ?? DEFAULT_DB;
+  if (positionals.length === 0) throw new CliError(`merge needs shard store files\n${USAGE}`);
+  if (isPostgresUrl(into))
+    throw new CliError('merge writes into a SQLite --db file; shards on PostgreSQL share it already');
+  for (const f of positionals) {
+    let isFile = false;
+    try {
+      isFile = statSync(f).isFile();
+    } catch {
+      // Reported below.
+    }
+    if (!isFile) throw new CliError(`shard store ${f} does not exist or is not a file`);
+  }
+  mkdirSync(dirname(into), { recursive: true });
+  const store = new SqliteStore(into);
+  try {
+    for (const f of positionals) {
+      // Opening a shard file migrates it, so older files gain the columns the copy expects.
+      try {
+        await new SqliteStore(f).close();
+      } catch (err: unknown) {
+        throw new CliError(`${f} is not a medseg SQLite store: ${(err as Error).message}`);
+      }
+      let added: { jobs: number; samples: number };
+      try {
+        added = store.mergeFrom(f);
+      } catch (err: unknown) {
+        if (err instanceof StoreError) throw new CliError(err.message);
+        throw err;
+      }
+      io.stdout(`${f}: ${added.jobs} job(s), ${added.samples} sample(s) added\n`);
     }
     return EXIT.ok;
   } finally {

@@ -466,6 +466,42 @@ export class SqliteStore implements StateStore {
     return tx.immediate();
   }
 
+  /**
+   * Copies the datasets, jobs, prompt sets, samples and curves of another SQLite store file (a shard run on
+   * this machine) into this one, skipping rows already here (same job id, same sample key). Reads only the
+   * columns every schema version has, so files of older releases merge too. Returns the rows added.
+   */
+  mergeFrom(file: string): { jobs: number; samples: number } {
+    this.db.prepare('ATTACH DATABASE ? AS src').run(file);
+    try {
+      const copy = (table: string): number => {
+        const cols = (this.db.prepare(`PRAGMA src.table_info(${table})`).all() as Array<{ name: string }>)
+          .map((c) => c.name)
+          .filter((c) =>
+            (this.db.prepare(`PRAGMA main.table_info(${table})`).all() as Array<{ name: string }>).some(
+              (m) => m.name === c,
+            ),
+          );
+        if (cols.length === 0)
+          throw new StoreError(`${file} has no ${table} table: not a medseg store`, 'BAD_REQUEST');
+        const list = cols.join(', ');
+        return this.db
+          .prepare(`INSERT OR IGNORE INTO main.${table} (${list}) SELECT ${list} FROM src.${table}`)
+          .run().changes;
+      };
+      return this.db.transaction(() => {
+        copy('datasets');
+        const jobs = copy('jobs');
+        copy('prompt_sets');
+        const samples = copy('samples');
+        copy('curves');
+        return { jobs, samples };
+      })();
+    } finally {
+      this.db.prepare('DETACH DATABASE src').run();
+    }
+  }
+
   async publish(channel: string, payload: string): Promise<void> {
     checkPayload(channel, payload);
     this.bus.emit(channel, payload);
