@@ -67,6 +67,8 @@ export interface VolumeMirror {
 
 interface MirroredJob<R> {
   status: VolumeJobPhase;
+  /** When the running replica last wrote (ms since the epoch): it rewrites at least every HEARTBEAT_MS. */
+  updatedAtMs: number;
   slicesDone: number;
   slicesPlanned: number;
   createdAtMs: number;
@@ -76,6 +78,10 @@ interface MirroredJob<R> {
 }
 
 const CANCEL_CHANNEL = 'volume-cancel';
+/** How often a running job's record is rewritten even without progress, in ms. */
+const HEARTBEAT_MS = 10_000;
+/** A running record not rewritten for this long belongs to a replica that died: the job is reported failed. */
+const STALE_MS = 6 * HEARTBEAT_MS;
 
 /** Holds volume jobs; see the module comment. */
 export class VolumeJobStore<R> {
@@ -103,6 +109,7 @@ export class VolumeJobStore<R> {
     if (!m) return;
     const value: MirroredJob<R> = {
       status: job.status,
+      updatedAtMs: Date.now(),
       slicesDone: job.slicesDone,
       slicesPlanned: job.slicesPlanned,
       createdAtMs: job.createdAtMs,
@@ -141,6 +148,16 @@ export class VolumeJobStore<R> {
     const rec = await this.mirror.store.getRecord('volume', id);
     if (!rec) return undefined;
     const v = rec.value as MirroredJob<R>;
+    // Its replica died mid-job (volume jobs are not resumed elsewhere): say so instead of running forever.
+    const orphaned = v.status === 'RUNNING' && Date.now() - v.updatedAtMs > STALE_MS;
+    if (orphaned) {
+      v.status = 'FAILED';
+      v.finishedAtMs = v.updatedAtMs;
+      v.error = {
+        code: 'INTERNAL',
+        message: 'the replica running this volume job stopped before it finished; start the job again',
+      };
+    }
     return {
       id,
       status: v.status,
@@ -221,6 +238,8 @@ export class VolumeJobStore<R> {
     };
     this.jobs.set(job.id, job);
     this.mirrorWrite(job);
+    const heartbeat = this.mirror ? setInterval(() => this.mirrorWrite(job), HEARTBEAT_MS) : undefined;
+    heartbeat?.unref();
     const reporter: JobReporter = {
       signal: job.controller.signal,
       progress: (done, planned, slice, area) => {
@@ -249,6 +268,7 @@ export class VolumeJobStore<R> {
         .finally(() => {
           job.finishedAtMs = Date.now();
           this.pubsub.publish(volumeTopic(job.id), this.snapshot(job));
+          clearInterval(heartbeat);
           this.mirrorWrite(job, this.snapshot(job));
         });
     });
