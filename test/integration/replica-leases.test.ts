@@ -75,7 +75,7 @@ test('SIGKILL of the replica running a job: one of two other replicas finishes i
   const url = await server.createDatabase('kill');
   const data = dataset(21, 6);
   const total = data.objects * 3;
-  const leaseMs = '1500';
+  const leaseMs = '3000';
   const a = replica(['start', url, data.dir, 'kill-job', '25', leaseMs]);
   await until(
     () => /done (\d+)\//.test(a.out()) && Number([...a.out().matchAll(/done (\d+)\//g)].pop()![1]) >= 10,
@@ -95,20 +95,22 @@ test('SIGKILL of the replica running a job: one of two other replicas finishes i
   const [{ status }] = await query<{ status: string }>(url, "SELECT status FROM jobs WHERE id = 'kill-job'");
   assert.equal(status, 'running', 'the killed replica left its job running under its lease');
 
-  await until(() => /summary/.test(b.out() + c.out()), 'another replica to finish the job');
-  const finisher = b.out().includes('summary') ? b : c;
-  const other = finisher === b ? c : b;
-  const summary = JSON.parse(/summary (.*)/.exec(finisher.out())![1]) as {
-    status: string;
-    done: number;
-    computed: number;
-    promptSets: number;
-  };
-  assert.equal(summary.status, 'completed');
-  assert.equal(summary.done, total);
-  assert.equal(summary.computed, total - Number(atKill), 'only the missing samples were computed');
-  assert.equal(summary.promptSets, total - Number(atKill), 'the segmenter saw each missing sample once');
-  assert.doesNotMatch(other.out(), /picked kill-job/, 'the other replica never ran the job');
+  type Summary = { status: string; done: number; computed: number; error: string | null };
+  const summaries = (): Summary[] =>
+    [...(b.out() + c.out()).matchAll(/summary (.*)/g)].map((m) => JSON.parse(m[1]) as Summary);
+  await until(() => summaries().some((x) => x.status === 'completed'), 'another replica to finish the job');
+  const all = summaries();
+  const completed = all.filter((x) => x.status === 'completed');
+  assert.equal(completed.length, 1, 'one replica finished the job');
+  assert.equal(completed[0].done, total);
+  // A replica stalled past its lease (an overloaded machine) is fenced out and stops; between them the
+  // survivors stored exactly the samples the killed one had not.
+  for (const x of all) if (x.status !== 'completed') assert.match(x.error ?? '', /lease lost/);
+  assert.equal(
+    all.reduce((n, x) => n + x.computed, 0),
+    total - Number(atKill),
+    'only the missing samples were stored',
+  );
   const rows = await query<{ n: string }>(
     url,
     "SELECT COUNT(*) AS n FROM samples WHERE job_id = 'kill-job' GROUP BY model, strategy, object_id, variant",

@@ -272,6 +272,16 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(back?.leaseOwner, requeued[0] ? 'ra' : 'rb');
       assert.deepEqual(await a.claimableJobs(), [], 'a re-queued job is already leased');
       assert.equal(await a.requestCancel('nope'), false);
+      // Fenced writes: only the lease holder stores samples of a leased job.
+      await a.releaseLease('j', (await a.getJob('j'))!.leaseOwner!);
+      assert.equal(await a.claimJob('j', 'holder', 60_000), true);
+      await assert.rejects(
+        b.putSample(sample(), undefined, 'intruder'),
+        (e: unknown) => e instanceof StoreError && e.code === 'CONFLICT',
+      );
+      assert.equal(await a.countSamples('j'), 0, 'a fenced-out write stores nothing');
+      assert.equal(await b.putSample(sample(), undefined, 'holder'), true);
+      assert.equal(await a.putSample(sample(), undefined, 'holder'), false, 'still stored once');
     });
 
     test('records: bytes round-trip, compare-and-set versions, sliding expiry, counts and sweeping', async () => {
@@ -354,15 +364,19 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
 
     test('rate buckets: burst, then refused, refilled over time, per caller, shared by every replica', async () => {
       const [a, b] = await two();
-      const taken = await Promise.all([a, b, a, b, a].map((s) => s.takeToken('k1', 0.5, 3)));
+      // A refill of one token per 1000 s: nothing refills while the test runs, however slow the machine.
+      const slow = 0.001;
+      const taken = await Promise.all([a, b, a, b, a].map((s) => s.takeToken('k1', slow, 3)));
       assert.equal(taken.filter((t) => t.allowed).length, 3, 'a burst of 3 across two replicas, not 3 each');
-      const refused = await b.takeToken('k1', 0.5, 3);
+      const refused = await b.takeToken('k1', slow, 3);
       assert.equal(refused.allowed, false);
       assert.ok(refused.tokens < 1 && refused.tokens >= 0);
-      assert.equal((await a.takeToken('k2', 0.5, 3)).allowed, true, 'another caller has its own bucket');
-      const fast = await Promise.all([a.takeToken('k3', 50, 1), b.takeToken('k3', 50, 1)]);
-      assert.equal(fast.filter((t) => t.allowed).length, 1);
-      await until(async () => (await b.takeToken('k3', 50, 1)).allowed, 'a token refilled at 50/s');
+      assert.equal((await a.takeToken('k2', slow, 3)).allowed, true, 'another caller has its own bucket');
+      const once = await Promise.all([a.takeToken('k3', slow, 1), b.takeToken('k3', slow, 1)]);
+      assert.equal(once.filter((t) => t.allowed).length, 1);
+      assert.equal((await a.takeToken('k3', slow, 1)).allowed, false);
+      // At 1000 tokens/s the bucket refills within milliseconds.
+      await until(async () => (await b.takeToken('k3', 1000, 1)).allowed, 'a token refilled');
     });
 
     test('events: a publish reaches listeners of every store on the database; bad channels and payloads are refused', async () => {

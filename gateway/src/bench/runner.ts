@@ -397,7 +397,15 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         sample: SampleRecord,
         curve?: { protocol: string; points: CurvePoint[] },
       ): Promise<void> => {
-        if (await store.putSample(sample, curve)) {
+        let stored: boolean;
+        try {
+          stored = await store.putSample(sample, curve, lease?.owner);
+        } catch (err: unknown) {
+          // Fenced out: another replica holds the lease now and continues the job.
+          if (err instanceof StoreError && err.code === 'CONFLICT' && lease) leaseLost = true;
+          throw err;
+        }
+        if (stored) {
           doneCount++;
           computed++;
           if (sample.status === 'failed') failed++;
@@ -540,6 +548,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
       return summary(status, null);
     } catch (err: unknown) {
       const message = err instanceof Error ? err.message : String(err);
+      if (leaseLost) return summary('running', LEASE_LOST);
       if (err instanceof StoreError && err.code === 'UNAVAILABLE') {
         // The database went away: the job stays `running` under a lease that runs out, and whichever replica
         // claims it once the database is back resumes after the last stored sample.

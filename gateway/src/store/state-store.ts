@@ -155,9 +155,15 @@ export interface StateStore {
   doneKeys(jobId: string): Promise<Set<string>>;
   /**
    * Stores one sample and its curve in one transaction. Returns false (and writes nothing) when the sample
-   * was already stored: the unique key makes a double write impossible, whichever replica tries.
+   * was already stored: the unique key makes a double write impossible, whichever replica tries. With
+   * `leaseOwner`, the write is fenced: StoreError CONFLICT (nothing written) unless that owner still holds
+   * the job's lease, so a replica that lost its lease (paused past expiry) cannot write beside the new holder.
    */
-  putSample(sample: SampleRecord, curve?: { protocol: string; points: CurvePoint[] }): Promise<boolean>;
+  putSample(
+    sample: SampleRecord,
+    curve?: { protocol: string; points: CurvePoint[] },
+    leaseOwner?: string,
+  ): Promise<boolean>;
   /** Number of samples a job has stored, optionally only those with a status. */
   countSamples(jobId: string, status?: 'ok' | 'failed'): Promise<number>;
   /** Every sample of a job, in insertion order. */

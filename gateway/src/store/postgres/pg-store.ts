@@ -417,8 +417,17 @@ export class PgStore implements StateStore {
   async putSample(
     sample: SampleRecord,
     curve?: { protocol: string; points: CurvePoint[] },
+    leaseOwner?: string,
   ): Promise<boolean> {
     return this.tx(async (c) => {
+      if (leaseOwner !== undefined) {
+        // FOR SHARE holds off a claim (an UPDATE of the row) until this commits: a claim that commits first
+        // is seen here, and one that comes later finds this sample stored.
+        const l = await c.query('SELECT lease_owner FROM jobs WHERE id = $1 FOR SHARE', [sample.jobId]);
+        if ((l.rows[0] as DbRow | undefined)?.lease_owner !== leaseOwner) {
+          throw new StoreError(`job '${sample.jobId}' is no longer leased to ${leaseOwner}`, 'CONFLICT');
+        }
+      }
       const values = sampleValues(sample, new Date().toISOString());
       const r = await c.query(
         `INSERT INTO samples (${SAMPLE_COLUMNS.join(', ')})

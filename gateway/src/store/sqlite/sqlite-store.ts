@@ -321,6 +321,7 @@ export class SqliteStore implements StateStore {
   async putSample(
     sample: SampleRecord,
     curve?: { protocol: string; points: CurvePoint[] },
+    leaseOwner?: string,
   ): Promise<boolean> {
     const insertSample = this.db.prepare(
       `INSERT INTO samples (${SAMPLE_COLUMNS.join(', ')})
@@ -331,6 +332,13 @@ export class SqliteStore implements StateStore {
        ON CONFLICT DO NOTHING`,
     );
     const tx = this.db.transaction((): boolean => {
+      if (leaseOwner !== undefined) {
+        const r = this.db.prepare('SELECT lease_owner FROM jobs WHERE id = ?').get(sample.jobId) as
+          { lease_owner: string | null } | undefined;
+        if (r?.lease_owner !== leaseOwner) {
+          throw new StoreError(`job '${sample.jobId}' is no longer leased to ${leaseOwner}`, 'CONFLICT');
+        }
+      }
       const info = insertSample.run(...sampleValues(sample, new Date().toISOString()));
       if (info.changes === 0) return false;
       for (const p of curve?.points ?? []) {
@@ -338,7 +346,7 @@ export class SqliteStore implements StateStore {
       }
       return true;
     });
-    return tx();
+    return tx.immediate();
   }
 
   async countSamples(jobId: string, status?: 'ok' | 'failed'): Promise<number> {
