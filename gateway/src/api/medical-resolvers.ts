@@ -292,6 +292,10 @@ export const medicalResolvers = {
       const prepared = await prepare(ctx, a.input);
       // The job outlives this request: it gets a context of its own with the same request id.
       const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
+      await ctx.services.medical.volumeJobs.checkSharedQuota(
+        callerOf(ctx).id,
+        ctx.services.config.maxJobsPerCaller,
+      );
       const job = ctx.services.medical.volumeJobs.start(
         (reporter) => run(jobCtx, prepared, reporter),
         callerOf(ctx).id,

@@ -92,6 +92,8 @@ const CANCEL_CHANNEL = 'volume-cancel';
 const HEARTBEAT_MS = 10_000;
 /** A running record not rewritten for this long belongs to a replica that died: the job is reported failed. */
 const STALE_MS = 6 * HEARTBEAT_MS;
+/** Record namespace of running volume jobs by owner: keys `<owner, URI-encoded>|<job id>`. */
+const OWNER_NS = 'volume-owner';
 
 /** Holds volume jobs; see the module comment. */
 export class VolumeJobStore<R> {
@@ -138,6 +140,20 @@ export class VolumeJobStore<R> {
           bytes: null,
           expiresMs: Date.now() + m.ttlMs,
         });
+        // Running jobs indexed by owner, for the per-caller bound across replicas; the heartbeat keeps the
+        // entry alive, so a job of a replica that died stops counting once it reads as failed.
+        const ownerKey = `${encodeURIComponent(job.owner)}|${job.id}`;
+        if (job.status === 'RUNNING') {
+          await m.store.putRecord({
+            namespace: OWNER_NS,
+            key: ownerKey,
+            value: null,
+            bytes: null,
+            expiresMs: Date.now() + STALE_MS,
+          });
+        } else {
+          await m.store.deleteRecord(OWNER_NS, ownerKey);
+        }
         if (event) await m.store.publish(`volume:${job.id}`, JSON.stringify(event));
       })
       .catch((err: unknown) => m.onError?.(err));
@@ -145,6 +161,20 @@ export class VolumeJobStore<R> {
     void next.then(() => {
       if (this.chains.get(job.id) === next) this.chains.delete(job.id);
     });
+  }
+
+  /**
+   * The per-caller bound across replicas: LIMIT_EXCEEDED when `owner` runs `max` volume jobs on any replica
+   * (the mirror's owner index). Without a mirror, {@link start} counts this process's jobs.
+   */
+  async checkSharedQuota(owner: string, max: number): Promise<void> {
+    if (!this.mirror) return;
+    const running = await this.mirror.store.countRecords(OWNER_NS, `${encodeURIComponent(owner)}|`);
+    if (running >= max)
+      throw new ApiError(
+        'LIMIT_EXCEEDED',
+        `this caller runs ${running} volume jobs (limit ${max} per caller); wait or cancel one`,
+      );
   }
 
   /** Waits until a job's mirrored state is written (so another replica can read it). */

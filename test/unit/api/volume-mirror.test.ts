@@ -66,6 +66,33 @@ test('volume jobs mirrored: another replica reads, streams and cancels; a dead r
     );
     assert.equal(await b.cancelShared(long.id), true);
     await until(() => a.find(long.id)?.status === 'CANCELLED', 'the job on A to stop');
+
+    // Owners hold on every replica: another caller's job reads as unknown and cannot be cancelled, an admin
+    // sees it, and the per-caller bound counts the running jobs of every replica.
+    const alice = { id: 'key:alice', admin: false };
+    const mallory = { id: 'key:mallory', admin: false };
+    let stop!: () => void;
+    const held = new Promise<void>((r) => (stop = r));
+    const owned = a.start(
+      async (rep) => {
+        rep.progress(1, 2, 0, 1);
+        await held;
+        return { slices: 2 };
+      },
+      alice.id,
+      2,
+    );
+    await until(async () => (await b.findShared(owned.id, alice))?.slicesDone === 1, 'alice job on B');
+    assert.equal(await b.findShared(owned.id, mallory), undefined);
+    assert.equal((await b.findShared(owned.id, { id: 'key:root', admin: true }))?.owner, alice.id);
+    await assert.rejects(b.cancelShared(owned.id, mallory), /unknown or was evicted/);
+    await b.checkSharedQuota(alice.id, 2);
+    await assert.rejects(b.checkSharedQuota(alice.id, 1), /limit 1 per caller/);
+    await b.checkSharedQuota(mallory.id, 1);
+    stop();
+    await until(async () => (await b.findShared(owned.id, alice))?.status === 'SUCCEEDED', 'alice job done');
+    await a.flush(owned.id);
+    await b.checkSharedQuota(alice.id, 1);
     await assert.rejects(b.cancelShared('nope'), /unknown or was evicted/);
 
     // A record left RUNNING by a replica that stopped writing long ago reads as failed, not running forever.
