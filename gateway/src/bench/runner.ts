@@ -281,7 +281,8 @@ export async function resumeBenchmark(
   if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
   // Queued before this returns, as a new job is: a caller that reads the job right after resuming must not
   // still see the old terminal status (the run sets 'running' only after a microtask and a dataset scan).
-  await deps.store.setJobStatus(jobId, 'queued');
+  // Only a terminal job: a running one taken over from a dead replica keeps a cancel asked for meanwhile.
+  if (job.status === 'cancelled' || job.status === 'failed') await deps.store.setJobStatus(jobId, 'queued');
   return runJob(jobId, deps);
 }
 

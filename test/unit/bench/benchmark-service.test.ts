@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { BenchmarkService } from '../../../gateway/src/bench/benchmark-service.ts';
 import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
-import type { BenchmarkEvent } from '../../../gateway/src/bench/runner.ts';
+import { normalizeConfig, type BenchmarkEvent } from '../../../gateway/src/bench/runner.ts';
 import { writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
 import { createFakeSegmenter } from './fake-segmenter.ts';
 
@@ -45,6 +45,28 @@ test('service: start, live events, cancel, stored progress, resume, report', asy
     await assert.rejects(async () => {
       for await (const _ of service.events('nope')) void _;
     }, /no job 'nope'/);
+  } finally {
+    await service.drain(true);
+    await store.close();
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('service: a job whose replica died with a cancel asked meanwhile ends cancelled where it is taken over', async () => {
+  const synth = writeSyntheticDataset({ images: 2, seed: 5 });
+  const store = new SqliteStore(':memory:');
+  const service = new BenchmarkService(store, createFakeSegmenter(), { leaseMs: 60_000 });
+  try {
+    await service.addDataset(synth.dir, { id: 'dead' });
+    const config = normalizeConfig({ dataset: 'dead', models: ['m'], strategies: ['S2'] });
+    // Leased to a replica that is gone (its lease already ran out), running, with a cancel requested.
+    await store.createJob('orphan', config, { owner: 'elsewhere/1/gone', ttlMs: -1 });
+    await store.setJobStatus('orphan', 'running');
+    assert.equal(await store.requestCancel('orphan'), true);
+    const [h] = await service.resumeInterrupted();
+    assert.equal(h?.jobId, 'orphan', 'the expired lease is taken over');
+    assert.equal((await h.done).status, 'cancelled', 'the cancel asked while nobody ran it is honoured');
+    assert.equal((await store.getJob('orphan'))?.status, 'cancelled');
   } finally {
     await service.drain(true);
     await store.close();
