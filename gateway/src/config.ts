@@ -35,6 +35,18 @@ export interface GatewayConfig {
   dataRoots: string[];
   /** Folder for SQLite files and other state (STATE_DIR, default ./.medseg). */
   stateDir: string;
+  /**
+   * The shared state store of every replica: a postgres:// URL (DATABASE_URL); undefined = SQLite in
+   * STATE_DIR, for one process.
+   */
+  databaseUrl: string | undefined;
+  /** How long start-up keeps retrying an unreachable database, in seconds (DATABASE_CONNECT_TIMEOUT_S, default 60). */
+  databaseConnectTimeoutS: number;
+  /**
+   * Lease of a running benchmark job in milliseconds (JOB_LEASE_MS, default 30000): renewed every third of
+   * it; a replica that dies leaves its job to another one after at most this long.
+   */
+  jobLeaseMs: number;
   /** Embedding cache budget in bytes (CACHE_BYTES, default 1 GiB). */
   cacheBytes: number;
   /** Budget in bytes of low-res mask handles kept for refinement (LOW_RES_CACHE_BYTES, default 256 MiB). */
@@ -161,6 +173,18 @@ function pacsEndpointsFrom(env: NodeJS.ProcessEnv): Record<string, PacsEndpointC
   return Object.freeze(out);
 }
 
+/** DATABASE_URL: unset or empty for SQLite, else a postgres:// URL; anything else is a ConfigError. */
+function databaseUrlFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const url = env.DATABASE_URL?.trim();
+  if (!url) return undefined;
+  if (!/^postgres(ql)?:\/\/\S+$/i.test(url)) {
+    throw new ConfigError(
+      `DATABASE_URL must be a postgres://user:password@host:port/database URL, got '${url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@').slice(0, 80)}'`,
+    );
+  }
+  return url;
+}
+
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
 /** Reads the configuration from environment variables (and overrides), validates it and freezes it. */
@@ -189,6 +213,9 @@ export function loadConfig(
       .filter((s) => s.length > 0)
       .map((s) => resolve(s)),
     stateDir: resolve(env.STATE_DIR?.trim() || '.medseg'),
+    databaseUrl: databaseUrlFrom(env),
+    databaseConnectTimeoutS: int(env, 'DATABASE_CONNECT_TIMEOUT_S', 60, 0, 3600),
+    jobLeaseMs: int(env, 'JOB_LEASE_MS', 30_000, 300, 3_600_000),
     cacheBytes: int(env, 'CACHE_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
     lowResCacheBytes: int(env, 'LOW_RES_CACHE_BYTES', 256 * 1024 ** 2, 0, Number.MAX_SAFE_INTEGER),
     cacheFp16: env.CACHE_FP16 === '1' || env.CACHE_FP16 === 'true',

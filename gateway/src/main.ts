@@ -4,13 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import pino, { type Logger } from 'pino';
 import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
 import { SessionStore } from './api/annotation-sessions.ts';
 import { Semaphore } from './core/semaphore.ts';
+import { SharedHandles } from './api/shared-handles.ts';
+import { StoreRateLimiter } from './api/rate-limit.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
-import { JobStore } from './bench/job-store.ts';
 import { FineTuneService } from './finetune/finetune-service.ts';
+import { openFineTuneDatabase } from './finetune/finetune-store.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -23,6 +25,8 @@ import { EmbeddingCache } from './sam/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
 import { SamSession } from './sam/session.ts';
+import { openStore, redact } from './store/open-store.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -104,7 +108,26 @@ export async function startGateway(
   log: Logger = createLogger(config),
 ): Promise<RunningGateway> {
   mkdirSync(config.stateDir, { recursive: true });
-  const backend = await startInferenceBackend(config, log);
+  // The store first: a replica that cannot reach its database fails before it holds any other resource.
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    stateDir: config.stateDir,
+    connectTimeoutMs: config.databaseConnectTimeoutS * 1000,
+    onRetry: (message, delayMs, attempt) =>
+      log.warn({ attempt, retryInMs: delayMs }, `state store unreachable, retrying: ${message}`),
+    onWarning: (message) => log.warn({ component: 'store' }, message),
+  });
+  log.info(
+    { store: store.kind, ...(config.databaseUrl ? { url: redact(config.databaseUrl) } : {}) },
+    'state store ready',
+  );
+  let backend: InferenceBackendHandle;
+  try {
+    backend = await startInferenceBackend(config, log);
+  } catch (err: unknown) {
+    await store.close();
+    throw err;
+  }
   const { client, address } = backend;
   const cache = new EmbeddingCache({
     capacityBytes: config.cacheBytes,
@@ -138,47 +161,97 @@ export async function startGateway(
       backendError: (code) => metrics.backendErrors.inc({ code }),
     },
   });
-  const benchmark = new BenchmarkService(new JobStore(join(config.stateDir, 'bench.sqlite')), sam);
+  const benchmark = new BenchmarkService(store, sam, {
+    leaseMs: config.jobLeaseMs,
+    onEvent: (e) =>
+      e.type === 'resumed'
+        ? log.info({ job: e.jobId }, 'picked up benchmark job')
+        : log.warn({ err: e.error }, 'benchmark sweeper error'),
+  });
+  // Fine-tuning jobs live in the SQLite store's file; beside PostgreSQL they keep a SQLite file of this
+  // replica's own (a fine-tuning job runs where it was started: its trainer process and work folder are local).
+  const finetuneDb =
+    store instanceof SqliteStore ? undefined : openFineTuneDatabase(join(config.stateDir, 'finetune.sqlite'));
   const finetune = new FineTuneService({
     jobStore: benchmark.store,
+    ...(finetuneDb ? { finetuneDb } : {}),
     session: sam,
     cache,
     repository: config.modelRepository,
     stateDir: config.stateDir,
     log: (line) => log.info(line),
   });
+  const lowRes = new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 });
+  const sessions = new SessionStore({
+    maxSessions: config.maxSessions,
+    maxPerCaller: config.maxSessionsPerCaller,
+    ttlMs: config.sessionTtlS * 1000,
+  });
+  const medical = createMedicalServices(config, pubsub);
   const services: ApiServices = {
     config,
     sam,
     cache,
     benchmark,
     finetune,
-    lowRes: new LowResStore({ maxBytes: config.lowResCacheBytes, ttlMs: config.embeddingTtlS * 1000 }),
-    sessions: new SessionStore({
-      maxSessions: config.maxSessions,
-      maxPerCaller: config.maxSessionsPerCaller,
-      ttlMs: config.sessionTtlS * 1000,
-    }),
+    lowRes,
+    sessions,
     log,
     metrics,
     pubsub,
-    medical: createMedicalServices(config, pubsub),
+    medical,
     decodes: new Semaphore(config.maxDecodes, config.decodeQueue),
+    // Replicas share handles through PostgreSQL; one SQLite process has nothing to share them with.
+    ...(store.kind === 'postgres'
+      ? {
+          limiter: new StoreRateLimiter(store, {
+            ratePerSecond: config.security.rateLimitRps,
+            burst: config.security.rateLimitBurst,
+          }),
+          handles: new SharedHandles({
+            store,
+            sam,
+            lowRes,
+            sessions,
+            spacings: medical.spacings,
+            embeddingTtlMs: config.embeddingTtlS * 1000,
+            sessionTtlMs: config.sessionTtlS * 1000,
+            maxSessions: config.maxSessions,
+            maxSessionsPerCaller: config.maxSessionsPerCaller,
+            log,
+          }),
+        }
+      : {}),
   };
   const ready = async (): Promise<string | undefined> => {
     // ServerLive rather than ServerReady: Triton's strict readiness reports the whole server not ready when
     // any model failed to load, while the gateway only needs its default model.
+    // Readiness waits for the shared store too: a replica that cannot reach it would answer "no such job".
+    try {
+      await store.ping();
+    } catch (err: unknown) {
+      return `state store unreachable: ${(err as Error).message}`;
+    }
     if (!(await client.serverLive())) return `inference server at ${address} is not live`;
     if (!(await client.modelReady(config.defaultModel)))
       return `default model '${config.defaultModel}' is not ready`;
     return undefined;
   };
+  if (store.kind === 'postgres') {
+    await medical.volumeJobs.attach({
+      store,
+      ttlMs: config.embeddingTtlS * 1000,
+      onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
+    });
+  }
   const http = await startHttpServer(services, ready);
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
-  for (const h of benchmark.resumeInterrupted())
+  for (const h of await benchmark.resumeInterrupted())
     log.info({ job: h.jobId }, 'resuming interrupted benchmark job');
   for (const id of finetune.resumeInterrupted())
     log.info({ job: id }, 'resuming interrupted fine-tuning job');
+  // Jobs of replicas that die later (and queued ones) are picked up once their lease runs out.
+  await benchmark.startSweeper();
   log.info({ url: http.url }, 'gateway listening');
   return {
     url: http.url,
@@ -189,7 +262,8 @@ export async function startGateway(
     async close() {
       services.medical.volumeJobs.cancelAll();
       await Promise.all([benchmark.drain(true), finetune.drain(true)]);
-      benchmark.store.close();
+      await benchmark.store.close();
+      finetuneDb?.close();
       await http.close();
       await backend.close();
     },

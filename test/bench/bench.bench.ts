@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerDataset } from '../../gateway/src/bench/datasets/registry.ts';
-import { JobStore } from '../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../gateway/src/store/sqlite/sqlite-store.ts';
 import { startBenchmark, type JobSummary } from '../../gateway/src/bench/runner.ts';
 import type { StrategyName } from '../../gateway/src/bench/types.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
@@ -24,13 +24,15 @@ async function job(
   synchronous: 'FULL' | 'NORMAL',
   tag: string,
 ): Promise<JobSummary> {
-  const store = new JobStore(join(dir, `${tag}.sqlite`), { synchronous });
+  const store = new SqliteStore(join(dir, `${tag}.sqlite`), { synchronous });
   await registerDataset(store, dataset, { id: 'synthetic' });
-  const s = await startBenchmark(
-    { dataset: 'synthetic', models: ['fake'], strategies },
-    { store, segmenter: createFakeSegmenter() },
+  const s = await (
+    await startBenchmark(
+      { dataset: 'synthetic', models: ['fake'], strategies },
+      { store, segmenter: createFakeSegmenter() },
+    )
   ).done;
-  store.close();
+  await store.close();
   if (s.status !== 'completed') throw new Error(`job ${tag} ended ${s.status}: ${s.error}`);
   return s;
 }
@@ -66,17 +68,19 @@ export async function run(): Promise<void> {
     // The reference SAM model through the embedded KServe v2 server: the real inference path.
     const { segmenter, close } = await createCliSegmenter({});
     try {
-      const store = new JobStore(join(dir, 'reference.sqlite'));
+      const store = new SqliteStore(join(dir, 'reference.sqlite'));
       await registerDataset(store, join(SAMPLES, 'mri-cardiac-cosmos'), {
         id: 'cardiac',
         modality: 'MRI',
         classes: { '85': 'LV', '170': 'MYO', '255': 'RV' },
       });
-      const ref = await startBenchmark(
-        { dataset: 'cardiac', models: ['sam_reference'], strategies: prompts },
-        { store, segmenter },
+      const ref = await (
+        await startBenchmark(
+          { dataset: 'cardiac', models: ['sam_reference'], strategies: prompts },
+          { store, segmenter },
+        )
       ).done;
-      store.close();
+      await store.close();
       console.log(`reference model (sam_reference, embedded server) on mri-cardiac-cosmos, 14 objects:`);
       console.log(line('S2-S6, reference model', ref));
     } finally {

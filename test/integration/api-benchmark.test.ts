@@ -213,7 +213,7 @@ describe('benchmark API', () => {
       );
       assert.equal(state.status, 'completed');
       assert.equal(state.progress.done, 30);
-      const rows = gw.services.benchmark.store.listSamples(id);
+      const rows = await gw.services.benchmark.store.listSamples(id);
       const keys = new Set(rows.map((r) => JSON.stringify([r.model, r.strategy, r.objectId, r.variant])));
       assert.equal(keys.size, rows.length, 'every sample stored exactly once');
     } finally {

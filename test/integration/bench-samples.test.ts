@@ -3,7 +3,8 @@ import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BenchmarkService, JobStore } from '../../gateway/src/bench/index.ts';
+import { BenchmarkService } from '../../gateway/src/bench/index.ts';
+import { SqliteStore } from '../../gateway/src/store/sqlite/sqlite-store.ts';
 import { createFakeSegmenter } from '../unit/bench/fake-segmenter.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
@@ -13,7 +14,7 @@ const tmp = tempDir('medseg-bench-samples-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('real samples of all three layouts run end to end into one SQLite file and report', async () => {
-  const store = new JobStore(join(tmp, 'samples.sqlite'));
+  const store = new SqliteStore(join(tmp, 'samples.sqlite'));
   const service = new BenchmarkService(store, createFakeSegmenter());
   try {
     await service.addDataset(join(samples, 'ct-multiorgan'), { id: 'ct', modality: 'CT' });
@@ -25,22 +26,24 @@ test('real samples of all three layouts run end to end into one SQLite file and 
     await service.addDataset(join(samples, 'nifti/tiny-mri-fixture'), { id: 'tiny', modality: 'MRI' });
     const expected: Record<string, number> = { ct: 30, heart: 14, tiny: 1 };
     for (const [id, objects] of Object.entries(expected)) {
-      const s = await service.start(
-        { dataset: id, models: ['fake'], strategies: ['S2', 'S4', 'S5', 'S6'], mode: 'corrected' },
-        `job-${id}`,
+      const s = await (
+        await service.start(
+          { dataset: id, models: ['fake'], strategies: ['S2', 'S4', 'S5', 'S6'], mode: 'corrected' },
+          `job-${id}`,
+        )
       ).done;
       assert.equal(s.status, 'completed', `${id}: ${s.error}`);
       assert.equal(s.done, objects * 4);
-      const report = service.report(`job-${id}`);
+      const report = await service.report(`job-${id}`);
       const overall = report.aggregate.rows.find(
         (r) => r.scope === 'overall' && r.strategy === 'S5' && r.selection === 'oracle',
       )!;
       assert.equal(overall.metrics.dice.n, objects);
       assert.ok(overall.metrics.dice.mean! > 0 && overall.metrics.dice.mean! <= 1);
-      assert.match(service.renderReport(`job-${id}`, 'html'), /<svg/);
+      assert.match(await service.renderReport(`job-${id}`, 'html'), /<svg/);
     }
     assert.deepEqual(
-      service.datasets().map((d) => [d.id, d.layout]),
+      (await service.datasets()).map((d) => [d.id, d.layout]),
       [
         ['ct', 'per-structure'],
         ['heart', 'cosmos'],
@@ -48,6 +51,7 @@ test('real samples of all three layouts run end to end into one SQLite file and 
       ],
     );
   } finally {
-    store.close();
+    await service.drain();
+    await store.close();
   }
 });

@@ -119,6 +119,14 @@ export class SessionStore {
     }
   }
 
+  /**
+   * Holds a session read from the shared store (another replica created or changed it), replacing any older
+   * local copy. The session bound is enforced across replicas by SharedHandles, not here.
+   */
+  adopt(state: AnnotationSessionState): void {
+    this.sessions.set(state.id, state);
+  }
+
   /** Closes a session; true when it existed (and, with `caller`, was the caller's or the caller is admin). */
   delete(id: string, caller?: SessionCaller): boolean {
     if (caller !== undefined && this.find(id, caller) === undefined) return false;

@@ -19,7 +19,7 @@ import {
 } from 'jose';
 import { ApiKeyStore } from './api-keys.ts';
 import type { ApiContext } from './context.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { RateLimiter, type CallerLimiter } from './rate-limit.ts';
 import { isRole, requirementOf, satisfies, type Role } from './roles.ts';
 import {
   assertSafeBinding,
@@ -168,7 +168,7 @@ export function authorizeFields(fields: readonly string[], principal: Principal 
 /** The gateway's authentication, authorization and rate limiting, built once by the composition root. */
 export class GatewaySecurity {
   readonly keys: ApiKeyStore;
-  private readonly limiter: RateLimiter;
+  private limiter: CallerLimiter;
   private readonly jwt: { key: JwtKey; algorithms: string[]; config: JwtConfig } | undefined;
 
   constructor(
@@ -189,6 +189,11 @@ export class GatewaySecurity {
     host: string;
   }): GatewaySecurity {
     return new GatewaySecurity(config.security ?? loadSecurityConfig({}, config.stateDir), config.host);
+  }
+
+  /** Replaces the in-process rate limiter (replicas: the store-backed one, a bucket per caller for all). */
+  useLimiter(limiter: CallerLimiter): void {
+    this.limiter = limiter;
   }
 
   /** True when callers must present a credential (a JWT key is configured or an API key is active). */
@@ -285,7 +290,7 @@ export class GatewaySecurity {
         ),
       };
     }
-    const limited = this.takeRate(principal);
+    const limited = await this.takeRate(principal);
     if (limited) return { refusal: limited };
     return { principal };
   }
@@ -294,11 +299,11 @@ export class GatewaySecurity {
    * Takes one request from the caller's rate bucket (HTTP requests and WebSocket operations share it);
    * returns the 429 refusal when the bucket is empty.
    */
-  takeRate(principal: Principal): HttpRefusal | undefined {
+  async takeRate(principal: Principal): Promise<HttpRefusal | undefined> {
     // Limits apply per credential. The anonymous loopback principal exists only while no credential is
     // configured (a developer machine), where the only callers are local tools and benchmarks.
     if (principal.kind === 'loopback') return undefined;
-    const decision = this.limiter.take(principal.id);
+    const decision = await this.limiter.take(principal.id);
     if (decision.allowed) return undefined;
     return refusal(
       429,

@@ -65,19 +65,19 @@ function stat(s: MetricStat | undefined, scale = 1) {
  * arguments): its errors leave with public codes, like those of the guarded root resolvers. Thrown raw, an
  * ApiError would reach the client as INTERNAL.
  */
-function typedField<A, R>(fn: (args: A) => R): (args: A, ctx?: ApiContext) => R {
-  return (args: A, ctx?: ApiContext) => {
+function typedField<A, R>(fn: (args: A) => R | Promise<R>): (args: A, ctx?: ApiContext) => Promise<R> {
+  return async (args: A, ctx?: ApiContext) => {
     try {
-      return fn(args);
+      return await fn(args);
     } catch (err: unknown) {
       throw toGraphQLError(engineError(err), ctx?.requestId);
     }
   };
 }
 
-function jobOut(ctx: ApiContext, job: JobRow) {
+async function jobOut(ctx: ApiContext, job: JobRow) {
   const bench = ctx.services.benchmark;
-  const p = bench.progress(job.id);
+  const p = await bench.progress(job.id);
   return {
     id: job.id,
     dataset: job.datasetId,
@@ -92,16 +92,15 @@ function jobOut(ctx: ApiContext, job: JobRow) {
       rate: p?.rate ?? 0,
       etaSeconds: p?.etaSeconds ?? null,
     },
-    results: typedField(({ scope }: { scope: string }) => {
+    results: typedField(async ({ scope }: { scope: string }) => {
       if (!['target', 'modality', 'dataset', 'overall'].includes(scope)) {
         throw new ApiError(
           'BAD_REQUEST',
           `scope must be target, modality, dataset or overall, got '${scope}'`,
         );
       }
-      return bench
-        .report(job.id)
-        .aggregate.rows.filter((r: AggregateRow) => r.scope === scope)
+      return (await bench.report(job.id)).aggregate.rows
+        .filter((r: AggregateRow) => r.scope === scope)
         .map((r: AggregateRow) => ({
           model: r.model,
           strategy: r.strategy,
@@ -117,7 +116,7 @@ function jobOut(ctx: ApiContext, job: JobRow) {
           nsd: stat(r.metrics.nsd, 100),
         }));
     }),
-    report: typedField(({ format }: { format: string }) => {
+    report: typedField(async ({ format }: { format: string }) => {
       if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
         throw new ApiError(
           'BAD_REQUEST',
@@ -126,7 +125,7 @@ function jobOut(ctx: ApiContext, job: JobRow) {
       }
       // Reports name the dataset's folder; a client sees it relative to the data roots.
       return scrubServerPaths(
-        bench.renderReport(job.id, format as ReportFormat),
+        await bench.renderReport(job.id, format as ReportFormat),
         ctx.services.config.dataRoots,
       );
     }),
@@ -182,8 +181,8 @@ function visible(ctx: ApiContext, row: JobRow): boolean {
 }
 
 /** A job the caller may see; another caller's job is answered like an unknown one, so ids cannot be probed. */
-function job(ctx: ApiContext, id: string): JobRow {
-  const row = ctx.services.benchmark.job(id);
+async function job(ctx: ApiContext, id: string): Promise<JobRow> {
+  const row = await ctx.services.benchmark.job(id);
   if (!row || !visible(ctx, row)) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
   return row;
 }
@@ -206,18 +205,17 @@ interface StartArgs {
 /** Resolvers merged into the gateway's resolver map. */
 export const benchmarkResolvers = {
   Query: {
-    datasets: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark.datasets().map(datasetOut),
+    datasets: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      (await ctx.services.benchmark.datasets()).map(datasetOut),
     ),
-    benchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const row = ctx.services.benchmark.job(a.id);
+    benchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = await ctx.services.benchmark.job(a.id);
       return row && visible(ctx, row) ? jobOut(ctx, row) : null;
     }),
-    benchmarks: guard((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.benchmark
-        .jobs()
-        .filter((j) => visible(ctx, j))
-        .map((j) => jobOut(ctx, j)),
+    benchmarks: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      Promise.all(
+        (await ctx.services.benchmark.jobs()).filter((j) => visible(ctx, j)).map((j) => jobOut(ctx, j)),
+      ),
     ),
   },
   Mutation: {
@@ -260,9 +258,10 @@ export const benchmarkResolvers = {
       },
     ),
     startBenchmark: guard(async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
-      const active = ctx.services.benchmark
-        .jobs()
-        .filter((j) => j.status === 'running' || j.status === 'queued');
+      // Read from the shared store: the bounds hold across every replica.
+      const active = (await ctx.services.benchmark.jobs()).filter(
+        (j) => j.status === 'running' || j.status === 'queued',
+      );
       const caller = callerOf(ctx);
       const mine = active.filter((j) => j.owner === caller.id).length;
       if (mine >= ctx.services.config.maxJobsPerCaller) {
@@ -306,24 +305,24 @@ export const benchmarkResolvers = {
           if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model))
             await ctx.services.sam.resolve(model);
       }
-      const handle = ctx.services.benchmark.start(bench, undefined, caller.id);
-      return jobOut(ctx, job(ctx, handle.jobId));
+      const handle = await ctx.services.benchmark.start(bench, undefined, caller.id);
+      return jobOut(ctx, await job(ctx, handle.jobId));
     }),
-    cancelBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const row = job(ctx, a.id);
-      ctx.services.benchmark.cancel(a.id);
-      return jobOut(ctx, ctx.services.benchmark.job(a.id) ?? row);
+    cancelBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const row = await job(ctx, a.id);
+      await ctx.services.benchmark.cancel(a.id);
+      return jobOut(ctx, (await ctx.services.benchmark.job(a.id)) ?? row);
     }),
-    resumeBenchmark: guard((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      job(ctx, a.id);
-      ctx.services.benchmark.resume(a.id);
-      return jobOut(ctx, job(ctx, a.id));
+    resumeBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      await job(ctx, a.id);
+      await ctx.services.benchmark.resume(a.id);
+      return jobOut(ctx, await job(ctx, a.id));
     }),
   },
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        const row = ctx.services.benchmark.job(a.id);
+        const row = await ctx.services.benchmark.job(a.id);
         if (!row || !visible(ctx, row)) {
           throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
         }

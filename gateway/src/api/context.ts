@@ -11,6 +11,8 @@ import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
 import type { MedicalServices } from './medical-services.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { CallerLimiter } from './rate-limit.ts';
+import type { SharedHandles } from './shared-handles.ts';
 import type { PubSub } from './subscriptions.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
@@ -32,6 +34,13 @@ export interface ApiServices {
   medical: MedicalServices;
   /** Bounds image inputs read, decoded and encoded at once (MAX_DECODES, DECODE_QUEUE). */
   decodes: Semaphore;
+  /**
+   * Embedding, low-res and session handles shared through the PostgreSQL store, so that any replica
+   * honours them; absent on SQLite (one process).
+   */
+  handles?: SharedHandles;
+  /** The rate limiter shared by every replica (store-backed); absent: each process limits on its own. */
+  limiter?: CallerLimiter;
 }
 
 /** Per-request GraphQL context. */

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   EMPTY_DATASET: 'the dataset, or the training part of its split, has no images',
   NO_OBJECTS: 'the training images have no objects to prompt',
   BAD_SPLIT: 'the split names an unknown group, or a group twice',
+  STORE_UNAVAILABLE: 'the shared state store (database) cannot be reached; retry later',
+  CONFLICT: 'another replica changed the same object at the same time; retry',
   INTERNAL: 'an unexpected error; logged with the request id',
 } as const;
 
@@ -62,6 +64,11 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
+    // The state store's errors (store/state-store.ts StoreError) name their own small table.
+    if (err.name === 'StoreError') {
+      if (code === 'UNAVAILABLE') return new ApiError('STORE_UNAVAILABLE', err.message);
+      if (code === 'CONFLICT') return new ApiError('CONFLICT', err.message);
+    }
     switch (code) {
       // The inference layer's INVALID_INPUT means the gateway built a tensor the model rejects: a bug or an
       // incompatible model, not the client's fault, unless a prompt caused it; surface it as BAD_REQUEST.

@@ -9,10 +9,11 @@ import type { JobStatus } from '../bench/types.ts';
 /** The part of BenchmarkService that a checkpoint needs. */
 export interface CheckpointableJobs {
   store: {
-    listJobs(status?: JobStatus): JobRow[];
-    getJob(id: string): JobRow | undefined;
-    setJobStatus(id: string, status: JobStatus, error?: string | null): void;
+    getJob(id: string): Promise<JobRow | undefined>;
+    setJobStatus(id: string, status: JobStatus, error?: string | null): Promise<void>;
   };
+  /** Jobs running in this process (other replicas' jobs are theirs to checkpoint). */
+  localJobs(): string[];
   drain(cancel?: boolean): Promise<void>;
 }
 
@@ -21,13 +22,14 @@ export interface CheckpointableJobs {
  * `BenchmarkService.resumeInterrupted()` picks it up on the next start. Returns the ids checkpointed.
  */
 export async function checkpointBenchmarkJobs(jobs: CheckpointableJobs): Promise<string[]> {
-  const running = jobs.store.listJobs('running').map((j) => j.id);
+  const running = jobs.localJobs();
   await jobs.drain(true);
   const checkpointed: string[] = [];
   for (const id of running) {
     // A job that finished while draining stays completed; only the ones the drain stopped are re-queued.
-    if (jobs.store.getJob(id)?.status === 'cancelled') {
-      jobs.store.setJobStatus(id, 'queued', null);
+    if ((await jobs.store.getJob(id))?.status === 'cancelled') {
+      // Queued without a lease: another replica (or this one's next start) picks it up at once.
+      await jobs.store.setJobStatus(id, 'queued', null);
       checkpointed.push(id);
     }
   }

@@ -167,6 +167,7 @@ export async function startHttpServer(
   const schema = makeExecutableSchema({ typeDefs: readSchemaSdl(), resolvers });
   // Authentication, roles, rate and query limits (auth.ts, limits.ts).
   const security = GatewaySecurity.fromConfig(services.config);
+  if (services.limiter) security.useLimiter(services.limiter);
   const apollo = new ApolloServer<ApiContext>({
     schema,
     formatError: errorFormatter(services.log),

@@ -19,6 +19,8 @@ export class LowResStore {
   private readonly entries = new Map<string, { logits: LowResLogits; model: string; expiresAtMs: number }>();
   private readonly now: () => number;
   private bytes = 0;
+  /** Hears every handle issued here (SharedHandles copies it to the shared store). */
+  onPut: ((id: string, logits: LowResLogits, model: string) => void) | undefined;
 
   constructor(private readonly options: LowResStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -27,6 +29,24 @@ export class LowResStore {
   /** Stores logits a model produced and returns their id. */
   put(logits: LowResLogits, model: string): string {
     const id = `lr_${randomUUID()}`;
+    this.adopt(id, logits, model);
+    this.onPut?.(id, logits, model);
+    return id;
+  }
+
+  /** True when the id is held here and live (no refresh). */
+  has(id: string): boolean {
+    const entry = this.entries.get(id);
+    return entry !== undefined && entry.expiresAtMs > this.now();
+  }
+
+  /** Holds logits under an id issued elsewhere (another replica, through the shared store). */
+  adopt(id: string, logits: LowResLogits, model: string): void {
+    const old = this.entries.get(id);
+    if (old) {
+      this.entries.delete(id);
+      this.bytes -= old.logits.data.byteLength;
+    }
     const size = logits.data.byteLength;
     while (this.entries.size > 0 && this.bytes + size > this.options.maxBytes) {
       const [oldestId, oldest] = this.entries.entries().next().value!;
@@ -35,7 +55,6 @@ export class LowResStore {
     }
     this.entries.set(id, { logits, model, expiresAtMs: this.now() + this.options.ttlMs });
     this.bytes += size;
-    return id;
   }
 
   /** The logits for an id, or undefined when unknown or expired. */

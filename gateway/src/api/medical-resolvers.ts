@@ -276,8 +276,9 @@ function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPi
 /** Resolvers of the medical API, merged into the resolver map by resolvers.ts. */
 export const medicalResolvers = {
   Query: {
-    volumeJob: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) => {
-      const job = ctx.services.medical.volumeJobs.find(a.jobId, callerOf(ctx));
+    volumeJob: guarded(async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
+      // Started on another replica: read from the shared store.
+      const job = await ctx.services.medical.volumeJobs.findShared(a.jobId, callerOf(ctx));
       return job ? jobOut(ctx, job) : null;
     }),
     pacsEndpoints: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names()),
@@ -291,15 +292,20 @@ export const medicalResolvers = {
       const prepared = await prepare(ctx, a.input);
       // The job outlives this request: it gets a context of its own with the same request id.
       const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
+      await ctx.services.medical.volumeJobs.checkSharedQuota(
+        callerOf(ctx).id,
+        ctx.services.config.maxJobsPerCaller,
+      );
       const job = ctx.services.medical.volumeJobs.start(
         (reporter) => run(jobCtx, prepared, reporter),
         callerOf(ctx).id,
         ctx.services.config.maxJobsPerCaller,
       );
+      await ctx.services.medical.volumeJobs.flush(job.id);
       return jobOut(ctx, job);
     }),
     cancelVolume: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) =>
-      ctx.services.medical.volumeJobs.cancel(a.jobId, callerOf(ctx)),
+      ctx.services.medical.volumeJobs.cancelShared(a.jobId, callerOf(ctx)),
     ),
     exportDicomSeg: guarded(async (_: unknown, a: { input: DicomSegExportArg }, ctx: ApiContext) => {
       const { sources, context, pacs } = await segSources(ctx, a.input.source);
@@ -328,7 +334,12 @@ export const medicalResolvers = {
         const job = jobs.find(a.jobId, callerOf(ctx));
         if (!job) {
           await events.return?.();
-          throw new ApiError('NOT_FOUND', `volume job '${a.jobId}' is unknown or was evicted`);
+          // Running (or finished) on another replica: its events come through the shared store.
+          const shared = await jobs.findShared(a.jobId, callerOf(ctx));
+          if (!shared) throw new ApiError('NOT_FOUND', `volume job '${a.jobId}' is unknown or was evicted`);
+          return (async function* () {
+            for await (const e of jobs.sharedEvents(a.jobId)) yield { volumeProgress: e };
+          })();
         }
         async function* stream(): AsyncGenerator<{ volumeProgress: VolumeProgressEvent }> {
           try {

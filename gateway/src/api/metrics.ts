@@ -7,8 +7,8 @@ import type { EmbeddingCache } from '../sam/embedding-cache.ts';
 
 /** What the metrics read of the benchmark engine (BenchmarkService satisfies it). */
 export interface BenchmarkProgressSource {
-  jobs(): Array<{ id: string; status: string }>;
-  progress(id: string): { done: number; total: number } | undefined;
+  jobs(): Promise<Array<{ id: string; status: string }>>;
+  progress(id: string): Promise<{ done: number; total: number } | undefined>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -83,15 +83,17 @@ export class GatewayMetrics {
       ],
     ];
     if (benchmarks) {
-      const active = () => benchmarks.jobs().filter((j) => j.status === 'running' || j.status === 'queued');
+      const active = async () =>
+        (await benchmarks.jobs()).filter((j) => j.status === 'running' || j.status === 'queued');
       new Gauge({
         name: 'medseg_benchmark_samples_done',
         help: 'Samples stored so far by each queued or running benchmark job.',
         labelNames: ['job'] as const,
         registers: [this.registry],
-        collect() {
+        async collect() {
           this.reset();
-          for (const j of active()) this.set({ job: j.id }, benchmarks.progress(j.id)?.done ?? 0);
+          for (const j of await active())
+            this.set({ job: j.id }, (await benchmarks.progress(j.id))?.done ?? 0);
         },
       });
       new Gauge({
@@ -99,10 +101,10 @@ export class GatewayMetrics {
         help: 'Share of each queued or running benchmark job that is done (0-1).',
         labelNames: ['job'] as const,
         registers: [this.registry],
-        collect() {
+        async collect() {
           this.reset();
-          for (const j of active()) {
-            const p = benchmarks.progress(j.id);
+          for (const j of await active()) {
+            const p = await benchmarks.progress(j.id);
             this.set({ job: j.id }, p && p.total > 0 ? p.done / p.total : 0);
           }
         },

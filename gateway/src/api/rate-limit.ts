@@ -24,8 +24,48 @@ interface Bucket {
   updatedMs: number;
 }
 
+/** Anything that takes a token for a caller: the in-process limiter, or the store-backed one. */
+export interface CallerLimiter {
+  take(caller: string): RateDecision | Promise<RateDecision>;
+}
+
+/**
+ * The rate limit of replicas sharing a store: one token bucket per caller in the store, taken atomically,
+ * so a caller gets `ratePerSecond` across the whole deployment rather than per replica. While the store
+ * cannot answer, each replica falls back to its own in-process bucket (neither open nor closed).
+ */
+export class StoreRateLimiter implements CallerLimiter {
+  private readonly local: RateLimiter;
+
+  constructor(
+    private readonly store: {
+      takeToken(
+        caller: string,
+        ratePerSecond: number,
+        burst: number,
+      ): Promise<{ allowed: boolean; tokens: number }>;
+    },
+    private readonly options: Pick<RateLimiterOptions, 'ratePerSecond' | 'burst'>,
+  ) {
+    this.local = new RateLimiter(options);
+  }
+
+  async take(caller: string): Promise<RateDecision> {
+    const { ratePerSecond, burst } = this.options;
+    if (ratePerSecond === 0) return { allowed: true };
+    let taken: { allowed: boolean; tokens: number };
+    try {
+      taken = await this.store.takeToken(caller, ratePerSecond, burst);
+    } catch {
+      return this.local.take(caller);
+    }
+    if (taken.allowed) return { allowed: true };
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - taken.tokens) / ratePerSecond)) };
+  }
+}
+
 /** Token buckets by caller key. */
-export class RateLimiter {
+export class RateLimiter implements CallerLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly now: () => number;
   private readonly maxCallers: number;

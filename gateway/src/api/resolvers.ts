@@ -79,6 +79,8 @@ async function embeddingFor(
     throw new ApiError('BAD_REQUEST', 'give exactly one of image or embeddingId');
   }
   if (embeddingId) {
+    // Issued by another replica: re-encoded here from the shared pixels (same id or not at all).
+    await services.handles?.ensureEmbedding(embeddingId);
     const e = services.sam.embedding(embeddingId);
     if (!e)
       throw new ApiError(
@@ -104,6 +106,7 @@ async function embeddingFor(
     });
     const encoded = await services.sam.encode(raster, model ?? services.config.defaultModel);
     services.medical.spacings.remember(encoded.id, raster.spacing);
+    await services.handles?.rememberImage(encoded, raster);
     return encoded;
   });
 }
@@ -233,7 +236,14 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
     s.masks.push(result.best);
     s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model));
   }
+  await ctx.services.handles?.pushSession(s);
   return sessionOut(ctx, s);
+}
+
+/** A live session, read from the shared store first when replicas share one (another may have changed it). */
+async function sessionFor(ctx: ApiContext, id: string): Promise<AnnotationSessionState> {
+  await ctx.services.handles?.pullSession(id);
+  return ctx.services.sessions.get(id, callerOf(ctx));
 }
 
 /** The resolver map for schema/schema.graphql. */
@@ -296,13 +306,17 @@ export const resolvers = {
       const found = (await ctx.services.sam.listModels()).find((m) => m.name === args.name);
       return found ? modelOut(found) : null;
     }),
-    embedding: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
+    embedding: guarded(async (_: unknown, args: { id: string }, ctx: ApiContext) => {
+      await ctx.services.handles?.ensureEmbedding(args.id);
       const e = ctx.services.sam.embedding(args.id);
       return e ? embeddingOut(e) : null;
     }),
     segment: guarded(async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
       const e = await embeddingFor(ctx, input.image, input.embeddingId, input.model);
       const model = await ctx.services.sam.resolve(e.model);
+      for (const p of input.prompts ?? []) {
+        if (p.previousMask?.lowResId) await ctx.services.handles?.ensureLowRes(p.previousMask.lowResId);
+      }
       const sets = toPromptSets(ctx, input.prompts, e, model);
       const o = input.options ?? {};
       const threshold = o.maskThreshold ?? 0;
@@ -313,7 +327,7 @@ export const resolvers = {
         maskThreshold: threshold,
         select: all ? 'all' : 'best',
       });
-      return {
+      const out = {
         embedding: embeddingOut(e),
         results: results.map((candidates, i) => {
           const ordered = [...candidates].sort((a, b) => b.predictedIou - a.predictedIou);
@@ -324,6 +338,9 @@ export const resolvers = {
           };
         }),
       };
+      // The lowResIds just issued are in the shared store before the client can use them elsewhere.
+      await ctx.services.handles?.flush();
+      return out;
     }),
     segmentEverything: guarded(
       async (
@@ -387,18 +404,21 @@ export const resolvers = {
             })
             .finally(() => signal.dispose());
           const empty: PromptSet = { points: [] };
-          return {
+          const out = {
             embedding: embeddingOut(e),
             masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
             pointsEvaluated: result.pointsEvaluated,
             candidatesConsidered: result.candidatesConsidered,
           };
+          await ctx.services.handles?.flush();
+          return out;
         } finally {
           release();
         }
       },
     ),
-    session: guarded((_: unknown, args: { id: string }, ctx: ApiContext) => {
+    session: guarded(async (_: unknown, args: { id: string }, ctx: ApiContext) => {
+      await ctx.services.handles?.pullSession(args.id);
       const s = ctx.services.sessions.find(args.id, callerOf(ctx));
       return s ? sessionOut(ctx, s) : null;
     }),
@@ -417,7 +437,10 @@ export const resolvers = {
       async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
         const e = await embeddingFor(ctx, args.image, undefined, args.model);
         await ctx.services.sam.resolve(e.model);
+        // The session bounds (overall and per caller) hold across replicas when they share a store.
+        await ctx.services.handles?.checkSessionQuota(callerOf(ctx).id);
         const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
+        await ctx.services.handles?.pushSession(s);
         return sessionOut(ctx, s);
       },
     ),
@@ -427,7 +450,7 @@ export const resolvers = {
         a: { session: string; x: number; y: number; positive: boolean },
         ctx: ApiContext,
       ) => {
-        const s = ctx.services.sessions.get(a.session, callerOf(ctx));
+        const s = await sessionFor(ctx, a.session);
         const point = checkPoint(a, s.width, s.height, 'click');
         if (sessionPrompts(s.actions).points.length >= ctx.services.config.maxPointsPerSet) {
           throw new ApiError(
@@ -439,12 +462,12 @@ export const resolvers = {
       },
     ),
     setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
+      const s = await sessionFor(ctx, a.session);
       const box = checkBox(a.box, s.width, s.height, 'box');
       return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'box', box }));
     }),
-    undo: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
+    undo: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
+      const s = await sessionFor(ctx, a.session);
       if (s.actions.length > 0) {
         s.actions.pop();
         if (s.masks.length > s.actions.length) {
@@ -452,33 +475,39 @@ export const resolvers = {
           s.lowResIds.pop();
         }
       }
+      await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
     }),
-    reset: guarded((_: unknown, a: { session: string }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
+    reset: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
+      const s = await sessionFor(ctx, a.session);
       s.actions = [];
       s.masks = [];
       s.lowResIds = [];
+      await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
     }),
-    exportSession: guarded((_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
-      const s = ctx.services.sessions.get(a.session, callerOf(ctx));
-      const current = s.masks[s.masks.length - 1];
-      if (!current)
-        throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
-      const e = ctx.services.sam.embedding(s.embeddingId);
-      if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
-      const out = maskOutput(
-        ctx,
-        current,
-        provenance(ctx, e, { points: [] }, current),
-        a.format === 'PNG' ? ['PNG'] : [],
-        s.lowResIds[s.lowResIds.length - 1],
-      );
-      return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
-    }),
-    closeSession: guarded((_: unknown, a: { session: string }, ctx: ApiContext) =>
-      ctx.services.sessions.delete(a.session, callerOf(ctx)),
+    exportSession: guarded(
+      async (_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
+        const s = await sessionFor(ctx, a.session);
+        const current = s.masks[s.masks.length - 1];
+        if (!current)
+          throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
+        const e = ctx.services.sam.embedding(s.embeddingId);
+        if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
+        const out = maskOutput(
+          ctx,
+          current,
+          provenance(ctx, e, { points: [] }, current),
+          a.format === 'PNG' ? ['PNG'] : [],
+          s.lowResIds[s.lowResIds.length - 1],
+        );
+        return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
+      },
+    ),
+    closeSession: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) =>
+      ctx.services.handles
+        ? ctx.services.handles.deleteSession(a.session, callerOf(ctx))
+        : ctx.services.sessions.delete(a.session, callerOf(ctx)),
     ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,

@@ -244,7 +244,7 @@ export function attachSubscriptions(
           return refuse('UNAUTHENTICATED', 'the credential of this connection was revoked or has expired');
         }
         c.principal = principal;
-        const limited = security.takeRate(principal);
+        const limited = await security.takeRate(principal);
         if (limited) {
           const e = limited.body.errors[0];
           return refuse('RESOURCE_EXHAUSTED', e.message, {

@@ -22,14 +22,15 @@ export type {
 } from './datasets/dataset.ts';
 export { loadDataset } from './datasets/load-dataset.ts';
 export { openRegisteredDataset, registerDataset } from './datasets/registry.ts';
-export { JobStore, sampleKey } from './job-store.ts';
-export type { DatasetRow, JobRow, PromptKey, StoredPrompt } from './job-store.ts';
+export { sampleKey } from './job-store.ts';
+export type { DatasetRow, JobRow, JobStore, PromptKey, StoredPrompt } from './job-store.ts';
 export { buildReport, ReportError } from './report/build-report.ts';
 export type { BenchmarkReport } from './report/build-report.ts';
 export { REPORT_FORMATS, renderReport, reportJob } from './report/render.ts';
 export type { ReportFormat } from './report/render.ts';
 export {
   BenchmarkError,
+  LEASE_LOST,
   normalizeConfig,
   resumeBenchmark,
   resumeInterruptedJobs,
@@ -42,6 +43,7 @@ export type {
   BenchmarkHandle,
   BenchmarkInput,
   EverythingSegmenter,
+  JobLease,
   JobSummary,
   ProgressEvent,
   StatusEvent,

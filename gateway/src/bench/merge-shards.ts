@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { JobRow, JobStore } from './job-store.ts';
+import { toJobRow } from '../store/rows.ts';
+import type { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { JobRow } from './job-store.ts';
 import type { BenchmarkConfig } from './types.ts';
 
 /** A merge that cannot be done (missing file, no job, shards of different jobs); the message says why. */
@@ -56,11 +58,11 @@ function shardJob(file: string, jobs: JobRow[], jobId: string | undefined): JobR
  * Copies the sharded job of each store in `files` into `target` as one new job (id `jobId`, or a new UUID),
  * with every sample and interactive curve. Throws MergeError when the shards do not belong together.
  */
-export function mergeShards(
-  target: JobStore,
+export async function mergeShards(
+  target: SqliteStore,
   files: readonly string[],
   options: { jobId?: string; sourceJobId?: string } = {},
-): MergeSummary {
+): Promise<MergeSummary> {
   if (files.length === 0) throw new MergeError('no shard store given');
   const shards: Array<{ file: string; job: JobRow }> = [];
   for (const file of files) {
@@ -78,18 +80,8 @@ export function mergeShards(
       } catch {
         throw new MergeError(`${file} is not a benchmark store (no jobs table)`);
       }
-      const jobs: JobRow[] = rows.map((r) => ({
-        id: String(r.id),
-        datasetId: String(r.dataset_id),
-        config: JSON.parse(String(r.config_json)) as BenchmarkConfig,
-        status: r.status as JobRow['status'],
-        total: Number(r.total),
-        error: (r.error as string | null) ?? null,
-        createdAt: String(r.created_at),
-        updatedAt: String(r.updated_at),
-        // Shard stores made before jobs had owners have no such column.
-        owner: (r.owner as string | null | undefined) ?? null,
-      }));
+      // Shard stores made before leases or owners lack those columns: they read as none.
+      const jobs: JobRow[] = rows.map(toJobRow);
       shards.push({ file, job: shardJob(file, jobs, options.sourceJobId) });
     } finally {
       db.close();
@@ -111,7 +103,7 @@ export function mergeShards(
     seen.set(job.config.shard.index, file);
   }
   const jobId = options.jobId ?? randomUUID();
-  if (target.getJob(jobId)) throw new MergeError(`the target store already has a job '${jobId}'`);
+  if (await target.getJob(jobId)) throw new MergeError(`the target store already has a job '${jobId}'`);
 
   const indices = [...seen.keys()].sort((a, b) => a - b);
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
@@ -149,7 +141,13 @@ export function mergeShards(
           'INSERT OR IGNORE INTO main.prompt_sets SELECT * FROM src.prompt_sets WHERE dataset_id = ?',
         ).run(job.datasetId);
         // The job row after its dataset's row (jobs reference datasets).
-        if (!created) target.createJob(jobId, { ...first, shard: null });
+        if (!created) {
+          const now = new Date().toISOString();
+          db.prepare(
+            `INSERT INTO main.jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at)
+             VALUES (?, ?, ?, 'queued', 0, NULL, ?, ?)`,
+          ).run(jobId, first.dataset, JSON.stringify({ ...first, shard: null }), now, now);
+        }
         created = true;
         samples += copyFrom('samples', sampleCols).run(jobId, job.id).changes;
         copyFrom('curves', curveCols).run(jobId, job.id);
@@ -159,7 +157,7 @@ export function mergeShards(
       db.prepare('DETACH DATABASE src').run();
     }
   }
-  target.setJobTotal(jobId, total);
-  target.setJobStatus(jobId, status, error);
+  await target.setJobTotal(jobId, total);
+  await target.setJobStatus(jobId, status, error);
   return { jobId, shards: indices, count, samples, status, error };
 }

@@ -18,6 +18,7 @@ import { multimaskCandidates, scoreCandidates, toMetricValues } from './candidat
 import type { Dataset, DatasetObject } from './datasets/dataset.ts';
 import { openRegisteredDataset } from './datasets/registry.ts';
 import { sampleKey, type JobStore } from './job-store.ts';
+import { StoreError } from '../store/state-store.ts';
 import { computeObjectFactors, perturbPrompt } from './protocol.ts';
 import { computeMetrics } from '../core/metrics.ts';
 import {
@@ -196,6 +197,9 @@ export interface StatusEvent {
 /** Everything a job publishes. */
 export type BenchmarkEvent = ProgressEvent | StatusEvent;
 
+/** The summary error of a run that stopped because another replica took over its job's lease. */
+export const LEASE_LOST = 'lease lost: another replica continues the job';
+
 /** The final account of one run of a job. */
 export interface JobSummary {
   jobId: string;
@@ -226,6 +230,14 @@ export interface BenchmarkHandle {
   subscribe(): AsyncIterableIterator<BenchmarkEvent>;
 }
 
+/** The lease a job runs under when replicas share the store (BenchmarkService claims it first). */
+export interface JobLease {
+  /** This replica's id, as stored in the job's lease. */
+  owner: string;
+  /** Lease length in milliseconds; renewed every third of it. */
+  ttlMs: number;
+}
+
 /** What a job runs with. */
 export interface BenchmarkDeps {
   store: JobStore;
@@ -236,33 +248,47 @@ export interface BenchmarkDeps {
   openDataset?: (id: string) => Promise<Dataset>;
   /** The API caller starting the job (principal kind:id); absent for the CLI. */
   owner?: string;
+  /**
+   * The lease already claimed for the job: the runner renews it, stops (leaving the job to its new holder)
+   * when it is lost, and stops `cancelled` when a cancel was requested through the store.
+   */
+  lease?: JobLease;
 }
 
 /** Creates a job for `input` and starts it in the background. Throws BenchmarkError for bad input. */
-export function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): BenchmarkHandle {
+export async function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps): Promise<BenchmarkHandle> {
   const config = normalizeConfig(input);
-  if (deps.store.getDataset(config.dataset) === undefined) {
+  if ((await deps.store.getDataset(config.dataset)) === undefined) {
     throw new BenchmarkError(`no dataset registered as '${config.dataset}'`);
   }
   const jobId = deps.jobId ?? randomUUID();
-  deps.store.createJob(jobId, config, deps.owner ?? null);
+  try {
+    await deps.store.createJob(jobId, config, deps.lease, deps.owner ?? null);
+  } catch (err: unknown) {
+    if (err instanceof StoreError && err.code === 'CONFLICT') throw new BenchmarkError(err.message);
+    throw err;
+  }
   return runJob(jobId, deps);
 }
 
 /** Resumes a stored job (any status but completed): already-stored samples are skipped. */
-export function resumeBenchmark(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle {
-  const job = deps.store.getJob(jobId);
+export async function resumeBenchmark(
+  jobId: string,
+  deps: Omit<BenchmarkDeps, 'jobId'>,
+): Promise<BenchmarkHandle> {
+  const job = await deps.store.getJob(jobId);
   if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
   if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
   // Queued before this returns, as a new job is: a caller that reads the job right after resuming must not
   // still see the old terminal status (the run sets 'running' only after a microtask and a dataset scan).
-  deps.store.setJobStatus(jobId, 'queued');
+  // Only a terminal job: a running one taken over from a dead replica keeps a cancel asked for meanwhile.
+  if (job.status === 'cancelled' || job.status === 'failed') await deps.store.setJobStatus(jobId, 'queued');
   return runJob(jobId, deps);
 }
 
-/** Resumes every job a crash left `running` or `queued`; call once at start-up. */
-export function resumeInterruptedJobs(deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle[] {
-  const jobs = [...deps.store.listJobs('running'), ...deps.store.listJobs('queued')];
+/** Resumes every job a crash left `running` or `queued` (single process, no leases); call once at start-up. */
+export async function resumeInterruptedJobs(deps: Omit<BenchmarkDeps, 'jobId'>): Promise<BenchmarkHandle[]> {
+  const jobs = [...(await deps.store.listJobs('running')), ...(await deps.store.listJobs('queued'))];
   return jobs.map((j) => runJob(j.id, deps));
 }
 
@@ -289,10 +315,36 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
     if (e.type === 'progress') last = e;
     events.emit('event', e);
   };
-  const setStatus = (status: JobStatus, error: string | null = null): void => {
-    store.setJobStatus(jobId, status, error);
+  const setStatus = async (status: JobStatus, error: string | null = null): Promise<void> => {
+    await store.setJobStatus(jobId, status, error);
     emit({ type: 'status', jobId, status, error });
   };
+  // Set when another replica holds the lease now: this run stops and leaves the job's status to it.
+  let leaseLost = false;
+  let renewal: NodeJS.Timeout | undefined;
+  const lease = deps.lease;
+  if (lease) {
+    let renewing = false;
+    renewal = setInterval(
+      () => {
+        if (renewing) return;
+        renewing = true;
+        store
+          .renewLease(jobId, lease.owner, lease.ttlMs)
+          .then((state) => {
+            if (!state.held) {
+              leaseLost = true;
+              cancelled = true;
+            } else if (state.cancelRequested) cancelled = true;
+          })
+          // An unreachable store is retried at the next tick; the lease runs out if it stays away.
+          .catch(() => {})
+          .finally(() => (renewing = false));
+      },
+      Math.max(50, Math.floor(lease.ttlMs / 3)),
+    );
+    renewal.unref();
+  }
 
   const done = (async (): Promise<JobSummary> => {
     // Let the caller subscribe before the first event.
@@ -323,7 +375,8 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
       error,
     });
     try {
-      const job = store.getJob(jobId)!;
+      const job = (await store.getJob(jobId))!;
+      if (job.cancelRequested) cancelled = true;
       // Jobs stored before models were de-duplicated are run (and resumed) with each model once.
       const config = {
         ...job.config,
@@ -339,10 +392,10 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         ...(config.interactive ? [interactiveKey(config.interactive.protocol)] : []),
       ];
       total = objects.length * config.models.length * strategyKeys.length;
-      store.setJobTotal(jobId, total);
-      const stored = store.doneKeys(jobId);
-      failed = store.countSamples(jobId, 'failed');
-      setStatus('running');
+      await store.setJobTotal(jobId, total);
+      const stored = await store.doneKeys(jobId);
+      failed = await store.countSamples(jobId, 'failed');
+      await setStatus('running');
       const planned: PlannedObject[] = objects.map((object) => {
         const pending = new Set<string>();
         for (const model of config.models) {
@@ -367,8 +420,19 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         });
       };
       progress();
-      const record = (sample: SampleRecord, curve?: { protocol: string; points: CurvePoint[] }): void => {
-        if (store.putSample(sample, curve)) {
+      const record = async (
+        sample: SampleRecord,
+        curve?: { protocol: string; points: CurvePoint[] },
+      ): Promise<void> => {
+        let stored: boolean;
+        try {
+          stored = await store.putSample(sample, curve, lease?.owner);
+        } catch (err: unknown) {
+          // Fenced out: another replica holds the lease now and continues the job.
+          if (err instanceof StoreError && err.code === 'CONFLICT' && lease) leaseLost = true;
+          throw err;
+        }
+        if (stored) {
           doneCount++;
           computed++;
           if (sample.status === 'failed') failed++;
@@ -412,7 +476,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
             for (const p of plannedHere) {
               const gt = maskOf.get(p.object.id);
               if (gt === undefined || !wants(p, s)) continue;
-              const prompt = objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
+              const prompt = await objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
               if (!('failure' in prompt)) ready.push({ id: p.object.id, prompt: prompt.prompt });
             }
             if (ready.length === 0) continue;
@@ -452,7 +516,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
               if (s === 'S1') {
                 // The grid decode is shared by the image's objects; its time is charged to the first S1 sample.
                 everything ??= await runEverything(segmenter, embedding.id, loaded.image, timed);
-                record({
+                await record({
                   ...base,
                   ...scoreEverything(everything, gt, config.nsdTolerance),
                   factors: factorsOf(p.object),
@@ -470,7 +534,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                   config,
                   timed,
                 );
-                record(
+                await record(
                   {
                     ...base,
                     status: 'ok',
@@ -487,9 +551,17 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                 );
               } else {
                 const strategy = s as Exclude<StrategyName, 'S1'>;
-                const prompt = objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
+                const prompt = await objectPrompt(
+                  store,
+                  dataset,
+                  config,
+                  p.object,
+                  gt,
+                  strategy,
+                  loaded.image,
+                );
                 if ('failure' in prompt) {
-                  record({
+                  await record({
                     ...base,
                     status: 'failed',
                     failureReason: prompt.failure,
@@ -511,7 +583,7 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
                 const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
                   nsdTolerance: config.nsdTolerance,
                 });
-                record({
+                await record({
                   ...base,
                   status: 'ok',
                   failureReason: null,
@@ -528,19 +600,28 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
           }
         }
       }
+      if (leaseLost) return summary('running', LEASE_LOST);
       // A job that was asked to stop is reported cancelled, never completed: it stays resumable, and a
       // resume with nothing left to do completes it at once.
       const status: JobStatus = cancelled ? 'cancelled' : 'completed';
-      setStatus(status);
+      await setStatus(status);
       return summary(status, null);
     } catch (err: unknown) {
       const message = err instanceof Error ? err.message : String(err);
+      if (leaseLost) return summary('running', LEASE_LOST);
+      if (err instanceof StoreError && err.code === 'UNAVAILABLE') {
+        // The database went away: the job stays `running` under a lease that runs out, and whichever replica
+        // claims it once the database is back resumes after the last stored sample.
+        return summary('running', message);
+      }
       try {
-        setStatus('failed', message);
+        await setStatus('failed', message);
       } catch {
         // The store itself may be what failed; the summary still reports the error.
       }
       return summary('failed', message);
+    } finally {
+      clearInterval(renewal);
     }
   })();
 
@@ -603,7 +684,7 @@ function subscribe(events: EventEmitter<{ event: [BenchmarkEvent] }>): AsyncIter
 }
 
 /** The stored prompt for an object and strategy, creating (and storing) it on first use. */
-function objectPrompt(
+async function objectPrompt(
   store: JobStore,
   dataset: Dataset,
   config: BenchmarkConfig,
@@ -611,7 +692,7 @@ function objectPrompt(
   gt: BinaryMask,
   strategy: Exclude<StrategyName, 'S1'>,
   image: Raster,
-): { prompt: PromptSet } | { failure: string } {
+): Promise<{ prompt: PromptSet } | { failure: string }> {
   const key = {
     datasetId: config.dataset,
     objectId: object.id,
@@ -620,10 +701,10 @@ function objectPrompt(
     randomness: config.randomness,
     seed: config.randomness === 'none' ? 0 : config.seed,
   };
-  const stored = store.getPrompt(key);
+  const stored = await store.getPrompt(key);
   const value =
     stored ??
-    store.putPrompt(
+    (await store.putPrompt(
       key,
       (() => {
         const r = simulatePrompt(gt, strategy, config.mode);
@@ -639,7 +720,7 @@ function objectPrompt(
               );
         return { prompt, failure: null };
       })(),
-    );
+    ));
   if (value.failure !== null) return { failure: value.failure };
   return { prompt: value.prompt as PromptSet };
 }

@@ -18,7 +18,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatasetError, type Dataset } from '../bench/datasets/dataset.ts';
 import { openRegisteredDataset, slug } from '../bench/datasets/registry.ts';
+import type Database from 'better-sqlite3';
 import type { JobStore } from '../bench/job-store.ts';
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { maskBounds } from '../core/mask.ts';
 import { mapPointStretched, mapPointToModel } from '../core/sam-transform.ts';
 import type { EmbeddingCache } from '../sam/embedding-cache.ts';
@@ -91,8 +93,10 @@ export type FineTuneEvent =
 
 /** The services a job uses. */
 export interface FineTuneDeps {
-  /** The benchmark store: its database holds the fine-tuning table, and it knows the datasets. */
+  /** The benchmark store: it knows the datasets, and on SQLite its database holds the fine-tuning table. */
   jobStore: JobStore;
+  /** The database of the fine-tuning table when the store is not SQLite (PostgreSQL). */
+  finetuneDb?: Database.Database;
   session: SamSession;
   cache: EmbeddingCache;
   /** The model repository folder the embedded server (or Triton, in poll mode) serves. */
@@ -128,7 +132,10 @@ export class FineTuneService {
   private readonly running = new Map<string, Running>();
 
   constructor(private readonly deps: FineTuneDeps) {
-    this.store = new FineTuneStore(deps.jobStore.db);
+    const db = deps.finetuneDb ?? (deps.jobStore instanceof SqliteStore ? deps.jobStore.db : undefined);
+    if (db === undefined)
+      throw new Error('fine-tuning needs a SQLite database (finetuneDb) beside a PostgreSQL store');
+    this.store = new FineTuneStore(db);
   }
 
   /** Checks the input, stores a queued job and starts it; bad input throws FineTuneError and stores nothing. */

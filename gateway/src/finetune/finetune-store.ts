@@ -3,7 +3,9 @@
  * job of the gateway lives in one place and survives a restart: configuration, split, per-epoch history,
  * status, and the published model's provenance.
  */
-import type Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
 
 /** Status of a fine-tuning job. */
 export type FineTuneStatus = 'queued' | 'running' | 'cancelled' | 'completed' | 'failed';
@@ -184,4 +186,13 @@ export class FineTuneStore {
       JSON.stringify(result),
     );
   }
+}
+
+/** Opens (creating) a SQLite file of its own for the fine-tuning table, for gateways whose state is on PostgreSQL. */
+export function openFineTuneDatabase(file: string): Database.Database {
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
 }

@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
 import {
   createBenchCommand,
@@ -90,9 +90,9 @@ test('bench run on the cardiac MRI sample writes results; report renders html; d
     bench.run(['resume', 'cli-job', '--db', db], capture()),
     (e: unknown) => e instanceof CliError && e.exitCode === 2,
   );
-  const store = new JobStore(db);
-  assert.equal(store.countSamples('cli-job'), 28);
-  store.close();
+  const store = new SqliteStore(db);
+  assert.equal(await store.countSamples('cli-job'), 28);
+  await store.close();
 });
 
 test('bench run without --model measures the default model (DEFAULT_MODEL, mobilesam)', async () => {
@@ -103,11 +103,11 @@ test('bench run without --model measures the default model (DEFAULT_MODEL, mobil
     io,
   );
   assert.equal(code, 0, io.err);
-  const store = new JobStore(db);
+  const store = new SqliteStore(db);
   try {
-    assert.deepEqual(store.getJob('dm')?.config.models, ['mobilesam']);
+    assert.deepEqual((await store.getJob('dm'))?.config.models, ['mobilesam']);
   } finally {
-    store.close();
+    await store.close();
   }
 });
 
@@ -212,17 +212,20 @@ test('sharded runs merge into one job whose report covers every object; bench jo
   );
   assert.equal(code, 0, io.err);
   assert.match(io.out, /job m completed: shards 0,1,2 of 3, 24 samples/);
-  const store = new JobStore(merged);
-  const reference = new JobStore(whole);
+  const store = new SqliteStore(merged);
+  const reference = new SqliteStore(whole);
   try {
-    assert.equal(store.getJob('m')!.total, reference.getJob('whole')!.total);
+    assert.equal((await store.getJob('m'))!.total, (await reference.getJob('whole'))!.total);
     const key = (r: { model: string; strategy: string; objectId: string; oracle: unknown }) =>
       JSON.stringify([r.model, r.strategy, r.objectId, r.oracle]);
     // The merged samples are exactly the unsharded run's samples.
-    assert.deepEqual(store.listSamples('m').map(key).sort(), reference.listSamples('whole').map(key).sort());
+    assert.deepEqual(
+      (await store.listSamples('m')).map(key).sort(),
+      (await reference.listSamples('whole')).map(key).sort(),
+    );
   } finally {
-    store.close();
-    reference.close();
+    await store.close();
+    await reference.close();
   }
   const report = JSON.parse(readFileSync(out, 'utf8')) as { job: { id: string } };
   assert.equal(report.job.id, 'm');

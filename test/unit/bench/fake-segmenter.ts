@@ -19,6 +19,11 @@ import type {
 export interface FakeSegmenterOptions {
   /** Delay of every decode call (ms), to make jobs slow enough to kill. */
   decodeDelayMs?: number;
+  /**
+   * Delay per prompt set of a decode call (ms): a job's duration then grows with its samples even though the
+   * runner decodes every object of an image in one call.
+   */
+  promptDelayMs?: number;
   /** Intensity tolerance of region growing. */
   tolerance?: number;
 }
@@ -52,7 +57,8 @@ export function createFakeSegmenter(options: FakeSegmenterOptions = {}): Segment
     async decode(embeddingId: string, prompts: PromptSet[], opts: DecodeOptions): Promise<MaskCandidate[][]> {
       calls.decode++;
       calls.promptSets += prompts.length;
-      if (options.decodeDelayMs) await new Promise((r) => setTimeout(r, options.decodeDelayMs));
+      const delay = (options.decodeDelayMs ?? 0) + (options.promptDelayMs ?? 0) * prompts.length;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       const img = images.get(embeddingId);
       if (!img) throw new Error(`unknown embedding ${embeddingId}`);
       return prompts.map((p) => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { registerDataset } from '../../../gateway/src/bench/datasets/registry.ts';
-import { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import type { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import { buildReport, ReportError } from '../../../gateway/src/bench/report/build-report.ts';
 import { csvField } from '../../../gateway/src/bench/report/csv.ts';
 import { renderReport } from '../../../gateway/src/bench/report/render.ts';
@@ -13,9 +14,9 @@ import { createFakeSegmenter } from './fake-segmenter.ts';
 
 async function finishedJob(): Promise<{ store: JobStore; jobId: string; cleanup: () => void }> {
   const synth = writeSyntheticDataset({ images: 4, seed: 21 });
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   await registerDataset(store, synth.dir, { id: 'synth' });
-  const h = startBenchmark(
+  const h = await startBenchmark(
     {
       dataset: 'synth',
       models: ['fake-sam'],
@@ -41,7 +42,7 @@ function balanced(html: string, name: string): number {
 test('HTML report: self-contained page with tables, bar, line and scatter SVGs, labels and legends', async () => {
   const { store, jobId, cleanup } = await finishedJob();
   try {
-    const html = renderReport(buildReport(store, jobId), 'html');
+    const html = renderReport(await buildReport(store, jobId), 'html');
     assert.match(html, /^<!DOCTYPE html>/);
     assert.match(html, /<title>SAM benchmark fake-sam on synthetic<\/title>/);
     assert.doesNotMatch(html, /<script|<link|src="http|href="http/);
@@ -61,7 +62,7 @@ test('HTML report: self-contained page with tables, bar, line and scatter SVGs, 
     // The synthetic run: box and centre point find each ellipse exactly, so the oracle Dice is 100.
     assert.match(html, /<td>100\.00 ± 0\.00 \(n=4\)<\/td>/);
   } finally {
-    store.close();
+    await store.close();
     cleanup();
   }
 });
@@ -69,7 +70,7 @@ test('HTML report: self-contained page with tables, bar, line and scatter SVGs, 
 test('CSV, JSON and Markdown reports carry the same numbers (overlap metrics x100)', async () => {
   const { store, jobId, cleanup } = await finishedJob();
   try {
-    const report = buildReport(store, jobId);
+    const report = await buildReport(store, jobId);
     const csv = renderReport(report, 'csv').trim().split('\n');
     assert.equal(
       csv[0],
@@ -103,12 +104,12 @@ test('CSV, JSON and Markdown reports carry the same numbers (overlap metrics x10
     assert.match(md, /\| target \| modality \| S2 1 point \| S5 box \|/);
     assert.match(md, /## Interactive segmentation/);
   } finally {
-    store.close();
+    await store.close();
     cleanup();
   }
 });
 
-test('report helpers: escaping, CSV quoting, ticks, unknown job', () => {
+test('report helpers: escaping, CSV quoting, ticks, unknown job', async () => {
   assert.equal(xmlEscape('a<b & "c"'), 'a&lt;b &amp; &quot;c&quot;');
   assert.equal(csvField('a,b'), '"a,b"');
   assert.equal(csvField('say "hi"'), '"say ""hi"""');
@@ -124,7 +125,7 @@ test('report helpers: escaping, CSV quoting, ticks, unknown job', () => {
     yMax: 100,
   });
   assert.match(svg, /<title>T &lt;x&gt;<\/title>/);
-  const store = new JobStore(':memory:');
-  assert.throws(() => buildReport(store, 'nope'), ReportError);
-  store.close();
+  const store = new SqliteStore(':memory:');
+  await assert.rejects(buildReport(store, 'nope'), ReportError);
+  await store.close();
 });

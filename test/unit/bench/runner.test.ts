@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { aggregateSamples } from '../../../gateway/src/bench/aggregate.ts';
 import { registerDataset } from '../../../gateway/src/bench/datasets/registry.ts';
-import { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import {
   BenchmarkError,
   normalizeConfig,
@@ -50,14 +50,14 @@ const close = (a: number | null | undefined, b: number, eps = 1e-9): void => {
 };
 
 test('end-to-end job on a tiny dataset: samples and aggregates match hand computation', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   await registerDataset(store, tinyDataset(), {
     id: 'tiny',
     modality: 'CT',
     classes: { '1': 'A', '2': 'B' },
   });
   const segmenter = createFakeSegmenter();
-  const handle = startBenchmark(
+  const handle = await startBenchmark(
     {
       dataset: 'tiny',
       models: ['m1'],
@@ -72,7 +72,7 @@ test('end-to-end job on a tiny dataset: samples and aggregates match hand comput
   assert.equal(summary.status, 'completed', summary.error ?? '');
   assert.equal(summary.total, 8);
   assert.equal(summary.done, 8);
-  assert.equal(store.getJob('job-1')?.status, 'completed');
+  assert.equal((await store.getJob('job-1'))?.status, 'completed');
   const last = events.filter((e) => e.type === 'progress').pop();
   assert.deepEqual([last?.done, last?.total], [8, 8]);
   assert.deepEqual(events[events.length - 1], {
@@ -82,7 +82,7 @@ test('end-to-end job on a tiny dataset: samples and aggregates match hand comput
     error: null,
   });
 
-  const samples = store.listSamples('job-1');
+  const samples = await store.listSamples('job-1');
   const get = (strategy: string, cls: string) =>
     samples.find((s) => s.strategy === strategy && s.className === cls)!;
   // Oracle: the exact region (Dice 1). Deployable: the dilated region (predicted IoU 0.95).
@@ -102,7 +102,7 @@ test('end-to-end job on a tiny dataset: samples and aggregates match hand comput
   close(get('S1', 'B').oracle?.metrics.dice, 1);
 
   // Interactive: click 1 -> dilated (deployable) 200/240; click 2 (negative on the ring) -> exact; then exact.
-  const curves = store.listCurves('job-1');
+  const curves = await store.listCurves('job-1');
   const curveA = curves.find((c) => c.objectId === 'img#1')!;
   assert.deepEqual(
     curveA.points.map((p) => p.click),
@@ -130,14 +130,14 @@ test('end-to-end job on a tiny dataset: samples and aggregates match hand comput
   assert.equal(curve.objects, 2);
   close(curve.noc85.mean, 2);
   close(curve.auc.mean, ((200 / 240 + 1) / 2 + 1) / 2 / 2 + ((128 / 160 + 1) / 2 + 1) / 2 / 2);
-  store.close();
+  await store.close();
 });
 
 test('two models share the stored prompts', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-a'), images: 2, seed: 11 });
   await registerDataset(store, synth.dir, { id: 'synth' });
-  const h1 = startBenchmark(
+  const h1 = await startBenchmark(
     { dataset: 'synth', models: ['a', 'b'], strategies: ['S3', 'S4', 'S6'] },
     { store, segmenter: createFakeSegmenter() },
   );
@@ -146,22 +146,22 @@ test('two models share the stored prompts', async () => {
   assert.equal(s1.total, 6 * 2 * 3);
   const prompts = store.db.prepare('SELECT COUNT(*) AS n FROM prompt_sets').get() as { n: number };
   assert.equal(prompts.n, 6 * 3, 'one prompt per object and strategy, shared by both models');
-  const samples = store.listSamples(h1.jobId);
+  const samples = await store.listSamples(h1.jobId);
   for (const s of samples.filter((x) => x.model === 'a')) {
     const twin = samples.find(
       (x) => x.model === 'b' && x.strategy === s.strategy && x.objectId === s.objectId,
     )!;
     assert.deepEqual(twin.prompt, s.prompt);
   }
-  store.close();
+  await store.close();
 });
 
 test('cancel stops a job; resume computes only the missing samples, exactly once', async () => {
-  const store = new JobStore(join(tmp, 'resume.sqlite'));
+  const store = new SqliteStore(join(tmp, 'resume.sqlite'));
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-b'), images: 3, seed: 2 });
   await registerDataset(store, synth.dir, { id: 'synth' });
   const slow = createFakeSegmenter({ decodeDelayMs: 5 });
-  const handle = startBenchmark(
+  const handle = await startBenchmark(
     { dataset: 'synth', models: ['m'], strategies: ['S2', 'S5'] },
     { store, segmenter: slow },
   );
@@ -170,18 +170,18 @@ test('cancel stops a job; resume computes only the missing samples, exactly once
   });
   const first = await handle.done;
   assert.equal(first.status, 'cancelled');
-  assert.equal(store.countSamples(handle.jobId), 5);
+  assert.equal(await store.countSamples(handle.jobId), 5);
   const fresh = createFakeSegmenter();
-  const resumed = resumeBenchmark(handle.jobId, { store, segmenter: fresh });
+  const resumed = await resumeBenchmark(handle.jobId, { store, segmenter: fresh });
   // No window in which a reader right after the resume still sees the terminal 'cancelled'.
-  assert.equal(store.getJob(handle.jobId)!.status, 'queued');
+  assert.notEqual((await store.getJob(handle.jobId))!.status, 'cancelled');
   const again = await resumed.done;
   assert.equal(again.status, 'completed');
   assert.equal(again.computed, 18 - 5);
   assert.equal(fresh.calls.promptSets, 18 - 5);
-  assert.equal(store.countSamples(handle.jobId), 18);
-  assert.throws(() => resumeBenchmark(handle.jobId, { store, segmenter: fresh }), /already completed/);
-  store.close();
+  assert.equal(await store.countSamples(handle.jobId), 18);
+  await assert.rejects(resumeBenchmark(handle.jobId, { store, segmenter: fresh }), /already completed/);
+  await store.close();
 });
 
 test('faithful prompt failures are stored as failed samples with the reason; corrected mode succeeds', async () => {
@@ -191,41 +191,45 @@ test('faithful prompt failures are stored as failed samples with the reason; cor
   mkdirSync(join(dir, 'labels'));
   writePng(join(dir, 'images', 'f.png'), 10, 10, new Uint8Array(100).fill(90));
   writePng(join(dir, 'labels', 'f.png'), 10, 10, new Uint8Array(100).fill(1));
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   await registerDataset(store, dir, { id: 'full', modality: 'CT', classes: { '1': 'all' } });
-  const faithful = await startBenchmark(
-    { dataset: 'full', models: ['m'], strategies: ['S2'] },
-    { store, segmenter: createFakeSegmenter() },
+  const faithful = await (
+    await startBenchmark(
+      { dataset: 'full', models: ['m'], strategies: ['S2'] },
+      { store, segmenter: createFakeSegmenter() },
+    )
   ).done;
   assert.equal(faithful.failed, 1);
-  const [s] = store.listSamples(faithful.jobId);
+  const [s] = await store.listSamples(faithful.jobId);
   assert.equal(s.status, 'failed');
   assert.match(s.failureReason ?? '', /^window-under-5-background-pixels/);
-  const agg = aggregateSamples(store.listSamples(faithful.jobId), [], { dataset: 'full' });
+  const agg = aggregateSamples(await store.listSamples(faithful.jobId), [], { dataset: 'full' });
   assert.deepEqual(agg.failureReasons, { 'window-under-5-background-pixels': 1 });
   assert.equal(agg.rows.find((r) => r.scope === 'overall')?.metrics.dice.n, 0);
-  const corrected = await startBenchmark(
-    { dataset: 'full', models: ['m'], strategies: ['S2'], mode: 'corrected' },
-    { store, segmenter: createFakeSegmenter() },
+  const corrected = await (
+    await startBenchmark(
+      { dataset: 'full', models: ['m'], strategies: ['S2'], mode: 'corrected' },
+      { store, segmenter: createFakeSegmenter() },
+    )
   ).done;
   assert.equal(corrected.failed, 0);
-  close(store.listSamples(corrected.jobId)[0].oracle?.metrics.dice, 1);
-  store.close();
+  close((await store.listSamples(corrected.jobId))[0].oracle?.metrics.dice, 1);
+  await store.close();
 });
 
 test('randomness perturbs stored prompts reproducibly from the seed', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-r'), images: 2, seed: 9 });
   await registerDataset(store, synth.dir, { id: 'synth' });
   const run = async (randomness: 'none' | '20-30', seed: number) => {
-    const h = startBenchmark(
+    const h = await startBenchmark(
       { dataset: 'synth', models: ['m'], strategies: ['S6'], randomness, seed },
       { store, segmenter: createFakeSegmenter() },
     );
     await h.done;
-    return store
-      .listSamples(h.jobId)
-      .map((s) => s.prompt as { points: Array<{ x: number; y: number }>; box: number[] });
+    return (await store.listSamples(h.jobId)).map(
+      (s) => s.prompt as { points: Array<{ x: number; y: number }>; box: number[] },
+    );
   };
   const plain = await run('none', 0);
   const a = await run('20-30', 5);
@@ -239,11 +243,11 @@ test('randomness perturbs stored prompts reproducibly from the seed', async () =
     assert.ok(d <= 31, `shift ${d}`);
     assert.ok(a[i].box[0] <= plain[i].box[0] && a[i].box[2] >= plain[i].box[2]);
   }
-  store.close();
+  await store.close();
 });
 
 test('S1 uses a native everything method when the segmenter has one', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   await registerDataset(store, tinyDataset(), {
     id: 'tiny',
     modality: 'CT',
@@ -262,54 +266,58 @@ test('S1 uses a native everything method when the segmenter has one', async () =
       return { masks: [cands[1]] };
     },
   };
-  const s = await startBenchmark(
-    { dataset: 'tiny', models: ['m'], strategies: ['S1'] },
-    { store, segmenter: withEverything },
+  const s = await (
+    await startBenchmark(
+      { dataset: 'tiny', models: ['m'], strategies: ['S1'] },
+      { store, segmenter: withEverything },
+    )
   ).done;
   assert.equal(s.status, 'completed', s.error ?? '');
   assert.equal(everythingCalls, 1, 'one everything call per image and model');
-  const samples = store.listSamples(s.jobId);
+  const samples = await store.listSamples(s.jobId);
   close(samples.find((x) => x.className === 'A')?.oracle?.metrics.dice, 1);
   close(samples.find((x) => x.className === 'B')?.oracle?.metrics.dice, 0);
-  store.close();
+  await store.close();
 });
 
 test('a segmenter error fails the job with its message; the job resumes later', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-e'), images: 1, seed: 3 });
   await registerDataset(store, synth.dir, { id: 'synth' });
   const good = createFakeSegmenter();
   const broken = { ...good, decode: async () => Promise.reject(new Error('backend UNAVAILABLE')) };
-  const failed = await startBenchmark(
-    { dataset: 'synth', models: ['m'], strategies: ['S2'] },
-    { store, segmenter: broken },
+  const failed = await (
+    await startBenchmark(
+      { dataset: 'synth', models: ['m'], strategies: ['S2'] },
+      { store, segmenter: broken },
+    )
   ).done;
   assert.equal(failed.status, 'failed');
   assert.equal(failed.error, 'backend UNAVAILABLE');
-  assert.equal(store.getJob(failed.jobId)?.error, 'backend UNAVAILABLE');
-  const again = await resumeBenchmark(failed.jobId, { store, segmenter: good }).done;
+  assert.equal((await store.getJob(failed.jobId))?.error, 'backend UNAVAILABLE');
+  const again = await (await resumeBenchmark(failed.jobId, { store, segmenter: good })).done;
   assert.equal(again.status, 'completed');
   assert.equal(again.done, 3);
-  store.close();
+  await store.close();
 });
 
 test('shard and limit select objects in dataset order', async () => {
-  const store = new JobStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const synth = writeSyntheticDataset({ dir: join(tmp, 'synth-c'), images: 3, seed: 4 });
   await registerDataset(store, synth.dir, { id: 'synth' });
-  const h = startBenchmark(
+  const h = await startBenchmark(
     { dataset: 'synth', models: ['m'], strategies: ['S2'], shard: { index: 1, count: 2 }, limit: 3 },
     { store, segmenter: createFakeSegmenter() },
   );
   await h.done;
   assert.deepEqual(
-    store.listSamples(h.jobId).map((s) => s.objectId),
+    (await store.listSamples(h.jobId)).map((s) => s.objectId),
     ['case_000#170', 'case_001#85', 'case_001#255'],
   );
-  store.close();
+  await store.close();
 });
 
-test('bad benchmark input is rejected with what was expected', () => {
+test('bad benchmark input is rejected with what was expected', async () => {
   const base = { dataset: 'd', models: ['m'], strategies: ['S2' as const] };
   assert.throws(() => normalizeConfig({ ...base, strategies: ['S7' as never] }), /unknown strategy 'S7'/);
   assert.throws(() => normalizeConfig({ ...base, models: [] }), /models must be a non-empty list/);
@@ -317,7 +325,7 @@ test('bad benchmark input is rejected with what was expected', () => {
   assert.throws(() => normalizeConfig({ ...base, randomness: '5-6' as never }), /randomness must be one of/);
   assert.throws(() => normalizeConfig({ ...base, mode: 'exact' as never }), /faithful or corrected/);
   assert.throws(() => normalizeConfig({ ...base, limit: 0 }), /limit must be an integer >= 1/);
-  const store = new JobStore(':memory:');
-  assert.throws(() => startBenchmark(base, { store, segmenter: createFakeSegmenter() }), BenchmarkError);
-  store.close();
+  const store = new SqliteStore(':memory:');
+  await assert.rejects(startBenchmark(base, { store, segmenter: createFakeSegmenter() }), BenchmarkError);
+  await store.close();
 });

@@ -5,7 +5,7 @@
  *   node --import tsx slow-job-child.ts start|resume DB DATASET_DIR DELAY_MS
  */
 import { registerDataset } from '../../../gateway/src/bench/datasets/registry.ts';
-import { JobStore } from '../../../gateway/src/bench/job-store.ts';
+import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import {
   resumeInterruptedJobs,
   startBenchmark,
@@ -14,19 +14,19 @@ import {
 import { createFakeSegmenter } from './fake-segmenter.ts';
 
 const [action, db, datasetDir, delay] = process.argv.slice(2);
-const store = new JobStore(db);
+const store = new SqliteStore(db);
 const segmenter = createFakeSegmenter({ decodeDelayMs: Number(delay) });
 let handles: BenchmarkHandle[];
 if (action === 'start') {
   await registerDataset(store, datasetDir, { id: 'crash' });
   handles = [
-    startBenchmark(
+    await startBenchmark(
       { dataset: 'crash', models: ['slow'], strategies: ['S2', 'S3', 'S5'] },
       { store, segmenter, jobId: 'crash-job' },
     ),
   ];
 } else {
-  handles = resumeInterruptedJobs({ store, segmenter });
+  handles = await resumeInterruptedJobs({ store, segmenter });
 }
 for (const h of handles) {
   h.events.on('event', (e) => {
@@ -36,4 +36,4 @@ for (const h of handles) {
   process.stdout.write(`summary ${JSON.stringify({ ...s, promptSets: segmenter.calls.promptSets })}\n`);
 }
 process.stdout.write(`resumed ${handles.length}\n`);
-store.close();
+await store.close();

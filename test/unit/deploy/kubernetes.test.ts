@@ -47,6 +47,36 @@ const job = find('Job', 'medseg-bench');
 const finetuneJob = find('Job', 'medseg-finetune');
 
 describe('deploy/k8s manifests', () => {
+  it('replicas share one PostgreSQL: a StatefulSet on a persistent volume, its Service, the URL from a Secret', () => {
+    const pgSet = find('StatefulSet', 'medseg-postgres');
+    const pgService = find('Service', 'medseg-postgres');
+    assert.deepEqual(pgService.spec.selector, pgSet.spec.template.metadata.labels);
+    assert.equal(pgService.spec.ports[0].port, 5432);
+    assert.equal(pgSet.spec.serviceName, pgService.metadata.name);
+    const pgc = container(pgSet);
+    assert.match(pgc.image, /^postgres:\d+\.\d+-bookworm$/, 'a pinned PostgreSQL image');
+    assert.equal(pgSet.spec.volumeClaimTemplates[0].metadata.name, pgc.volumeMounts[0].name);
+    assert.ok(pgc.readinessProbe.exec.command.includes('pg_isready'));
+    // The gateway reads DATABASE_URL (config.ts) from the Secret the StatefulSet's comments describe.
+    assert.ok(gatewayEnvNames().has('DATABASE_URL'));
+    const env = container(gateway).env as Obj[];
+    assert.deepEqual(env.find((e) => e.name === 'DATABASE_URL')?.valueFrom, {
+      secretKeyRef: { name: 'medseg-database', key: 'url' },
+    });
+    assert.equal(configMap.data.DATABASE_URL, undefined, 'credentials never sit in the ConfigMap');
+    // Readiness is the route that pings the store.
+    assert.equal(container(gateway).readinessProbe.httpGet.path, '/readyz');
+    assert.match(readRepoFile('gateway/src/main.ts'), /store\.ping\(\)/);
+  });
+
+  it('a PodDisruptionBudget keeps a gateway replica up through voluntary disruptions', () => {
+    const pdb = find('PodDisruptionBudget', 'medseg-gateway');
+    assert.equal(pdb.apiVersion, 'policy/v1');
+    assert.deepEqual(pdb.spec.selector.matchLabels, gateway.spec.template.metadata.labels);
+    assert.ok(pdb.spec.minAvailable >= 1);
+    assert.ok(find('HorizontalPodAutoscaler', 'medseg-gateway').spec.minReplicas > pdb.spec.minAvailable);
+  });
+
   it('every file parses and every document names its apiVersion, kind and metadata.name', () => {
     assert.ok(files.length >= 9, files.join());
     for (const doc of resources) {
@@ -187,8 +217,14 @@ describe('deploy/k8s manifests', () => {
     for (const flag of c.args.filter((a: string) => a.startsWith('--'))) {
       assert.ok(runUsage.includes(flag), `${flag} is not a 'medseg bench run' option`);
     }
-    const db = c.args[c.args.indexOf('--db') + 1] as string;
-    assert.match(db, /^\/results\/.*\$\(JOB_COMPLETION_INDEX\).*\.sqlite$/);
+    // Every shard writes to the shared PostgreSQL under a job id of its own, so a replaced pod resumes it.
+    assert.equal(c.args[c.args.indexOf('--db') + 1], '$(DATABASE_URL)');
+    assert.equal(c.args[c.args.indexOf('--job') + 1], 'medseg-bench-shard-$(JOB_COMPLETION_INDEX)');
+    const jobEnv = c.env as Obj[];
+    assert.deepEqual(jobEnv[0], {
+      name: 'DATABASE_URL',
+      valueFrom: { secretKeyRef: { name: 'medseg-database', key: 'url' } },
+    });
     assert.equal(c.args[c.args.indexOf('--triton-url') + 1], '$(TRITON_URL)');
     assert.ok('TRITON_URL' in configMap.data);
     const results = job.spec.template.spec.volumes.find(

@@ -18,14 +18,14 @@ export async function registerDataset(
   const abs = resolve(root);
   const dataset = await loadDataset(abs, loadOptions);
   const id = wanted ?? slug(dataset.name);
-  const existing = store.getDataset(id);
+  const existing = await store.getDataset(id);
   if (existing !== undefined && existing.root !== abs && replace !== true) {
     throw new DatasetError(
       'EXISTS',
       `dataset id '${id}' is already registered for another folder; choose another id or ask to replace it`,
     );
   }
-  const row = store.putDataset({
+  const row = await store.putDataset({
     id,
     name: dataset.name,
     root: abs,
@@ -40,7 +40,7 @@ export async function registerDataset(
 
 /** Re-scans a registered dataset with its stored options. */
 export async function openRegisteredDataset(store: JobStore, id: string): Promise<Dataset> {
-  const row = store.getDataset(id);
+  const row = await store.getDataset(id);
   if (row === undefined) throw new DatasetError('NOT_FOUND', `no dataset registered as '${id}'`);
   return loadDataset(row.root, row.options as DatasetOptions);
 }

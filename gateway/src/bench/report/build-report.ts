@@ -27,13 +27,28 @@ export class ReportError extends Error {
   }
 }
 
-/** Builds the report of a stored job. */
-export function buildReport(store: JobStore, jobId: string, now: Date = new Date()): BenchmarkReport {
-  const job = store.getJob(jobId);
-  if (job === undefined) throw new ReportError(`no job '${jobId}' in this database`);
-  const dataset = store.getDataset(job.datasetId) ?? null;
-  const samples = store.listSamples(jobId);
-  const aggregate = aggregateSamples(samples, store.listCurves(jobId), {
+/**
+ * Builds the report of a stored job, or of one run split into shards (`jobId` a list: the shards' jobs,
+ * which must share their configuration apart from `shard`), as if one job had run them all.
+ */
+export async function buildReport(
+  store: JobStore,
+  jobId: string | readonly string[],
+  now: Date = new Date(),
+): Promise<BenchmarkReport> {
+  const ids = typeof jobId === 'string' ? [jobId] : [...new Set(jobId)];
+  if (ids.length === 0) throw new ReportError('no job to report');
+  const jobs: JobRow[] = [];
+  for (const id of ids) {
+    const j = await store.getJob(id);
+    if (j === undefined) throw new ReportError(`no job '${id}' in this database`);
+    jobs.push(j);
+  }
+  const job = jobs.length === 1 ? jobs[0] : mergeShards(jobs);
+  const dataset = (await store.getDataset(job.datasetId)) ?? null;
+  const samples = (await Promise.all(ids.map((id) => store.listSamples(id)))).flat();
+  const curves = (await Promise.all(ids.map((id) => store.listCurves(id)))).flat();
+  const aggregate = aggregateSamples(samples, curves, {
     dataset: dataset?.name ?? job.datasetId,
   });
   return {
@@ -43,6 +58,39 @@ export function buildReport(store: JobStore, jobId: string, now: Date = new Date
     stored: samples.length,
     aggregate,
     generatedAt: now.toISOString(),
+  };
+}
+
+/** One job row standing for the shards of a run; ReportError when they are not shards of one run. */
+function mergeShards(jobs: JobRow[]): JobRow {
+  const plain = (j: JobRow): string => JSON.stringify({ ...j.config, shard: null });
+  const first = jobs[0];
+  for (const j of jobs) {
+    if (plain(j) !== plain(first)) {
+      throw new ReportError(
+        `jobs '${first.id}' and '${j.id}' are not shards of one run: their configurations differ beyond the shard`,
+      );
+    }
+  }
+  const shards = jobs.map((j) => j.config.shard);
+  const count = shards[0]?.count;
+  if (
+    shards.some((s) => s === null || s.count !== count) ||
+    new Set(shards.map((s) => s!.index)).size !== jobs.length
+  ) {
+    throw new ReportError(
+      `jobs ${jobs.map((j) => `'${j.id}'`).join(', ')} must be distinct shards i/N of one N, got ${JSON.stringify(shards)}`,
+    );
+  }
+  const order: JobRow['status'][] = ['failed', 'running', 'queued', 'cancelled', 'completed'];
+  const status = order.find((s) => jobs.some((j) => j.status === s)) ?? first.status;
+  return {
+    ...first,
+    id: jobs.map((j) => j.id).join('+'),
+    config: { ...first.config, shard: null },
+    status,
+    total: jobs.reduce((n, j) => n + j.total, 0),
+    error: jobs.find((j) => j.error !== null)?.error ?? null,
   };
 }
 

@@ -30,6 +30,6 @@ export function renderReport(report: BenchmarkReport, format: ReportFormat): str
 }
 
 /** Builds and renders the report of a stored job. */
-export function reportJob(store: JobStore, jobId: string, format: ReportFormat): string {
-  return renderReport(buildReport(store, jobId), format);
+export async function reportJob(store: JobStore, jobId: string, format: ReportFormat): Promise<string> {
+  return renderReport(await buildReport(store, jobId), format);
 }

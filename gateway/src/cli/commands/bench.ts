@@ -10,8 +10,11 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Segmenter } from '../../core/segmenter.ts';
 import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
 import { registerDataset } from '../../bench/datasets/registry.ts';
-import { JobStore } from '../../bench/job-store.ts';
+import type { JobStore } from '../../bench/job-store.ts';
 import { mergeShards, MergeError, type MergeSummary } from '../../bench/merge-shards.ts';
+import { isPostgresUrl, openStore as openStateStore, redact } from '../../store/open-store.ts';
+import { SqliteStore } from '../../store/sqlite/sqlite-store.ts';
+import { StoreError } from '../../store/state-store.ts';
 import { buildReport, ReportError } from '../../bench/report/build-report.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../bench/report/render.ts';
 import { paperFindings } from '../../bench/report/findings.ts';
@@ -41,28 +44,36 @@ const USAGE = `usage: medseg bench <sub-command> [options]
       [--interactive errorRegion|boxThen5] [--clicks N] [--seed N] [--limit N] [--shard i/N]
       [--modality M] [--classes 85=LV,170=MYO] [--layout cosmos|per-structure|images-masks|nifti] [--axis 0|1|2]
       [--mask-threshold T]
-      [--db FILE] [--out results.json] [--triton-url HOST:PORT] [--job ID]
+      [--db FILE|URL] [--out results.json] [--triton-url HOST:PORT] [--job ID]
         registers DIR as a dataset, runs every model (default: DEFAULT_MODEL, mobilesam) x strategy x
-        object and prints progress; --out writes the JSON report at the end (its folder is created).
-  resume [JOB] [--db FILE] [--triton-url HOST:PORT]
+        object and prints progress; --out writes the JSON report at the end (its folder is created). With
+        --job, an unfinished job of that id is resumed (a restarted shard of a Kubernetes Job) and a
+        completed one is left as it is.
+  resume [JOB] [--db FILE|URL] [--triton-url HOST:PORT]
         resumes JOB, or every job a crash left running; stored samples are never recomputed.
-  jobs [--db FILE]
+  jobs [--db FILE|URL]
         lists the stored jobs, newest first: id, status, samples done/total, dataset, models, strategies.
-  report JOB|latest [--db FILE] [--format md|csv|json|html] [--out FILE]
-  findings JOB [JOB...] [--db FILE] [--model M]
+  report JOB[,JOB...]|latest [--db FILE|URL] [--format md|csv|json|html] [--out FILE]
+        several jobs: the shards of one run (--shard i/N each), reported as one run.
+  findings JOB [JOB...] [--db FILE|URL] [--model M]
         tests the paper's findings on the jobs' numbers (a job without randomness is the baseline, jobs
         with --randomness are compared with it).
   merge SHARD.sqlite... --db FILE [--job ID] [--source-job ID] [--format F --out FILE]
         copies the jobs of a --shard i/N run's stores (one per shard) into one job of --db, then reports it.
+  merge --keep-jobs SHARD.sqlite... --db FILE
+        copies shard store files as they are (each job keeps its id) into one store, without duplicates;
+        then report their jobs together.
   datasets add DIR [--id ID] [--modality M] [--classes 85=LV,...] [--layout L] [--axis N] [--mask-threshold T]
-      [--db FILE]
+      [--db FILE|URL]
         layouts: cosmos (images/, labels/ with one grey value per class), per-structure (masks/<image>_<s>_<k>),
         images-masks (masks/<name> named like images/<name>: Kvasir-SEG, ISIC, BUSI; --mask-threshold T reads
         lossy JPEG masks), nifti (image/label volume pairs).
-  datasets list [--db FILE]
+  datasets list [--db FILE|URL]
 
 --triton-url is the KServe v2 gRPC address of Triton (default TRITON_URL; unset: the embedded server);
---url is its old name. The database defaults to .medseg/bench.sqlite.`;
+--url is its old name. --db is a SQLite file or a postgres:// URL (shards of one run on several machines
+write to one PostgreSQL); it defaults to DATABASE_URL when that is a postgres:// URL, else
+.medseg/bench.sqlite.`;
 
 const DEFAULT_DB = '.medseg/bench.sqlite';
 
@@ -223,10 +234,20 @@ function checkDir(dir: string | undefined, what: string): string {
   return dir;
 }
 
-function openStore(db: string | undefined): JobStore {
-  const file = db ?? DEFAULT_DB;
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  return new JobStore(file);
+async function openStore(db: string | undefined): Promise<JobStore> {
+  const envUrl = process.env.DATABASE_URL?.trim();
+  const target = db ?? (isPostgresUrl(envUrl) ? envUrl : DEFAULT_DB);
+  if (isPostgresUrl(target)) {
+    try {
+      return await openStateStore({ databaseUrl: target, stateDir: '.', connectTimeoutMs: 30_000 });
+    } catch (err: unknown) {
+      if (err instanceof StoreError)
+        throw new CliError(`--db ${redact(target)}: ${err.message}`, EXIT.failure);
+      throw err;
+    }
+  }
+  if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
+  return new SqliteStore(target);
 }
 
 /** A sample rate for people: samples per second when at least one a second, else seconds per sample. */
@@ -361,7 +382,7 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
   const limit = integer(values.limit as string | undefined, '--limit', 1);
   const shard = values.shard ? parseShard(values.shard as string) : undefined;
   const dsOptions = datasetOptions(values);
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     const { row, dataset } = await registerDataset(store, dir, dsOptions).catch(mapError);
     io.stderr(
@@ -371,29 +392,40 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
     const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handle: BenchmarkHandle;
+      const existing = values.job ? await store.getJob(values.job as string) : undefined;
+      if (existing?.status === 'completed') {
+        io.stdout(`job ${existing.id} is already completed\n`);
+        if (values.out) {
+          await writeFile(values.out as string, renderReport(await buildReport(store, existing.id), 'json'));
+          io.stdout(`report written to ${values.out as string}\n`);
+        }
+        return EXIT.ok;
+      }
       try {
-        handle = startBenchmark(
-          {
-            dataset: row.id,
-            models,
-            strategies,
-            mode,
-            selection,
-            randomness,
-            interactive: protocol ? { protocol, clicks } : null,
-            seed,
-            limit,
-            shard,
-          },
-          { store, segmenter, jobId: values.job as string | undefined },
-        );
+        handle = existing
+          ? await resumeBenchmark(existing.id, { store, segmenter })
+          : await startBenchmark(
+              {
+                dataset: row.id,
+                models,
+                strategies,
+                mode,
+                selection,
+                randomness,
+                interactive: protocol ? { protocol, clicks } : null,
+                seed,
+                limit,
+                shard,
+              },
+              { store, segmenter, jobId: values.job as string | undefined },
+            );
       } catch (err) {
         mapError(err);
       }
       io.stderr(`job ${handle.jobId} started\n`);
       const summary = await follow(handle, io);
       if (values.out) {
-        await writeOut(values.out as string, renderReport(buildReport(store, handle.jobId), 'json'));
+        await writeOut(values.out as string, renderReport(await buildReport(store, handle.jobId), 'json'));
         io.stdout(`report written to ${values.out as string}\n`);
       }
       return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
@@ -401,21 +433,21 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       await close();
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactory): Promise<number> {
   const { values, positionals } = parse(args, { db: { type: 'string' }, url: { type: 'string' } });
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handles: BenchmarkHandle[];
       try {
         handles = positionals[0]
-          ? [resumeBenchmark(positionals[0], { store, segmenter })]
-          : resumeInterruptedJobs({ store, segmenter });
+          ? [await resumeBenchmark(positionals[0], { store, segmenter })]
+          : await resumeInterruptedJobs({ store, segmenter });
       } catch (err) {
         mapError(err);
       }
@@ -427,7 +459,7 @@ async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactor
       await close();
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -441,18 +473,18 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
   if (!wanted) throw new CliError(`report needs a JOB id or 'latest'\n${USAGE}`);
   const format =
     oneOf(values.format as string | undefined, REPORT_FORMATS as readonly ReportFormat[], '--format') ?? 'md';
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     let jobId = wanted;
     if (wanted === 'latest') {
-      const newest = store.listJobs()[0];
+      const newest = (await store.listJobs())[0];
       if (!newest) throw new CliError(`no job stored in ${(values.db as string | undefined) ?? DEFAULT_DB}`);
       jobId = newest.id;
       io.stderr(`latest job: ${jobId} (${newest.status})\n`);
     }
     let text: string;
     try {
-      text = renderReport(buildReport(store, jobId), format);
+      text = renderReport(await buildReport(store, jobId.split(',').filter(Boolean)), format);
     } catch (err) {
       mapError(err);
     }
@@ -464,18 +496,59 @@ async function reportCommand(args: string[], io: CliIo): Promise<number> {
     }
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
+  }
+}
+
+/** `merge --keep-jobs`: each shard file's jobs copied as they are, without duplicates. */
+async function keepJobsMerge(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' }, 'keep-jobs': { type: 'boolean' } });
+  const into = (values.db as string | undefined) ?? DEFAULT_DB;
+  if (positionals.length === 0) throw new CliError(`merge needs shard store files\n${USAGE}`);
+  if (isPostgresUrl(into))
+    throw new CliError('merge writes into a SQLite --db file; shards on PostgreSQL share it already');
+  for (const f of positionals) {
+    let isFile = false;
+    try {
+      isFile = statSync(f).isFile();
+    } catch {
+      // Reported below.
+    }
+    if (!isFile) throw new CliError(`shard store ${f} does not exist or is not a file`);
+  }
+  mkdirSync(dirname(into), { recursive: true });
+  const store = new SqliteStore(into);
+  try {
+    for (const f of positionals) {
+      // Opening a shard file migrates it, so older files gain the columns the copy expects.
+      try {
+        await new SqliteStore(f).close();
+      } catch (err: unknown) {
+        throw new CliError(`${f} is not a medseg SQLite store: ${(err as Error).message}`);
+      }
+      let added: { jobs: number; samples: number };
+      try {
+        added = store.mergeFrom(f);
+      } catch (err: unknown) {
+        if (err instanceof StoreError) throw new CliError(err.message);
+        throw err;
+      }
+      io.stdout(`${f}: ${added.jobs} job(s), ${added.samples} sample(s) added\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
   }
 }
 
 async function findingsCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { db: { type: 'string' }, model: { type: 'string' } });
   if (positionals.length === 0) throw new CliError(`findings needs at least one JOB id\n${USAGE}`);
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
     let reports;
     try {
-      reports = positionals.map((id) => buildReport(store, id));
+      reports = await Promise.all(positionals.map((id) => buildReport(store, id)));
     } catch (err) {
       mapError(err);
     }
@@ -484,31 +557,33 @@ async function findingsCommand(args: string[], io: CliIo): Promise<number> {
       io.stdout(`${f.verdict.padEnd(14)} ${f.claim}\n${' '.repeat(15)}${f.evidence}\n`);
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function jobsCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { db: { type: 'string' } });
-  const store = openStore(values.db as string | undefined);
+  const store = await openStore(values.db as string | undefined);
   try {
-    const jobs = store.listJobs();
+    const jobs = await store.listJobs();
     if (jobs.length === 0) io.stdout('no job stored\n');
     for (const j of jobs) {
       const shard = j.config.shard ? ` shard ${j.config.shard.index}/${j.config.shard.count}` : '';
       io.stdout(
-        `${j.id}\t${j.status}\t${store.countSamples(j.id)}/${j.total} samples\t${j.config.dataset}\t` +
+        `${j.id}\t${j.status}\t${await store.countSamples(j.id)}/${j.total} samples\t${j.config.dataset}\t` +
           `${j.config.models.join(',')}\t${j.config.strategies.join(',')}${shard}\t${j.updatedAt}` +
           `${j.error ? `\t${j.error}` : ''}\n`,
       );
     }
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
+/** `merge`: the shards of one --shard i/N run become one job of --db (or, with --keep-jobs, copies as they are). */
 async function mergeCommand(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--keep-jobs')) return keepJobsMerge(args, io);
   const { values, positionals } = parse(args, {
     db: { type: 'string' },
     job: { type: 'string' },
@@ -518,16 +593,20 @@ async function mergeCommand(args: string[], io: CliIo): Promise<number> {
   });
   if (positionals.length === 0) throw new CliError(`merge needs the shard stores to merge\n${USAGE}`);
   if (!values.db) throw new CliError(`merge needs --db FILE, the store to merge into\n${USAGE}`);
+  if (isPostgresUrl(values.db as string))
+    throw new CliError('merge writes into a SQLite --db file; shards on PostgreSQL share it already');
   const format = oneOf(
     values.format as string | undefined,
     REPORT_FORMATS as readonly ReportFormat[],
     '--format',
   );
-  const store = openStore(values.db as string);
+  const into = values.db as string;
+  if (into !== ':memory:') mkdirSync(dirname(into), { recursive: true });
+  const store = new SqliteStore(into);
   try {
     let summary: MergeSummary;
     try {
-      summary = mergeShards(store, positionals, {
+      summary = await mergeShards(store, positionals, {
         jobId: values.job as string | undefined,
         sourceJobId: values['source-job'] as string | undefined,
       });
@@ -540,12 +619,15 @@ async function mergeCommand(args: string[], io: CliIo): Promise<number> {
         `${summary.samples} samples${summary.error ? ` (${summary.error})` : ''}\n`,
     );
     if (values.out) {
-      await writeOut(values.out as string, renderReport(buildReport(store, summary.jobId), format ?? 'json'));
+      await writeOut(
+        values.out as string,
+        renderReport(await buildReport(store, summary.jobId), format ?? 'json'),
+      );
       io.stdout(`report written to ${values.out as string}\n`);
     }
     return summary.status === 'completed' ? EXIT.ok : EXIT.failure;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -554,7 +636,7 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
   if (action === 'add') {
     const { values, positionals } = parse(rest, { ...DATASET_OPTIONS, id: { type: 'string' } });
     const dir = checkDir(positionals[0], 'datasets add DIR:');
-    const store = openStore(values.db as string | undefined);
+    const store = await openStore(values.db as string | undefined);
     try {
       const { row, dataset } = await registerDataset(store, dir, {
         ...datasetOptions(values),
@@ -569,14 +651,14 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
       for (const p of dataset.problems) io.stdout(`  problem: ${p.file}: ${p.problem}\n`);
       return EXIT.ok;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   if (action === 'list') {
     const { values } = parse(rest, { db: { type: 'string' } });
-    const store = openStore(values.db as string | undefined);
+    const store = await openStore(values.db as string | undefined);
     try {
-      const rows = store.listDatasets();
+      const rows = await store.listDatasets();
       if (rows.length === 0) io.stdout('no dataset registered\n');
       for (const r of rows) {
         const stats = r.stats as { images: number; objects: number };
@@ -586,7 +668,7 @@ async function datasetsCommand(args: string[], io: CliIo): Promise<number> {
       }
       return EXIT.ok;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   throw new CliError(`datasets needs 'add DIR' or 'list', got '${action ?? ''}'\n${USAGE}`);

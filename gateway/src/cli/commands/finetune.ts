@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { DatasetLayout } from '../../bench/datasets/dataset.ts';
-import type { JobStore } from '../../bench/job-store.ts';
+import type { SqliteStore } from '../../store/sqlite/sqlite-store.ts';
 import type { FineTuneInput } from '../../finetune/finetune-service.ts';
 import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../command.ts';
 import { parseClasses } from './bench.ts';
@@ -92,12 +92,12 @@ async function run(args: string[], io: CliIo): Promise<number> {
     USAGE,
   );
   if (sub === 'check-onnx') return checkOnnx(values, io);
-  const { JobStore } = await import('../../bench/job-store.ts');
+  const { SqliteStore } = await import('../../store/sqlite/sqlite-store.ts');
   const dbFile = values.db ?? DEFAULT_DB;
   const { mkdirSync } = await import('node:fs');
   const { dirname } = await import('node:path');
   mkdirSync(dirname(dbFile), { recursive: true });
-  const jobStore = new JobStore(dbFile);
+  const jobStore = new SqliteStore(dbFile);
   try {
     if (sub === 'list') {
       const { FineTuneStore } = await import('../../finetune/finetune-store.ts');
@@ -115,7 +115,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       throw new CliError(`unexpected argument '${positionals[0]}'\n${USAGE}`);
     return await runJob(sub, values, positionals, jobStore, io);
   } finally {
-    jobStore.close();
+    await jobStore.close();
   }
 }
 
@@ -123,7 +123,7 @@ async function runJob(
   sub: 'resume' | undefined,
   values: Record<string, string | boolean | undefined>,
   positionals: string[],
-  jobStore: JobStore,
+  jobStore: SqliteStore,
   io: CliIo,
 ): Promise<number> {
   const str = (k: string) => values[k] as string | undefined;

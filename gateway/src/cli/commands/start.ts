@@ -1,4 +1,5 @@
 /** `medseg start`: the main job. Starts the inference backend (embedded or Triton) and the GraphQL gateway. */
+import { StoreError } from '../../store/state-store.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from '../../config.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { checkpointBenchmarkJobs, withinGrace } from '../../api/graceful-shutdown.ts';
@@ -75,6 +76,8 @@ export const command: CliCommand = {
       gateway = await startGateway(config);
     } catch (err: unknown) {
       const code = (err as { code?: string }).code;
+      // The database stayed unreachable for DATABASE_CONNECT_TIMEOUT_S (each attempt was logged).
+      if (err instanceof StoreError) throw new CliError(`state store: ${err.message}`, EXIT.failure);
       if (code === 'EADDRINUSE')
         throw new CliError(
           `port ${config.port} on ${config.host} is in use; set PORT or --port`,

@@ -1,0 +1,179 @@
+/**
+ * Row mapping shared by both store implementations: the samples table's column list and values, and the
+ * conversion of database rows (snake_case columns, JSON text) back into the engine's records.
+ */
+import type {
+  BenchmarkConfig,
+  ChoiceResult,
+  FactorValues,
+  JobStatus,
+  MetricValues,
+  SampleRecord,
+} from '../bench/types.ts';
+import { METRIC_NAMES } from '../bench/types.ts';
+import type { DatasetRow, JobRow } from './state-store.ts';
+
+/** A database row as the driver returns it. */
+export type DbRow = Record<string, unknown>;
+
+/** Columns of an inserted sample, in the order of {@link sampleValues}. */
+export const SAMPLE_COLUMNS: readonly string[] = [
+  'job_id',
+  'model',
+  'strategy',
+  'object_id',
+  'variant',
+  'image_id',
+  'class_value',
+  'class_name',
+  'modality',
+  'status',
+  'failure_reason',
+  ...METRIC_NAMES.flatMap((m) => [`oracle_${m}`, `deploy_${m}`]),
+  'oracle_index',
+  'oracle_pred_iou',
+  'deploy_index',
+  'deploy_pred_iou',
+  'candidates_json',
+  'factors_json',
+  'prompt_json',
+  'segmenter_ms',
+  'total_ms',
+  'created_at',
+];
+
+/** The values of one sample for {@link SAMPLE_COLUMNS}. */
+export function sampleValues(sample: SampleRecord, createdAt: string): unknown[] {
+  const metricArgs: Array<number | null> = [];
+  for (const m of METRIC_NAMES) {
+    metricArgs.push(finiteOrNull(sample.oracle?.metrics[m]), finiteOrNull(sample.deployable?.metrics[m]));
+  }
+  return [
+    sample.jobId,
+    sample.model,
+    sample.strategy,
+    sample.objectId,
+    sample.variant,
+    sample.imageId,
+    sample.classValue,
+    sample.className,
+    sample.modality,
+    sample.status,
+    sample.failureReason,
+    ...metricArgs,
+    sample.oracle?.candidateIndex ?? null,
+    finiteOrNull(sample.oracle?.predictedIou),
+    sample.deployable?.candidateIndex ?? null,
+    finiteOrNull(sample.deployable?.predictedIou),
+    JSON.stringify(sample.candidates),
+    sample.factors === null ? null : JSON.stringify(sample.factors),
+    JSON.stringify(sample.prompt ?? null),
+    sample.segmenterMs,
+    sample.totalMs,
+    createdAt,
+  ];
+}
+
+function finiteOrNull(v: number | null | undefined): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** A number from a column that PostgreSQL may return as a string (BIGINT, COUNT). */
+export function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** A dataset row from the database. */
+export function toDatasetRow(r: DbRow): DatasetRow {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    root: r.root as string,
+    layout: r.layout as string,
+    modality: r.modality as string,
+    options: JSON.parse(r.options_json as string) as Record<string, unknown>,
+    stats: JSON.parse(r.stats_json as string) as unknown,
+    problems: JSON.parse(r.problems_json as string) as unknown[],
+    createdAt: r.created_at as string,
+  };
+}
+
+/** A job row from the database. */
+export function toJobRow(r: DbRow): JobRow {
+  return {
+    id: r.id as string,
+    datasetId: r.dataset_id as string,
+    config: JSON.parse(r.config_json as string) as BenchmarkConfig,
+    status: r.status as JobStatus,
+    total: num(r.total),
+    error: (r.error as string | null) ?? null,
+    leaseOwner: (r.lease_owner as string | null) ?? null,
+    leaseExpiresMs:
+      r.lease_expires_ms === null || r.lease_expires_ms === undefined ? null : num(r.lease_expires_ms),
+    cancelRequested: Boolean(num(r.cancel_requested ?? 0)),
+    owner: (r.owner as string | null | undefined) ?? null,
+    createdAt: r.created_at as string,
+    updatedAt: r.updated_at as string,
+  };
+}
+
+function readChoice(r: DbRow, prefix: 'oracle' | 'deploy'): ChoiceResult | null {
+  const index = r[`${prefix}_index`] as number | null;
+  if (index === null) return null;
+  const metrics = {} as MetricValues;
+  for (const m of METRIC_NAMES) metrics[m] = (r[`${prefix}_${m}`] as number | null) ?? null;
+  return {
+    candidateIndex: num(index),
+    predictedIou: (r[`${prefix}_pred_iou`] as number | null) ?? Number.NaN,
+    metrics,
+  };
+}
+
+/** A sample record from the database. */
+export function toSampleRecord(r: DbRow): SampleRecord {
+  return {
+    jobId: r.job_id as string,
+    model: r.model as string,
+    strategy: r.strategy as string,
+    variant: num(r.variant),
+    objectId: r.object_id as string,
+    imageId: r.image_id as string,
+    classValue: num(r.class_value),
+    className: r.class_name as string,
+    modality: r.modality as string,
+    status: r.status as 'ok' | 'failed',
+    failureReason: (r.failure_reason as string | null) ?? null,
+    oracle: readChoice(r, 'oracle'),
+    deployable: readChoice(r, 'deploy'),
+    candidates: JSON.parse(r.candidates_json as string) as SampleRecord['candidates'],
+    factors: r.factors_json === null ? null : (JSON.parse(r.factors_json as string) as FactorValues),
+    prompt: r.prompt_json === null ? null : (JSON.parse(r.prompt_json as string) as unknown),
+    segmenterMs: num(r.segmenter_ms),
+    totalMs: num(r.total_ms),
+  };
+}
+
+/** Groups curve rows (ordered by model, protocol, object, click) into curves. */
+export function groupCurves(rows: DbRow[]): Array<{
+  model: string;
+  protocol: string;
+  objectId: string;
+  points: Array<{ click: number; dice: number; iou: number }>;
+}> {
+  const out: ReturnType<typeof groupCurves> = [];
+  for (const r of rows) {
+    const point = { click: num(r.click), dice: num(r.dice), iou: num(r.iou) };
+    const last = out[out.length - 1];
+    if (last && last.model === r.model && last.protocol === r.protocol && last.objectId === r.object_id) {
+      last.points.push(point);
+    } else {
+      out.push({
+        model: r.model as string,
+        protocol: r.protocol as string,
+        objectId: r.object_id as string,
+        points: [point],
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,248 @@
+/**
+ * The gateway's shared state as one interface with two implementations (issue 15): SQLite (`sqlite/`), the
+ * zero-setup default in STATE_DIR, and PostgreSQL (`postgres/`, DATABASE_URL=postgres://...), which many
+ * replicas share. Both pass one conformance suite (test/integration/store-conformance.test.ts). Everything is
+ * async because a network database is; the SQLite implementation answers from the same call stack.
+ */
+import type { BenchmarkConfig, CurvePoint, JobStatus, SampleRecord } from '../bench/types.ts';
+
+/** A registered dataset row. */
+export interface DatasetRow {
+  id: string;
+  name: string;
+  root: string;
+  layout: string;
+  modality: string;
+  /** Loader options (class map, axis, window...) as given at registration. */
+  options: Record<string, unknown>;
+  stats: unknown;
+  problems: unknown[];
+  createdAt: string;
+}
+
+/** A job row. */
+export interface JobRow {
+  id: string;
+  datasetId: string;
+  config: BenchmarkConfig;
+  status: JobStatus;
+  /** Samples the job will produce in total (0 until planned). */
+  total: number;
+  error: string | null;
+  /** The replica holding the job's lease (`host/pid/uuid`), or null when none does. */
+  leaseOwner: string | null;
+  /** When that lease ends, in ms since the epoch of the store's clock (null without a lease). */
+  leaseExpiresMs: number | null;
+  /** True once someone asked the job to stop; the runner holding the lease sees it at its next renewal. */
+  cancelRequested: boolean;
+  /**
+   * The API caller that started it (principal kind:id), or null for jobs started by the CLI or stored before
+   * owners existed (those are visible to admins only through the API).
+   */
+  owner: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A stored prompt for one object, strategy, mode, randomness and seed: reused by every model and job. */
+export interface StoredPrompt {
+  prompt: unknown;
+  failure: string | null;
+}
+
+/** Key of a stored prompt set. */
+export interface PromptKey {
+  datasetId: string;
+  objectId: string;
+  strategy: string;
+  mode: string;
+  randomness: string;
+  seed: number;
+}
+
+/** One interactive curve: a model x protocol x object, clicks ascending. */
+export interface StoredCurve {
+  model: string;
+  protocol: string;
+  objectId: string;
+  points: CurvePoint[];
+}
+
+/** What a lease renewal learned: whether the lease is still ours, and whether a cancel was asked for. */
+export interface LeaseState {
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+/**
+ * One entry of the expiring record space (namespaces `session`, `volume`, `lowres`, `image`...): JSON
+ * metadata, optional bytes, an optimistic version and an expiry.
+ */
+export interface RecordEntry {
+  namespace: string;
+  key: string;
+  /** JSON-serialisable metadata. */
+  value: unknown;
+  /** Binary payload (image bytes, logits), or null. */
+  bytes: Buffer | null;
+  /** Incremented by every write; a write naming another version is refused (compare-and-set). */
+  version: number;
+  /** Expiry in ms since the epoch; null = never. */
+  expiresMs: number | null;
+}
+
+/** Called with each payload published on a channel. */
+export type ChannelListener = (payload: string) => void;
+
+/** Which engine a store runs on. */
+export type StoreKind = 'sqlite' | 'postgres';
+
+/** The shared state of the gateway. */
+export interface StateStore {
+  readonly kind: StoreKind;
+  /** The schema version after the start-up migrations. */
+  schemaVersion(): Promise<number>;
+  /** Closes connections and listeners. */
+  close(): Promise<void>;
+  /** Throws when the database cannot answer (readiness). */
+  ping(): Promise<void>;
+
+  /** Inserts or replaces a dataset registration. */
+  putDataset(row: Omit<DatasetRow, 'createdAt'> & { createdAt?: string }): Promise<DatasetRow>;
+  /** A dataset by id, or undefined. */
+  getDataset(id: string): Promise<DatasetRow | undefined>;
+  /** Every registered dataset, oldest first. */
+  listDatasets(): Promise<DatasetRow[]>;
+
+  /**
+   * Creates a queued job (StoreError CONFLICT when the id exists), already leased to `lease.owner` when
+   * given, so no other replica's sweeper can take it between creation and start. `owner` is the API caller
+   * that started it (none for the CLI).
+   */
+  createJob(
+    id: string,
+    config: BenchmarkConfig,
+    lease?: { owner: string; ttlMs: number },
+    owner?: string | null,
+  ): Promise<JobRow>;
+  /** A job by id, or undefined. */
+  getJob(id: string): Promise<JobRow | undefined>;
+  /** Jobs, newest first, optionally only those with a status. */
+  listJobs(status?: JobStatus): Promise<JobRow[]>;
+  /**
+   * Sets a job's status (and error message for failures). A terminal status also drops the lease and the
+   * cancel request; `queued` drops the cancel request (a resume). Throws when the job does not exist.
+   */
+  setJobStatus(id: string, status: JobStatus, error?: string | null): Promise<void>;
+  /** Records how many samples a job plans in total. */
+  setJobTotal(id: string, total: number): Promise<void>;
+
+  /**
+   * Takes the lease of a queued or running job for `ttlMs` when nobody holds a live one (or `owner` already
+   * does, or `stale(owner)` says the holder is gone). Atomic: of two replicas claiming at once exactly one
+   * gets true.
+   */
+  claimJob(id: string, owner: string, ttlMs: number, stale?: (owner: string) => boolean): Promise<boolean>;
+  /**
+   * Re-queues a cancelled or failed job already leased to `owner` (clearing its error and cancel request),
+   * in one step so that no other replica takes it in between; false when the job is not cancelled or failed.
+   */
+  requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends `owner`'s lease by `ttlMs`; `held` false when another replica took it or the job ended. */
+  renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState>;
+  /** Drops `owner`'s lease (no-op when it is not theirs). */
+  releaseLease(id: string, owner: string): Promise<void>;
+  /** Asks a job to stop wherever it runs; false when it is unknown or already finished. */
+  requestCancel(id: string): Promise<boolean>;
+  /** Ids of queued or running jobs whose lease is free or expired, oldest first. */
+  claimableJobs(stale?: (owner: string) => boolean): Promise<string[]>;
+
+  /** The stored prompt for a key, or undefined. */
+  getPrompt(key: PromptKey): Promise<StoredPrompt | undefined>;
+  /** Stores a prompt unless one exists for the key, and returns the stored one (the first writer wins). */
+  putPrompt(key: PromptKey, value: StoredPrompt): Promise<StoredPrompt>;
+
+  /** Keys `model|strategy|object|variant` of the samples a job already stored. */
+  doneKeys(jobId: string): Promise<Set<string>>;
+  /**
+   * Stores one sample and its curve in one transaction. Returns false (and writes nothing) when the sample
+   * was already stored: the unique key makes a double write impossible, whichever replica tries. With
+   * `leaseOwner`, the write is fenced: StoreError CONFLICT (nothing written) unless that owner still holds
+   * the job's lease, so a replica that lost its lease (paused past expiry) cannot write beside the new holder.
+   */
+  putSample(
+    sample: SampleRecord,
+    curve?: { protocol: string; points: CurvePoint[] },
+    leaseOwner?: string,
+  ): Promise<boolean>;
+  /** Number of samples a job has stored, optionally only those with a status. */
+  countSamples(jobId: string, status?: 'ok' | 'failed'): Promise<number>;
+  /** Every sample of a job, in insertion order. */
+  listSamples(jobId: string): Promise<SampleRecord[]>;
+  /** Interactive curves of a job: one entry per model x protocol x object, clicks ascending. */
+  listCurves(jobId: string): Promise<StoredCurve[]>;
+
+  /**
+   * Writes a record. `expectVersion` undefined writes unconditionally; a number writes only when the stored
+   * version equals it (0 = must not exist). Returns the new version, or null when the condition failed.
+   */
+  putRecord(entry: Omit<RecordEntry, 'version'>, expectVersion?: number): Promise<number | null>;
+  /** A live record, or undefined when missing or expired; `touchMs` slides its expiry to now + touchMs. */
+  getRecord(namespace: string, key: string, touchMs?: number): Promise<RecordEntry | undefined>;
+  /** Deletes a record; true when it existed. */
+  deleteRecord(namespace: string, key: string): Promise<boolean>;
+  /** Live records of a namespace (optionally whose key starts with `prefix`). */
+  countRecords(namespace: string, prefix?: string): Promise<number>;
+  /** Deletes expired records; returns how many. */
+  sweepRecords(): Promise<number>;
+
+  /**
+   * Takes one token from `caller`'s bucket (`burst` tokens, refilled at `ratePerSecond`), atomically for
+   * every replica: the rate limit holds per caller across the deployment. Returns whether the request may
+   * proceed and the tokens left (fractional; below 1 means the next request waits).
+   */
+  takeToken(
+    caller: string,
+    ratePerSecond: number,
+    burst: number,
+  ): Promise<{ allowed: boolean; tokens: number }>;
+
+  /** Publishes a payload (at most 7 KiB) to every listener of the channel, on every replica. */
+  publish(channel: string, payload: string): Promise<void>;
+  /** Listens on a channel; resolves once listening, with a function that stops it. */
+  listen(channel: string, listener: ChannelListener): Promise<() => Promise<void>>;
+}
+
+/** A store error that names what was wrong (bad argument, unknown row, database unreachable). */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    /** `NOT_FOUND`, `CONFLICT`, `BAD_REQUEST` or `UNAVAILABLE`. */
+    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST' | 'UNAVAILABLE',
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** The identity of a sample within a job, as {@link StateStore.doneKeys} lists it. */
+export function sampleKey(model: string, strategy: string, objectId: string, variant: number): string {
+  return `${model}|${strategy}|${objectId}|${variant}`;
+}
+
+/** Largest payload of {@link StateStore.publish} in bytes (PostgreSQL's NOTIFY limit is 8000). */
+export const MAX_PAYLOAD_BYTES = 7168;
+
+/** Checks a publish payload's size; throws StoreError otherwise. */
+export function checkPayload(channel: string, payload: string): void {
+  if (!/^[\w:.-]{1,128}$/.test(channel)) {
+    throw new StoreError(
+      `channel must be 1-128 of [A-Za-z0-9_:.-], got '${channel.slice(0, 40)}'`,
+      'BAD_REQUEST',
+    );
+  }
+  const bytes = Buffer.byteLength(payload);
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    throw new StoreError(`payload of ${bytes} bytes exceeds ${MAX_PAYLOAD_BYTES}`, 'BAD_REQUEST');
+  }
+}
