@@ -3,7 +3,16 @@
  * dependency inlined from node_modules, so the browser never fetches anything from outside the gateway.
  * Run directly (`node --import tsx web/build.ts`) or through `buildWebApp()` from tests.
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -35,6 +44,61 @@ export async function buildWebApp(outDir = WEB_DIST): Promise<void> {
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   for (const html of Object.values(PAGES)) copyFileSync(join(WEB_SRC, html), join(outDir, html));
+}
+
+/** A digest of the app's sources and this build script: a dist built from them carries it in `.stamp`. */
+function sourceStamp(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else h.update(`${p}\0`).update(readFileSync(p));
+    }
+  };
+  walk(WEB_SRC);
+  h.update(readFileSync(fileURLToPath(import.meta.url)));
+  return h.digest('hex');
+}
+
+function stampOf(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, '.stamp'), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes sure `outDir` holds the app built from the current sources, building it only when it is missing or
+ * stale. Safe when several processes call it at once (test files run in parallel): each builds into a folder
+ * of its own and renames it in; a current dist is never removed, so a gateway serving it sees no gap.
+ */
+export async function ensureWebApp(outDir = WEB_DIST): Promise<void> {
+  const stamp = sourceStamp();
+  const target = outDir.replace(/\/+$/, '');
+  if (stampOf(target) === stamp) return;
+  const mine = `${target}.tmp-${process.pid}-${Date.now()}`;
+  await buildWebApp(mine);
+  writeFileSync(join(mine, '.stamp'), stamp);
+  try {
+    renameSync(mine, target);
+    return;
+  } catch {
+    // Another process put its dist in place first, or a stale one is there.
+  }
+  if (stampOf(target) === stamp) {
+    rmSync(mine, { recursive: true, force: true });
+    return;
+  }
+  const old = `${target}.old-${process.pid}-${Date.now()}`;
+  try {
+    renameSync(target, old);
+    renameSync(mine, target);
+  } finally {
+    rmSync(old, { recursive: true, force: true });
+    rmSync(mine, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -14,7 +14,7 @@ import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { decodePng } from '../../gateway/src/imaging/decode-png.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
-import { buildWebApp } from '../../web/build.ts';
+import { ensureWebApp } from '../../web/build.ts';
 import { PALETTE, contrastRatio } from '../../web/src/overlay.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { dice } from '../helpers/dice.ts';
@@ -135,7 +135,7 @@ describe('web app in Chromium', () => {
   let browser: TestBrowser;
 
   before(async () => {
-    await buildWebApp();
+    await ensureWebApp();
     gw = await startTestGateway();
     browser = await launchChromium();
   });

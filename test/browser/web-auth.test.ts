@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
 import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
-import { buildWebApp } from '../../web/build.ts';
+import { ensureWebApp } from '../../web/build.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { SAMPLES, startTestGateway } from '../helpers/gateway.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
@@ -29,7 +29,7 @@ describe('web app with API keys', () => {
   const keys = { segment: '', bench: '', revocable: '', revocableId: '' };
 
   before(async () => {
-    await buildWebApp();
+    await ensureWebApp();
     const file = join(tmp, 'api-keys.json');
     store = new ApiKeyStore(file);
     keys.segment = store.create('web-segment', ['segment']).key;

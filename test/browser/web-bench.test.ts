@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { RunningGateway } from '../../gateway/src/main.ts';
-import { buildWebApp } from '../../web/build.ts';
+import { ensureWebApp } from '../../web/build.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { gql, startTestGateway } from '../helpers/gateway.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
@@ -39,7 +39,7 @@ describe('benchmarks and models views in Chromium', () => {
   const root = mkdtempSync(join(tmpdir(), 'medseg-web-bench-'));
 
   before(async () => {
-    await buildWebApp();
+    await ensureWebApp();
     writeSyntheticDataset({
       dir: join(root, 'synthetic'),
       images: 2,

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { decodeNifti, sliceVolume } from '../../gateway/src/imaging/nifti.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
-import { buildWebApp } from '../../web/build.ts';
+import { ensureWebApp } from '../../web/build.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { SAMPLES, startTestGateway } from '../helpers/gateway.ts';
 
@@ -74,7 +74,7 @@ describe('volume view in Chromium', () => {
   let gw: RunningGateway;
   let browser: TestBrowser;
   before(async () => {
-    await buildWebApp();
+    await ensureWebApp();
     gw = await startTestGateway();
     browser = await launchChromium();
   });

@@ -15,13 +15,13 @@ import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { decodePng } from '../../gateway/src/imaging/decode-png.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
-import { buildWebApp } from '../../web/build.ts';
+import { ensureWebApp } from '../../web/build.ts';
 import { errorCode, gql, SAMPLES, startTestGateway } from '../helpers/gateway.ts';
 
 describe('web files and the app queries', () => {
   let gw: RunningGateway;
   before(async () => {
-    await buildWebApp();
+    await ensureWebApp();
     gw = await startTestGateway();
   });
   after(async () => gw?.close());
