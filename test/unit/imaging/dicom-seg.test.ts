@@ -118,6 +118,23 @@ test('a written two-segment SEG passes dciodvfy without errors and reads back ex
   });
 });
 
+test('labels outside ASCII survive a round trip: the writer declares UTF-8 and the reader decodes it', () => {
+  const input = twoSegmentInput();
+  const labels = ['Läsion rechts', 'Myocarde gauche, écho', '肝臓'];
+  input.segments = labels.map((label, i) => ({ ...input.segments[i % 2], label }));
+  input.frames = labels.map((_, i) => ({
+    segmentNumber: i + 1,
+    sourceIndex: i,
+    mask: disk(200, 250, 20 + i),
+  }));
+  const out = writeDicomSeg(input);
+  assert.deepEqual(dciodvfy(out.bytes).errors, []);
+  assert.deepEqual(
+    readDicomSeg(out.bytes).segments.map((s) => s.label),
+    labels,
+  );
+});
+
 test('bit packing continues across frames whose pixel count is not a multiple of 8', () => {
   const source = { ...segSourceFromDicom(read('01.dcm')).source, rows: 3, columns: 3 };
   const masks = [
