@@ -17,7 +17,7 @@ import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
 import { GatewayMetrics } from './api/metrics.ts';
-import { createMedicalServices } from './api/medical-services.ts';
+import { createMedicalServices } from './api/medical/services.ts';
 import { PubSub } from './api/subscriptions.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedServerWorker } from './embedded/worker-server.ts';

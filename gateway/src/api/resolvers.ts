@@ -22,7 +22,7 @@ import {
 } from './resolver-kit.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
-import { medicalResolvers } from './medical-resolvers.ts';
+import { medicalResolvers } from './medical/resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
 import { viewerResolvers } from './viewer-resolvers.ts';
 import { finetuneResolvers } from './finetune-resolvers.ts';

@@ -28,7 +28,7 @@ import type {
 } from './annotation-sessions.ts';
 import { ApiError } from './errors.ts';
 import type { LowResStore } from './low-res-store.ts';
-import type { SpacingMemo } from './medical-services.ts';
+import type { SpacingMemo } from './medical/services.ts';
 
 const TYPED: Record<string, new (b: ArrayBuffer) => RasterData> = {
   Uint8Array,

@@ -1,9 +1,9 @@
 /** Long-lived services of the medical API: PACS endpoints, volume jobs, and pixel spacings of embeddings. */
-import type { GatewayConfig } from '../config.ts';
-import { PacsRegistry } from './medical-pacs.ts';
-import type { VolumeResultOut } from './medical-resolvers.ts';
-import { VolumeJobStore } from './propagation-jobs.ts';
-import type { PubSub } from './subscriptions.ts';
+import type { GatewayConfig } from '../../config.ts';
+import { PacsRegistry } from './pacs.ts';
+import type { VolumeResultOut } from './resolvers.ts';
+import { VolumeJobStore } from '../propagation-jobs.ts';
+import type { PubSub } from '../subscriptions.ts';
 
 /** Remembers the pixel spacing [sy, sx] (mm) an embedding's image came with, for the most recent ids. */
 export class SpacingMemo {

@@ -3,10 +3,10 @@
  * one instance fetched by WADO-RS from a configured PACS; each becomes the 8-bit grey raster SAM is given,
  * windowed as the request says, with its pixel spacing. Imaging and PACS failures leave as public codes.
  */
-import type { Raster } from '../core/raster.ts';
-import { decodeDicom, readDicomMetadata } from '../imaging/dicom.ts';
-import { ImageError } from '../imaging/image-error.ts';
-import { decodeNifti, sliceVolume, type NiftiVolume } from '../imaging/nifti.ts';
+import type { Raster } from '../../core/raster.ts';
+import { decodeDicom, readDicomMetadata } from '../../imaging/dicom.ts';
+import { ImageError } from '../../imaging/image-error.ts';
+import { decodeNifti, sliceVolume, type NiftiVolume } from '../../imaging/nifti.ts';
 import {
   applyRange,
   minMax,
@@ -14,10 +14,10 @@ import {
   toDisplay8,
   type DisplayMapping,
   type WindowPresetName,
-} from '../imaging/windowing.ts';
-import { ApiError } from './errors.ts';
-import { decodeBase64 } from './base64.ts';
-import { pacsCall, type PacsRegistry } from './medical-pacs.ts';
+} from '../../imaging/windowing.ts';
+import { ApiError } from '../errors.ts';
+import { decodeBase64 } from '../base64.ts';
+import { pacsCall, type PacsRegistry } from './pacs.ts';
 
 /** The WindowInput GraphQL object: exactly one way to map real values (HU, MR units) to 0..255. */
 export interface WindowArg {

@@ -3,27 +3,27 @@
  * `volumeJob`, `cancelVolume`, the `volumeProgress` subscription), DICOM SEG export (`exportDicomSeg`),
  * configured PACS names, and the pixel spacing of embeddings.
  */
-import type { BinaryMask } from '../core/mask.ts';
-import { decodeRle, encodeRle, RleError, rleToBbox } from '../core/rle.ts';
-import type { PromptPoint } from '../core/segmenter.ts';
-import { segSourceFromDicom } from '../imaging/dicom-seg.ts';
-import { propagate, type KeyPrompt, type PropagationResult, type StopReason } from '../sam/propagation.ts';
-import { callerOf } from './auth.ts';
-import type { ApiContext } from './context.ts';
-import { ApiError } from './errors.ts';
-import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from './resolver-kit.ts';
-import { decodeBase64 } from './base64.ts';
-import { imaging, type WindowArg } from './medical-input.ts';
-import { writeNiftiLabels } from './medical-nifti-writer.ts';
-import { pacsCall } from './medical-pacs.ts';
-import { exportSeg, type DicomSegOut, type SegOptionsArg } from './medical-seg.ts';
-import { loadVolume, type LoadedVolume, type VolumeArg } from './medical-volume.ts';
+import type { BinaryMask } from '../../core/mask.ts';
+import { decodeRle, encodeRle, RleError, rleToBbox } from '../../core/rle.ts';
+import type { PromptPoint } from '../../core/segmenter.ts';
+import { segSourceFromDicom } from '../../imaging/dicom-seg.ts';
+import { propagate, type KeyPrompt, type PropagationResult, type StopReason } from '../../sam/propagation.ts';
+import { callerOf } from '../auth.ts';
+import type { ApiContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from '../resolver-kit.ts';
+import { decodeBase64 } from '../base64.ts';
+import { imaging, type WindowArg } from './input.ts';
+import { writeNiftiLabels } from './nifti-writer.ts';
+import { pacsCall } from './pacs.ts';
+import { exportSeg, type DicomSegOut, type SegOptionsArg } from './seg.ts';
+import { loadVolume, type LoadedVolume, type VolumeArg } from './volume.ts';
 import {
   volumeTopic,
   type JobReporter,
   type VolumeJob,
   type VolumeProgressEvent,
-} from './propagation-jobs.ts';
+} from '../propagation-jobs.ts';
 
 /** VolumeSegmentInput. */
 interface VolumeSegmentArg {

@@ -4,14 +4,14 @@
  * the whole volume), the geometry a label volume needs (dims, spacing, voxel-to-RAS affine), and, for DICOM,
  * the source references a DICOM SEG needs.
  */
-import type { BinaryMask } from '../core/mask.ts';
-import type { Raster } from '../core/raster.ts';
-import { decodeDicom, type DicomImage } from '../imaging/dicom.ts';
-import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '../imaging/dicom-seg.ts';
-import { sliceVolume } from '../imaging/nifti.ts';
-import { applyRange, minMax, percentileRange, toDisplay8 } from '../imaging/windowing.ts';
-import { ApiError } from './errors.ts';
-import { decodeBase64 } from './base64.ts';
+import type { BinaryMask } from '../../core/mask.ts';
+import type { Raster } from '../../core/raster.ts';
+import { decodeDicom, type DicomImage } from '../../imaging/dicom.ts';
+import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '../../imaging/dicom-seg.ts';
+import { sliceVolume } from '../../imaging/nifti.ts';
+import { applyRange, minMax, percentileRange, toDisplay8 } from '../../imaging/windowing.ts';
+import { ApiError } from '../errors.ts';
+import { decodeBase64 } from '../base64.ts';
 import {
   checkAxis,
   imaging,
@@ -21,8 +21,8 @@ import {
   type MedicalLimits,
   type WindowArg,
   type WindowChoice,
-} from './medical-input.ts';
-import { pacsCall } from './medical-pacs.ts';
+} from './input.ts';
+import { pacsCall } from './pacs.ts';
 
 /** VolumeInput: exactly one of a NIfTI file, a list of DICOM files, or a DICOMweb series. */
 export interface VolumeArg {
