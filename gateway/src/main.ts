@@ -18,7 +18,7 @@ import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
 import { GatewayMetrics } from './api/metrics.ts';
 import { createMedicalServices } from './api/medical/services.ts';
-import { PubSub } from './api/subscriptions.ts';
+import { PubSub } from './api/pubsub.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedServerWorker } from './embedded/worker-server.ts';
 import { EmbeddingCache } from './sam/embedding-cache.ts';

@@ -13,7 +13,7 @@ import type { MedicalServices } from './medical/services.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { CallerLimiter } from './rate-limit.ts';
 import type { SharedHandles } from './shared-handles.ts';
-import type { PubSub } from './subscriptions.ts';
+import type { PubSub } from './pubsub.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
 export interface ApiServices {

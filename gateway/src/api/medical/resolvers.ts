@@ -16,7 +16,7 @@ import { decodeBase64 } from '../base64.ts';
 import { imaging, type WindowArg } from './input.ts';
 import { writeNiftiLabels } from './nifti-writer.ts';
 import { pacsCall } from './pacs.ts';
-import { exportSeg, type DicomSegOut, type SegOptionsArg } from './seg.ts';
+import { exportSeg, type SegOptionsArg } from './seg.ts';
 import { loadVolume, type LoadedVolume, type VolumeArg } from './volume.ts';
 import {
   volumeTopic,
@@ -24,6 +24,7 @@ import {
   type VolumeJob,
   type VolumeProgressEvent,
 } from '../propagation-jobs.ts';
+import type { VolumeResultOut } from './services.ts';
 
 /** VolumeSegmentInput. */
 interface VolumeSegmentArg {
@@ -48,28 +49,6 @@ interface DicomSegExportArg {
   masks: Array<{ sourceIndex: number; rle: { size: number[]; counts: string } }>;
   model?: string | null;
   seg?: SegOptionsArg | null;
-}
-
-/** The VolumeSegmentResult GraphQL object. */
-export interface VolumeResultOut {
-  model: string;
-  keySlice: number;
-  dims: number[];
-  spacing: number[] | null;
-  slices: Array<{
-    slice: number;
-    rle: { size: [number, number]; counts: string };
-    area: number;
-    predictedIou: number;
-    bbox: { x: number; y: number; width: number; height: number };
-    box: BoxArg | null;
-    sopInstanceUID: string | null;
-  }>;
-  stoppedUp: string;
-  stoppedDown: string;
-  nifti: string | null;
-  dicomSeg: DicomSegOut | null;
-  elapsedMs: number;
 }
 
 const STOPS: Record<StopReason, string> = {
