@@ -13,11 +13,11 @@ import path from 'node:path';
 import { CliError, EXIT, type CliIo } from '../cli/command.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { parseModelConfig } from '../embedded/pbtxt-parser.ts';
-import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../inference/model-config.ts';
+import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../protocol/model-config.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, ProfileError, profileFromConfig } from '../sam/contract.ts';
 import type { ModelProfile } from '../sam/contract.ts';
 import { profileOf } from '../sam/profiles/index.ts';
-import type { Datatype } from '../inference/types.ts';
+import type { Datatype } from '../protocol/types.ts';
 import { readOnnxSignature, type OnnxSignature } from './onnx-signature.ts';
 
 /** How serious a finding is: errors make Triton (or the gateway) refuse the model; warnings may. */
