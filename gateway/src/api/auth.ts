@@ -17,10 +17,10 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import { ApiKeyStore } from './api-keys.ts';
+import { ApiKeyStore } from '../security/api-keys.ts';
 import type { Logger } from 'pino';
 import { RateLimiter, type CallerLimiter } from './rate-limit.ts';
-import { isRole, requirementOf, satisfies, type Role } from './roles.ts';
+import { isRole, requirementOf, satisfies, type Role } from '../security/roles.ts';
 import {
   assertSafeBinding,
   hostOfHeader,
@@ -29,7 +29,7 @@ import {
   loadSecurityConfig,
   type JwtConfig,
   type SecurityConfig,
-} from './security-config.ts';
+} from '../security/security-config.ts';
 
 /** Who is calling: an API key, a JWT subject, or (only without any configured credentials) a loopback peer. */
 export interface Principal {
