@@ -59,9 +59,9 @@ interface StoredSession {
   width: number;
   height: number;
   startedAtMs: number;
-  actions: SessionAction[];
+  actions: readonly SessionAction[];
   masks: StoredMask[];
-  lowResIds: string[];
+  lowResIds: readonly string[];
   /** The caller that opened it (principal kind:id). */
   owner?: string;
 }
