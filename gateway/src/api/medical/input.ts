@@ -4,17 +4,15 @@
  * windowed as the request says, with its pixel spacing. Imaging and PACS failures leave as public codes.
  */
 import type { Raster } from '../../core/raster.ts';
-import { decodeDicom, readDicomMetadata } from '../../imaging/dicom.ts';
 import { ImageError } from '../../imaging/image-error.ts';
-import { decodeNifti, sliceVolume, type NiftiVolume } from '../../imaging/nifti.ts';
 import {
-  applyRange,
-  minMax,
-  percentileRange,
-  toDisplay8,
-  type DisplayMapping,
-  type WindowPresetName,
-} from '../../imaging/windowing.ts';
+  ImageRequestError,
+  readMedicalImage,
+  type MedicalImageSource,
+  type WindowSpec,
+} from '../../imaging/medical-image.ts';
+import { decodeNifti, type NiftiVolume } from '../../imaging/nifti.ts';
+import type { WindowPresetName } from '../../imaging/windowing.ts';
 import { ApiError } from '../errors.ts';
 import { decodeBase64 } from '../base64.ts';
 import { pacsCall, type PacsRegistry } from './pacs.ts';
@@ -53,9 +51,6 @@ export interface DicomWebArg {
   window?: WindowArg | null;
 }
 
-/** How a request maps intensities: a display mapping, or the file's own window (DICOM's default). */
-export type WindowChoice = DisplayMapping | { kind: 'file' };
-
 /** What reading a medical input needs from the gateway. */
 export interface MedicalLimits {
   /** Largest file in bytes. */
@@ -72,97 +67,28 @@ const PRESETS: Record<NonNullable<WindowArg['preset']>, WindowPresetName> = {
   CT_BRAIN: 'ct-brain',
 };
 
-/** Turns a WindowInput into a choice; `fallback` applies when none is given. Malformed ones are BAD_REQUEST. */
-export function windowChoice(arg: WindowArg | null | undefined, fallback: WindowChoice): WindowChoice {
-  if (!arg) return fallback;
-  const set = Object.entries(arg).filter(([, v]) => v !== null && v !== undefined);
-  if (set.length !== 1) {
-    throw new ApiError(
-      'BAD_REQUEST',
-      `window needs exactly one of centerWidth, preset, percentiles, fromFile, minMax; got ${set.length}`,
-    );
-  }
-  if (arg.centerWidth) {
-    const { center, width } = arg.centerWidth;
-    if (!Number.isFinite(center) || !Number.isFinite(width) || width < 1) {
-      throw new ApiError(
-        'BAD_REQUEST',
-        `window.centerWidth needs a finite center and a width >= 1, got center ${center} width ${width}`,
-      );
-    }
-    return { kind: 'window', window: { center, width } };
-  }
-  if (arg.preset) return { kind: 'preset', preset: PRESETS[arg.preset] };
-  if (arg.percentiles) {
-    const low = arg.percentiles.low ?? 0.5;
-    const high = arg.percentiles.high ?? 99.5;
-    if (!(low >= 0 && high <= 100 && low < high)) {
-      throw new ApiError(
-        'BAD_REQUEST',
-        `window.percentiles must satisfy 0 <= low < high <= 100, got ${low} and ${high}`,
-      );
-    }
-    return { kind: 'percentiles', low, high };
-  }
-  if (arg.fromFile === true) return { kind: 'file' };
-  if (arg.minMax === true) return { kind: 'min-max' };
-  throw new ApiError('BAD_REQUEST', 'window.fromFile and window.minMax may only be true');
+/** The WindowInput GraphQL object as imaging's window request (the same fields, imaging's preset names). */
+export function windowSpec(arg: WindowArg | null | undefined): WindowSpec | null | undefined {
+  if (!arg) return arg;
+  const { preset, ...rest } = arg;
+  return preset ? { ...rest, preset: PRESETS[preset] } : { ...rest, preset };
 }
 
 /**
  * Runs imaging code and maps its failures: ImageError codes (BAD_IMAGE, UNSUPPORTED_FORMAT,
- * UNSUPPORTED_TRANSFER_SYNTAX, IMAGE_TOO_LARGE) pass through; anything else thrown while parsing is BAD_IMAGE.
+ * UNSUPPORTED_TRANSFER_SYNTAX, IMAGE_TOO_LARGE) pass through, an ImageRequestError is BAD_REQUEST; anything
+ * else thrown while parsing is BAD_IMAGE.
  */
 export function imaging<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (err: unknown) {
     if (err instanceof ApiError) throw err;
+    // A frame, slice, axis or window the image cannot satisfy is the request's fault.
+    if (err instanceof ImageRequestError) throw new ApiError('BAD_REQUEST', err.message);
     if (err instanceof ImageError) throw new ApiError(err.code, `${what}: ${err.message}`);
     throw new ApiError('BAD_IMAGE', `${what} could not be decoded: ${(err as Error).message}`);
   }
-}
-
-/** Most samples used to estimate volume percentiles; larger volumes are sampled at a regular stride. */
-const PERCENTILE_SAMPLES = 2_000_000;
-
-/**
- * A function mapping one slice's real values to 8-bit with one mapping for the whole volume: percentile and
- * min-max ranges are computed over every voxel (strided past 2 million), so all slices share one scale.
- * `fromFile` has no meaning for NIfTI (no window in the header) and falls back to min-max.
- */
-export function volumeDisplay(
-  values: ArrayLike<number>,
-  choice: WindowChoice,
-): (slice: ArrayLike<number>) => Uint8Array {
-  switch (choice.kind) {
-    case 'window':
-    case 'preset':
-      return (slice) => toDisplay8(slice, choice);
-    case 'percentiles': {
-      const stride = Math.max(1, Math.ceil(values.length / PERCENTILE_SAMPLES));
-      const sample = new Float64Array(Math.ceil(values.length / stride));
-      for (let i = 0, j = 0; i < values.length; i += stride, j++) sample[j] = values[i];
-      const [lo, hi] = percentileRange(sample, choice.low, choice.high);
-      return (slice) => applyRange(slice, lo, hi);
-    }
-    case 'min-max':
-    case 'file': {
-      const [lo, hi] = minMax(values);
-      return (slice) => applyRange(slice, lo, hi);
-    }
-    default: {
-      const never: never = choice;
-      throw new Error(`unknown window choice ${JSON.stringify(never)}`);
-    }
-  }
-}
-
-/** Checks a NIfTI slicing axis (0, 1 or 2) and returns it. */
-export function checkAxis(axis: number | null | undefined): 0 | 1 | 2 {
-  const a = axis ?? 2;
-  if (a !== 0 && a !== 1 && a !== 2) throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${a}`);
-  return a;
 }
 
 /** Decodes NIfTI bytes within the limits. */
@@ -176,50 +102,14 @@ export function readNiftiVolume(
 
 /** One slice of a NIfTI volume as SAM's 8-bit input (spacing [sy, sx] kept). */
 export function readNiftiInput(arg: NiftiArg, limits: MedicalLimits): Raster {
-  const axis = checkAxis(arg.axis);
-  const volume = readNiftiVolume(arg.base64, limits);
-  const n = volume.dims[axis];
-  if (!Number.isInteger(arg.slice) || arg.slice < 0 || arg.slice >= n) {
-    throw new ApiError(
-      'BAD_REQUEST',
-      `slice ${arg.slice} is outside 0..${n - 1} along axis ${axis} of a ${volume.dims.join('x')} volume`,
-    );
-  }
-  const display = volumeDisplay(volume.data, windowChoice(arg.window, { kind: 'min-max' }));
-  const { raster, spacing } = imaging('NIfTI', () => sliceVolume(volume, axis, arg.slice));
-  return { width: raster.width, height: raster.height, channels: 1, data: display(raster.data), spacing };
+  const bytes = decodeBase64(arg.base64, limits.maxBytes);
+  return readImage('NIfTI', { format: 'nifti', bytes, axis: arg.axis, slice: arg.slice }, arg.window, limits);
 }
 
-/** One frame of DICOM Part 10 bytes as SAM's 8-bit input; `frame` is 0-based. */
-export function decodeDicomFrame(
-  bytes: Uint8Array,
-  frame: number | null | undefined,
-  window: WindowArg | null | undefined,
-  maxPixels: number,
-): Raster {
-  const frameIndex = frame ?? 0;
-  const meta = imaging('DICOM', () => readDicomMetadata(bytes));
-  if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= meta.numberOfFrames) {
-    throw new ApiError(
-      'BAD_REQUEST',
-      `frame ${frameIndex} is outside 0..${meta.numberOfFrames - 1} (0-based) of a ${meta.numberOfFrames}-frame DICOM`,
-    );
-  }
-  const choice = windowChoice(window, { kind: 'file' });
-  const decoded = imaging('DICOM', () =>
-    decodeDicom(bytes, {
-      frameIndex,
-      maxPixels,
-      ...(choice.kind === 'file' ? {} : { display: choice }),
-    }),
-  );
-  return decoded.display;
-}
-
-/** A DicomInput as SAM's 8-bit input. */
+/** A DicomInput as SAM's 8-bit input; `frame` is 0-based. */
 export function readDicomInput(arg: DicomArg, limits: MedicalLimits): Raster {
   const bytes = decodeBase64(arg.base64, limits.maxBytes);
-  return decodeDicomFrame(bytes, arg.frame, arg.window, limits.maxPixels);
+  return readImage('DICOM', { format: 'dicom', bytes, frame: arg.frame }, arg.window, limits);
 }
 
 /** Fetches one instance by WADO-RS from the named PACS and decodes it as SAM's 8-bit input. */
@@ -228,5 +118,15 @@ export async function readDicomWebInput(arg: DicomWebArg, limits: MedicalLimits)
   const bytes = await pacsCall(`WADO-RS from '${arg.pacs}'`, () =>
     client.retrieveInstance(arg.studyUID, arg.seriesUID, arg.instanceUID),
   );
-  return decodeDicomFrame(bytes, arg.frame, arg.window, limits.maxPixels);
+  return readImage('DICOM', { format: 'dicom', bytes, frame: arg.frame }, arg.window, limits);
+}
+
+/** The one imaging call of a medical input: its GraphQL window mapped, its failures mapped to public codes. */
+function readImage(
+  what: string,
+  source: MedicalImageSource,
+  window: WindowArg | null | undefined,
+  limits: Pick<MedicalLimits, 'maxPixels'>,
+): Raster {
+  return imaging(what, () => readMedicalImage(source, windowSpec(window), limits)).raster;
 }
