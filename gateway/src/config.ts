@@ -7,12 +7,12 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, intFromEnv as int } from './config-env.ts';
+import { assertSafeBinding, loadSecurityConfig, type SecurityConfig } from './security/security-config.ts';
 
 export { ConfigError };
 
 /** The model repository shipped with the package (the reference models), whatever the working directory. */
 export const DEFAULT_MODEL_REPOSITORY = fileURLToPath(new URL('../../triton-models', import.meta.url));
-import { assertSafeBinding, loadSecurityConfig, type SecurityConfig } from './api/security-config.ts';
 
 /** Frozen gateway configuration. */
 export interface GatewayConfig {
@@ -117,7 +117,7 @@ export interface GatewayConfig {
   everythingDeadlineMs: number;
   /** segmentEverything calls running at once; more get RESOURCE_EXHAUSTED (EVERYTHING_MAX_RUNNING, default 2). */
   everythingMaxRunning: number;
-  /** Authentication, query limits, rate limits, backend queue and shutdown grace (see api/security-config.ts). */
+  /** Authentication, query limits, rate limits, backend queue and shutdown grace (see security/security-config.ts). */
   security: Readonly<SecurityConfig>;
 }
 

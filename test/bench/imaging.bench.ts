@@ -7,13 +7,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import {
-  decodeImage,
-  decodeDicom,
-  decodeNifti,
-  encodePng,
-  sliceVolume,
-} from '../../gateway/src/imaging/index.ts';
+import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
+import { decodeDicom } from '../../gateway/src/imaging/dicom.ts';
+import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
+import { decodeNifti, sliceVolume } from '../../gateway/src/imaging/nifti.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = resolve(repoRoot, '../shared/samples');

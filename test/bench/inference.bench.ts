@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
-import type { InferRequest } from '../../gateway/src/inference/types.ts';
+import type { InferRequest } from '../../gateway/src/protocol/types.ts';
 import { GraphBuilder, OnnxType, serializeModel } from '../../gateway/src/models/onnx-builder.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

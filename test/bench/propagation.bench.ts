@@ -4,7 +4,7 @@
  * propagate function directly on the SAM session (no HTTP, no NIfTI), and again with every slice's embedding
  * already cached (decoder only), measured side by side in one run; Dice against the known ellipsoid.
  */
-import { writeNiftiLabels } from '../../gateway/src/api/medical-nifti-writer.ts';
+import { writeNiftiLabels } from '../../gateway/src/api/medical/nifti-writer.ts';
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import { decodeRle } from '../../gateway/src/core/rle.ts';

@@ -12,7 +12,7 @@ import {
   serializeModel,
   type OnnxElemType,
 } from '../../gateway/src/models/onnx-builder.ts';
-import { DATATYPES, type Datatype } from '../../gateway/src/inference/types.ts';
+import { DATATYPES, type Datatype } from '../../gateway/src/protocol/types.ts';
 import { tempDir } from './temp-dir.ts';
 
 /** Datatypes that have an identity test model (BF16 has no ONNX Runtime for Node tensor type). */

@@ -9,13 +9,12 @@ import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import { decodeRle } from '../../gateway/src/core/rle.ts';
+import { dicomJsonString, DicomWebClient } from '../../gateway/src/imaging/dicomweb-client.ts';
 import {
-  DicomWebClient,
-  dicomJsonString,
   readDicomSeg,
   SEGMENTATION_STORAGE_SOP_CLASS_UID,
   segSourceFromDicom,
-} from '../../gateway/src/imaging/index.ts';
+} from '../../gateway/src/imaging/dicom-seg.ts';
 import { maskBox } from '../../gateway/src/sam/propagation.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';

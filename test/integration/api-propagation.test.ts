@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { writeNiftiLabels } from '../../gateway/src/api/medical-nifti-writer.ts';
+import { writeNiftiLabels } from '../../gateway/src/api/medical/nifti-writer.ts';
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import type { Raster } from '../../gateway/src/core/raster.ts';

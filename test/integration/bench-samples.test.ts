@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BenchmarkService } from '../../gateway/src/bench/index.ts';
+import { BenchmarkService } from '../../gateway/src/bench/benchmark-service.ts';
 import { SqliteStore } from '../../gateway/src/store/sqlite/sqlite-store.ts';
 import { createFakeSegmenter } from '../unit/bench/fake-segmenter.ts';
 import { tempDir } from '../helpers/temp-dir.ts';

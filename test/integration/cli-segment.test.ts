@@ -10,8 +10,8 @@ import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
-import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
-import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
+import { ApiKeyStore } from '../../gateway/src/security/api-keys.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
 
 function capture() {
   const out: string[] = [];

@@ -10,9 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { InferenceError, type InferenceErrorCode } from '../../gateway/src/inference/errors.ts';
 import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
-import { inferenceService } from '../../gateway/src/inference/proto.ts';
-import { float32ToFp16, toFp16Array } from '../../gateway/src/inference/tensor-codec.ts';
-import type { InferRequest, Tensor, TensorData } from '../../gateway/src/inference/types.ts';
+import { inferenceService } from '../../gateway/src/protocol/proto.ts';
+import { float32ToFp16, toFp16Array } from '../../gateway/src/protocol/tensor-codec.ts';
+import type { InferRequest, Tensor, TensorData } from '../../gateway/src/protocol/types.ts';
 import { IDENTITY_DATATYPES, LARGE_ELEMENTS, TEST_MODELS, identityModel } from '../helpers/test-models.ts';
 
 /** What a backend under test provides. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
-import type { Tensor } from '../../gateway/src/inference/types.ts';
+import type { Tensor } from '../../gateway/src/protocol/types.ts';
 import { REPO_ROOT } from '../helpers/gateway.ts';
 
 test('the decoder answers a subset of outputs in the order asked, with the right shapes', async () => {

@@ -8,7 +8,7 @@ import { after, before, it } from 'node:test';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { InferenceError } from '../../gateway/src/inference/errors.ts';
 import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
-import type { InferRequest } from '../../gateway/src/inference/types.ts';
+import type { InferRequest } from '../../gateway/src/protocol/types.ts';
 import { createTestRepository, identityModel } from '../helpers/test-models.ts';
 import { GENEROUS_MS } from '../helpers/wait.ts';
 

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { EmbeddedInferenceServer } from '../../gateway/src/embedded/grpc-server.ts';
 import { InferenceError } from '../../gateway/src/inference/errors.ts';
 import { KServeClient } from '../../gateway/src/inference/kserve-client.ts';
-import { inferenceService } from '../../gateway/src/inference/proto.ts';
+import { inferenceService } from '../../gateway/src/protocol/proto.ts';
 import { TEST_MODELS, createTestRepository, identityModel } from '../helpers/test-models.ts';
 import { GraphBuilder, OnnxType, serializeModel } from '../../gateway/src/models/onnx-builder.ts';
 import { tempDir } from '../helpers/temp-dir.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { createRng, type Rng } from '../../gateway/src/core/random.ts';
 import { countsToString, encodeRle } from '../../gateway/src/core/rle.ts';

@@ -25,10 +25,10 @@ import {
 import { createClient } from 'graphql-ws';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { ApiKeyStore } from '../../gateway/src/api/api-keys.ts';
+import { ApiKeyStore } from '../../gateway/src/security/api-keys.ts';
 import { readSchemaSdl } from '../../gateway/src/api/http-server.ts';
-import { requirementOf, ROLES, type Role } from '../../gateway/src/api/roles.ts';
-import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
+import { requirementOf, ROLES, type Role } from '../../gateway/src/security/roles.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
 import { ConfigError, loadConfig } from '../../gateway/src/config.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { startTestGateway } from '../helpers/gateway.ts';

@@ -11,7 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { REPO_ROOT, startTestGateway } from '../helpers/gateway.ts';

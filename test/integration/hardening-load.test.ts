@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadSecurityConfig } from '../../gateway/src/api/security-config.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import { gql, startTestGateway } from '../helpers/gateway.ts';

@@ -8,17 +8,15 @@ import { dirname, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BinaryMask } from '../../gateway/src/core/mask.ts';
+import { SEGMENTATION_CODES } from '../../gateway/src/imaging/coded-concept.ts';
+import { decodeDicom } from '../../gateway/src/imaging/dicom.ts';
 import {
-  DicomWebClient,
-  DicomWebError,
-  SEGMENTATION_CODES,
-  SEGMENTATION_STORAGE_SOP_CLASS_UID,
-  decodeDicom,
-  dicomJsonString,
   readDicomSeg,
+  SEGMENTATION_STORAGE_SOP_CLASS_UID,
   segSourceFromDicom,
   writeDicomSeg,
-} from '../../gateway/src/imaging/index.ts';
+} from '../../gateway/src/imaging/dicom-seg.ts';
+import { DicomWebClient, DicomWebError, dicomJsonString } from '../../gateway/src/imaging/dicomweb-client.ts';
 import type { OrthancHandle } from '../helpers/orthanc.ts';
 import { freePort, startOrthanc } from '../helpers/orthanc.ts';
 

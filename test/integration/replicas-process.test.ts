@@ -16,7 +16,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
-import { writeNiftiLabels } from '../../gateway/src/api/medical-nifti-writer.ts';
+import { writeNiftiLabels } from '../../gateway/src/api/medical/nifti-writer.ts';
 import { createBenchCommand } from '../../gateway/src/cli/commands/bench.ts';
 import { gql, REPO_ROOT } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';

@@ -20,13 +20,27 @@ export interface AnnotationSessionState {
   height: number;
   startedAtMs: number;
   lastUsedMs: number;
-  actions: SessionAction[];
+  /** The history: read it here, change it only through the SessionStore methods (addAction, undo, ...). */
+  readonly actions: readonly SessionAction[];
   /** Masks after each action, parallel to `actions` (undo pops both). */
-  masks: MaskCandidate[];
+  readonly masks: readonly MaskCandidate[];
   /** lowResId of the current mask, for clients that refine it with segment. */
-  lowResIds: string[];
+  readonly lowResIds: readonly string[];
   /** The caller that opened it (principal kind:id); only it, or an admin, may see or change it. */
   owner: string;
+}
+
+/** The history of a session as the store changes it (the state's fields are read-only to everyone else). */
+interface SessionHistory {
+  actions: SessionAction[];
+  masks: MaskCandidate[];
+  lowResIds: string[];
+}
+
+/** The current mask of a session and the lowResId it was stored under. */
+export interface CurrentMask {
+  mask: MaskCandidate;
+  lowResId: string;
 }
 
 /** Who asks for a session: a principal id (kind:id) and whether it is an admin. */
@@ -133,6 +147,49 @@ export class SessionStore {
     return this.sessions.delete(id);
   }
 
+  /** LIMIT_EXCEEDED when the session already holds `maxClicks` clicks (checked before a click is added). */
+  checkClickRoom(s: AnnotationSessionState, maxClicks: number): void {
+    if (sessionPrompts(s.actions).points.length >= maxClicks) {
+      throw new ApiError('LIMIT_EXCEEDED', `a session holds at most ${maxClicks} clicks`);
+    }
+  }
+
+  /** Appends a click or a box to the session's history. */
+  addAction(s: AnnotationSessionState, action: SessionAction): void {
+    history(s).actions.push(action);
+  }
+
+  /** Records the mask the decoder gave for the history so far, and the lowResId its logits are kept under. */
+  recordMask(s: AnnotationSessionState, mask: MaskCandidate, lowResId: string): void {
+    history(s).masks.push(mask);
+    history(s).lowResIds.push(lowResId);
+  }
+
+  /** Takes back the latest action and the mask it produced (nothing when the history is empty). */
+  undo(s: AnnotationSessionState): void {
+    const h = history(s);
+    if (h.actions.length === 0) return;
+    h.actions.pop();
+    if (h.masks.length > h.actions.length) {
+      h.masks.pop();
+      h.lowResIds.pop();
+    }
+  }
+
+  /** Clears the history: no prompts, no mask. */
+  reset(s: AnnotationSessionState): void {
+    const h = history(s);
+    h.actions = [];
+    h.masks = [];
+    h.lowResIds = [];
+  }
+
+  /** The session's current mask and its lowResId, or undefined before the first mask. */
+  current(s: AnnotationSessionState): CurrentMask | undefined {
+    const n = s.masks.length;
+    return n > 0 ? { mask: s.masks[n - 1], lowResId: s.lowResIds[n - 1] } : undefined;
+  }
+
   /** When a session expires (ms since epoch). */
   expiresAtMs(s: AnnotationSessionState): number {
     return s.lastUsedMs + this.options.ttlMs;
@@ -153,8 +210,13 @@ export class SessionStore {
   }
 }
 
+/** The history of a session, writable: only the SessionStore's methods call this. */
+function history(s: AnnotationSessionState): SessionHistory {
+  return s as unknown as SessionHistory;
+}
+
 /** The prompts a session's actions add up to: every click, and the latest box. */
-export function sessionPrompts(actions: SessionAction[]): {
+export function sessionPrompts(actions: readonly SessionAction[]): {
   points: PromptPoint[];
   box: [number, number, number, number] | undefined;
 } {

@@ -17,10 +17,10 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import { ApiKeyStore } from './api-keys.ts';
-import type { ApiContext } from './context.ts';
+import { ApiKeyStore } from '../security/api-keys.ts';
+import type { Logger } from 'pino';
 import { RateLimiter, type CallerLimiter } from './rate-limit.ts';
-import { isRole, requirementOf, satisfies, type Role } from './roles.ts';
+import { isRole, requirementOf, satisfies, type Role } from '../security/roles.ts';
 import {
   assertSafeBinding,
   hostOfHeader,
@@ -29,7 +29,7 @@ import {
   loadSecurityConfig,
   type JwtConfig,
   type SecurityConfig,
-} from './security-config.ts';
+} from '../security/security-config.ts';
 
 /** Who is calling: an API key, a JWT subject, or (only without any configured credentials) a loopback peer. */
 export interface Principal {
@@ -37,6 +37,16 @@ export interface Principal {
   /** Key id, JWT `sub`, or `loopback`; used for rate limiting and logs (never a secret). */
   id: string;
   roles: Role[];
+}
+
+/**
+ * What the role check reads of a request's context (a structural slice of ApiContext, so that this module
+ * does not depend on the context that is built from it).
+ */
+export interface OperationContext {
+  requestId: string;
+  principal?: Principal;
+  services: { log: Logger };
 }
 
 /** A refusal at the HTTP layer: status, headers and a GraphQL-shaped body. */
@@ -373,7 +383,7 @@ export class GatewaySecurity {
   }
 
   /** The Apollo plugin: role checks on every operation, and Retry-After on overload errors. */
-  plugin(): ApolloServerPlugin<ApiContext> {
+  plugin(): ApolloServerPlugin<OperationContext> {
     const authorize = this.authorizeOperation.bind(this);
     return {
       async requestDidStart() {
@@ -409,7 +419,7 @@ export class GatewaySecurity {
   authorizeOperation(
     document: DocumentNode,
     operationName: string | null | undefined,
-    context: ApiContext,
+    context: OperationContext,
     transport: 'http' | 'websocket',
   ): string[] {
     const fields = topLevelFields(document, operationName);
@@ -465,7 +475,7 @@ export class GatewaySecurity {
  * The owner identity of the calling principal, for jobs and sessions: `kind:id` (a key id or JWT subject,
  * never a secret), and whether it may see everyone's (admin).
  */
-export function callerOf(ctx: Pick<ApiContext, 'principal'>): { id: string; admin: boolean } {
+export function callerOf(ctx: Pick<OperationContext, 'principal'>): { id: string; admin: boolean } {
   const p = ctx.principal;
   if (!p) return { id: 'none', admin: false };
   return { id: `${p.kind}:${p.id}`, admin: p.roles.includes('admin') };

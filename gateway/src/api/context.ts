@@ -9,11 +9,11 @@ import type { EmbeddingCache } from '../sam/embedding-cache.ts';
 import type { SamSession } from '../sam/session.ts';
 import type { SessionStore } from './annotation-sessions.ts';
 import type { LowResStore } from './low-res-store.ts';
-import type { MedicalServices } from './medical-services.ts';
+import type { MedicalServices } from './medical/services.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { CallerLimiter } from './rate-limit.ts';
 import type { SharedHandles } from './shared-handles.ts';
-import type { PubSub } from './subscriptions.ts';
+import type { PubSub } from './pubsub.ts';
 
 /** Long-lived services shared by all requests (built once by the composition root). */
 export interface ApiServices {

@@ -16,8 +16,8 @@ import {
   type DicomArg,
   type DicomWebArg,
   type NiftiArg,
-} from './medical-input.ts';
-import type { PacsRegistry } from './medical-pacs.ts';
+} from './medical/input.ts';
+import type { PacsRegistry } from './medical/pacs.ts';
 
 /** The ImageInput GraphQL input object (exactly one field set). */
 export interface ImageInputArg {

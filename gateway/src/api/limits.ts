@@ -17,7 +17,7 @@ import {
 } from 'graphql';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import type { SecurityConfig } from './security-config.ts';
+import type { SecurityConfig } from '../security/security-config.ts';
 
 /** Depth and cost of one operation's selection set. */
 export interface OperationSize {

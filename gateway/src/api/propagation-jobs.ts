@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StateStore } from '../store/state-store.ts';
 import { ApiError, toApiError } from './errors.ts';
-import { topic, type PubSub, type Topic } from './subscriptions.ts';
+import { topic, type PubSub, type Topic } from './pubsub.ts';
 
 /** A job's lifecycle. */
 export type VolumeJobPhase = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';

@@ -3,8 +3,7 @@
  * boundary, and the wrapper that turns any thrown error into a GraphQLError with a public code.
  */
 import type { PromptPoint } from '../core/segmenter.ts';
-import { SemaphoreFullError } from '../core/semaphore.ts';
-import type { ApiContext } from './context.ts';
+import { SemaphoreFullError, type Semaphore } from '../core/semaphore.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
 
 /** PointInput. */
@@ -68,17 +67,14 @@ export function guarded<A extends unknown[], R>(
     try {
       return await fn(...args);
     } catch (err: unknown) {
-      const ctx = args[2] as ApiContext | undefined;
+      const ctx = args[2] as { requestId?: string } | undefined;
       throw toGraphQLError(mapError(err), ctx?.requestId);
     }
   };
 }
 
 /** Runs `fn` holding one of MAX_DECODES slots; a full waiting line is RESOURCE_EXHAUSTED. */
-export async function decodeSlot<T>(
-  services: Pick<ApiContext['services'], 'decodes'>,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function decodeSlot<T>(services: { decodes: Semaphore }, fn: () => Promise<T>): Promise<T> {
   let release: () => void;
   try {
     release = await services.decodes.acquire();

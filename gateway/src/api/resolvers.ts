@@ -22,7 +22,7 @@ import {
 } from './resolver-kit.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
-import { medicalResolvers } from './medical-resolvers.ts';
+import { medicalResolvers } from './medical/resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
 import { viewerResolvers } from './viewer-resolvers.ts';
 import { finetuneResolvers } from './finetune-resolvers.ts';
@@ -192,7 +192,7 @@ function provenance(ctx: ApiContext, e: EmbeddingInfo, set: PromptSet, c: MaskCa
 async function runSession(ctx: ApiContext, s: AnnotationSessionState) {
   const { points, box } = sessionPrompts(s.actions);
   if (points.length === 0 && !box) return undefined;
-  const prev = s.masks.length > 0 ? s.masks[s.masks.length - 1] : undefined;
+  const prev = ctx.services.sessions.current(s)?.mask;
   const set: PromptSet = { points, box, maskInput: prev?.lowRes };
   const [candidates] = await ctx.services.sam.decode(s.embeddingId, [set], {
     multimask: points.length <= 1,
@@ -210,7 +210,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
       `session '${s.id}' lost its embedding (expired); start a new session`,
     );
   const { points, box } = sessionPrompts(s.actions);
-  const current = s.masks.length > 0 ? s.masks[s.masks.length - 1] : undefined;
+  const current = ctx.services.sessions.current(s);
   const set: PromptSet = { points, box };
   return {
     id: s.id,
@@ -221,7 +221,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
     clickCount: points.length,
     elapsedMs: Date.now() - s.startedAtMs,
     mask: current
-      ? maskOutput(ctx, current, provenance(ctx, e, set, current), [], s.lowResIds[s.lowResIds.length - 1])
+      ? maskOutput(ctx, current.mask, provenance(ctx, e, set, current.mask), [], current.lowResId)
       : null,
     expiresAt: new Date(ctx.services.sessions.expiresAtMs(s)).toISOString(),
   };
@@ -233,8 +233,7 @@ async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSe
   change(s);
   const result = await runSession(ctx, s);
   if (result) {
-    s.masks.push(result.best);
-    s.lowResIds.push(ctx.services.lowRes.put(result.best.lowRes, s.model));
+    ctx.services.sessions.recordMask(s, result.best, ctx.services.lowRes.put(result.best.lowRes, s.model));
   }
   await ctx.services.handles?.pushSession(s);
   return sessionOut(ctx, s);
@@ -452,54 +451,43 @@ export const resolvers = {
       ) => {
         const s = await sessionFor(ctx, a.session);
         const point = checkPoint(a, s.width, s.height, 'click');
-        if (sessionPrompts(s.actions).points.length >= ctx.services.config.maxPointsPerSet) {
-          throw new ApiError(
-            'LIMIT_EXCEEDED',
-            `a session holds at most ${ctx.services.config.maxPointsPerSet} clicks`,
-          );
-        }
-        return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'click', point }));
+        ctx.services.sessions.checkClickRoom(s, ctx.services.config.maxPointsPerSet);
+        return applyAction(ctx, a.session, (st) =>
+          ctx.services.sessions.addAction(st, { kind: 'click', point }),
+        );
       },
     ),
     setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
       const box = checkBox(a.box, s.width, s.height, 'box');
-      return applyAction(ctx, a.session, (st) => st.actions.push({ kind: 'box', box }));
+      return applyAction(ctx, a.session, (st) => ctx.services.sessions.addAction(st, { kind: 'box', box }));
     }),
     undo: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
-      if (s.actions.length > 0) {
-        s.actions.pop();
-        if (s.masks.length > s.actions.length) {
-          s.masks.pop();
-          s.lowResIds.pop();
-        }
-      }
+      ctx.services.sessions.undo(s);
       await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
     }),
     reset: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
-      s.actions = [];
-      s.masks = [];
-      s.lowResIds = [];
+      ctx.services.sessions.reset(s);
       await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
     }),
     exportSession: guarded(
       async (_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
         const s = await sessionFor(ctx, a.session);
-        const current = s.masks[s.masks.length - 1];
+        const current = ctx.services.sessions.current(s);
         if (!current)
           throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
         const e = ctx.services.sam.embedding(s.embeddingId);
         if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
         const out = maskOutput(
           ctx,
-          current,
-          provenance(ctx, e, { points: [] }, current),
+          current.mask,
+          provenance(ctx, e, { points: [] }, current.mask),
           a.format === 'PNG' ? ['PNG'] : [],
-          s.lowResIds[s.lowResIds.length - 1],
+          current.lowResId,
         );
         return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
       },

@@ -28,7 +28,7 @@ import type {
 } from './annotation-sessions.ts';
 import { ApiError } from './errors.ts';
 import type { LowResStore } from './low-res-store.ts';
-import type { SpacingMemo } from './medical-services.ts';
+import type { SpacingMemo } from './medical/services.ts';
 
 const TYPED: Record<string, new (b: ArrayBuffer) => RasterData> = {
   Uint8Array,
@@ -59,9 +59,9 @@ interface StoredSession {
   width: number;
   height: number;
   startedAtMs: number;
-  actions: SessionAction[];
+  actions: readonly SessionAction[];
   masks: StoredMask[];
-  lowResIds: string[];
+  lowResIds: readonly string[];
   /** The caller that opened it (principal kind:id). */
   owner?: string;
 }

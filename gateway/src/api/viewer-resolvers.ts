@@ -9,7 +9,7 @@ import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { guarded } from './resolver-kit.ts';
-import { requirementOf, satisfies } from './roles.ts';
+import { requirementOf, satisfies } from '../security/roles.ts';
 
 /** The resolver map of `viewer` and `renderImage` (merged into Query by resolvers.ts). */
 export const viewerResolvers = {

@@ -13,8 +13,8 @@
  *
  * Spec: Triton docs/user_guide/model_configuration.md#dynamic-batcher
  */
-import { allocateTensorData, elementCount } from '../inference/tensor-codec.ts';
-import type { Tensor, TensorData } from '../inference/types.ts';
+import { allocateTensorData, elementCount } from '../protocol/tensor-codec.ts';
+import type { Tensor, TensorData } from '../protocol/types.ts';
 import { nowNs, type ModelStatsRecorder } from './model-stats.ts';
 
 /** The model parameter that names inputs whose values must match within a batch. */

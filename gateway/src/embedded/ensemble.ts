@@ -6,8 +6,8 @@
  * exist and be ready, and every mapped tensor must be produced before it is consumed.
  * Spec: Triton docs/user_guide/architecture.md#ensemble-models
  */
-import type { EnsembleStep, ModelConfig } from '../inference/model-config.ts';
-import type { ModelMetadata, Tensor } from '../inference/types.ts';
+import type { EnsembleStep, ModelConfig } from '../protocol/model-config.ts';
+import type { ModelMetadata, Tensor } from '../protocol/types.ts';
 import { ModelStatsRecorder, nowNs } from './model-stats.ts';
 import { metadataFromConfig, validateRequest, type ServedModel } from './served-model.ts';
 

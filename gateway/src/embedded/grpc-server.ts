@@ -8,8 +8,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { toWireModelConfig } from '../inference/model-config-wire.ts';
-import { DEFAULT_MAX_MESSAGE_BYTES, inferenceService, type WireInferRequest } from '../inference/proto.ts';
+import { toWireModelConfig } from '../protocol/model-config-wire.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES, inferenceService, type WireInferRequest } from '../protocol/proto.ts';
 import {
   TensorCodecError,
   decodeTensorContents,
@@ -17,8 +17,8 @@ import {
   encodeTensorData,
   hasContents,
   isDatatype,
-} from '../inference/tensor-codec.ts';
-import type { ModelStatistics, Tensor } from '../inference/types.ts';
+} from '../protocol/tensor-codec.ts';
+import type { ModelStatistics, Tensor } from '../protocol/types.ts';
 import { ModelRepository, type Resolution } from './model-repository.ts';
 import { InvalidRequestError, type ServedModel } from './served-model.ts';
 

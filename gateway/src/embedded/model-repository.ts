@@ -8,8 +8,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelConfig } from '../inference/model-config.ts';
-import type { RepositoryModel } from '../inference/types.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
+import type { RepositoryModel } from '../protocol/types.ts';
 import { EnsembleModel, planEnsemble } from './ensemble.ts';
 import { OnnxModel } from './onnx-model.ts';
 import { parseModelConfig } from './pbtxt-parser.ts';

@@ -4,7 +4,7 @@
  * one row per executed batch size.
  * Spec: Triton's statistics extension (docs/protocol/extension_statistics.md)
  */
-import type { ModelStatistics, StatisticDuration } from '../inference/types.ts';
+import type { ModelStatistics, StatisticDuration } from '../protocol/types.ts';
 
 const zero = (): StatisticDuration => ({ count: 0, ns: 0 });
 

@@ -4,8 +4,8 @@
  * keeps Triton-style statistics.
  * Spec: Triton docs/user_guide/model_configuration.md (scheduling and batching)
  */
-import type { ModelConfig } from '../inference/model-config.ts';
-import type { ModelMetadata, Tensor } from '../inference/types.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
+import type { ModelMetadata, Tensor } from '../protocol/types.ts';
 import { DynamicBatcher, SAME_VALUE_INPUTS_PARAMETER } from './dynamic-batcher.ts';
 import { ModelStatsRecorder, nowNs } from './model-stats.ts';
 import { OnnxRunner, type OnnxRunnerOptions } from './onnx-runner.ts';

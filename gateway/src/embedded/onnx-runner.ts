@@ -12,8 +12,8 @@
  * Spec: https://onnxruntime.ai/docs/api/js/ and Triton's onnxruntime backend conventions
  */
 import ort from 'onnxruntime-node';
-import type { ConfigDataType, ModelConfig } from '../inference/model-config.ts';
-import type { Datatype, Tensor } from '../inference/types.ts';
+import type { ConfigDataType, ModelConfig } from '../protocol/model-config.ts';
+import type { Datatype, Tensor } from '../protocol/types.ts';
 import { InvalidRequestError } from './served-model.ts';
 
 type OrtType = ort.Tensor.Type;

@@ -5,7 +5,7 @@
  * (max_batch_size, dims, data types, instance counts ...) and given Triton's defaults.
  * Spec: https://protobuf.dev/reference/protobuf/textformat-spec/ and Triton's model_configuration.md
  */
-import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../inference/model-config.ts';
+import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../protocol/model-config.ts';
 
 /** A config.pbtxt that cannot be parsed or is not a valid model configuration. */
 export class ModelConfigError extends Error {

@@ -4,9 +4,9 @@
  * max_batch_size > 0, batch size within 1..max_batch_size), no missing inputs, known outputs.
  * Spec: Triton model configuration (docs/user_guide/model_configuration.md)
  */
-import type { ConfigDataType, ModelConfig } from '../inference/model-config.ts';
-import { elementCount } from '../inference/tensor-codec.ts';
-import type { Datatype, ModelMetadata, Tensor, TensorMetadata } from '../inference/types.ts';
+import type { ConfigDataType, ModelConfig } from '../protocol/model-config.ts';
+import { elementCount } from '../protocol/tensor-codec.ts';
+import type { Datatype, ModelMetadata, Tensor, TensorMetadata } from '../protocol/types.ts';
 import type { ModelStatsRecorder } from './model-stats.ts';
 
 /** A request the model cannot take (answered with gRPC INVALID_ARGUMENT). */

@@ -13,8 +13,8 @@ import type {
   InferResponse,
   ModelMetadata,
   RepositoryModel,
-} from './types.ts';
-import type { ModelConfig } from './model-config.ts';
+} from '../protocol/types.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
 
 /** Options of {@link GuardedBackend}. */
 export interface GuardOptions {

@@ -6,14 +6,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { InferenceError, toInferenceError } from './errors.ts';
-import { normalizeModelConfig } from './model-config-wire.ts';
-import type { ModelConfig } from './model-config.ts';
+import { normalizeModelConfig } from '../protocol/model-config-wire.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   inferenceService,
   type WireInferResponse,
   type WireParameter,
-} from './proto.ts';
+} from '../protocol/proto.ts';
 import {
   TensorCodecError,
   checkTensorData,
@@ -22,7 +22,7 @@ import {
   encodeTensorData,
   hasContents,
   isDatatype,
-} from './tensor-codec.ts';
+} from '../protocol/tensor-codec.ts';
 import type {
   InferParameterValue,
   InferRequest,
@@ -33,7 +33,7 @@ import type {
   ServerMetadata,
   Tensor,
   TensorMetadata,
-} from './types.ts';
+} from '../protocol/types.ts';
 
 /** What the gateway needs from an inference backend; KServeClient implements it, tests may fake it. */
 export interface InferenceBackend {

@@ -10,14 +10,12 @@
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CliError, EXIT, type CliIo } from '../cli/command.ts';
-import { ConfigError, loadConfig } from '../config.ts';
 import { parseModelConfig } from '../embedded/pbtxt-parser.ts';
-import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../inference/model-config.ts';
+import type { ConfigDataType, ModelConfig, ModelTensorConfig } from '../protocol/model-config.ts';
 import { DECODER_INPUTS, DECODER_OUTPUTS, ProfileError, profileFromConfig } from '../sam/contract.ts';
 import type { ModelProfile } from '../sam/contract.ts';
 import { profileOf } from '../sam/profiles/index.ts';
-import type { Datatype } from '../inference/types.ts';
+import type { Datatype } from '../protocol/types.ts';
 import { readOnnxSignature, type OnnxSignature } from './onnx-signature.ts';
 
 /** How serious a finding is: errors make Triton (or the gateway) refuse the model; warnings may. */
@@ -963,49 +961,4 @@ export function formatReport(report: CheckReport): string {
       (missingWeights ? `; ${MODELS_DOC} explains how to export missing weights` : ''),
   );
   return lines.join('\n') + '\n';
-}
-
-/** Usage of `medseg models check`. */
-export const CHECK_USAGE = `usage: medseg models check [--repository DIR] [--json]
-
-Validates a Triton model repository: configs parse, version folders and model files exist, config tensors
-match the ONNX graphs, sam.* preprocessing parameters are coherent, ensemble maps are consistent.
-  --repository DIR  the repository to check (default: MODEL_REPOSITORY, else ./triton-models)
-  --json            print the report as JSON
-Exit status: 0 without errors, 1 with errors, 2 on bad usage.`;
-
-/** `medseg models check`: prints the report; resolves to 0 without errors, 1 with errors, 2 on bad usage. */
-export async function runCheckCommand(
-  args: string[],
-  io: CliIo,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
-  let repository: string | undefined;
-  let json = false;
-  for (let i = 0; i < args.length; i += 1) {
-    const a = args[i];
-    if (a === '--json') json = true;
-    else if (a === '--repository' || a === '-r') {
-      repository = args[i + 1];
-      i += 1;
-      if (repository === undefined || repository.startsWith('-')) {
-        throw new CliError(`--repository expects a folder, got ${repository ?? 'nothing'}\n${CHECK_USAGE}`);
-      }
-    } else if (a.startsWith('--repository=')) repository = a.slice('--repository='.length);
-    else if (a === '--help' || a === '-h') {
-      io.stdout(CHECK_USAGE + '\n');
-      return EXIT.ok;
-    } else throw new CliError(`unknown option '${a}'\n${CHECK_USAGE}`);
-  }
-  if (repository === undefined) {
-    try {
-      repository = loadConfig(env).modelRepository;
-    } catch (err: unknown) {
-      if (err instanceof ConfigError) throw new CliError(err.message);
-      throw err;
-    }
-  }
-  const report = await checkRepository(repository);
-  io.stdout(json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
-  return report.ok ? EXIT.ok : EXIT.failure;
 }

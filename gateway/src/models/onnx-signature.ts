@@ -7,7 +7,7 @@
  */
 import { open } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import type { ConfigDataType } from '../inference/model-config.ts';
+import type { ConfigDataType } from '../protocol/model-config.ts';
 
 const { onnx } = onnxProto;
 

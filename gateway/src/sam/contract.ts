@@ -5,7 +5,7 @@
  * unchanged, and checked against the models' real tensors (ModelMetadata) before use.
  * Contracts: ../shared/DESIGN.md "SAM ONNX interfaces".
  */
-import type { ModelConfig } from '../inference/model-config.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
 
 /** The SAM families with a profile in `profiles/` (the values of `sam.profile`). */
 export const PROFILE_NAMES = ['sam', 'medsam', 'sam_hwc'] as const;

@@ -9,7 +9,7 @@
  * on the same embedding with the same point count and prior kind leave together in one call that carries the
  * embedding once (`point_coords [B,N,2]`, `image_embeddings [1,C,H,W]`).
  */
-import type { InferRequest, Tensor } from '../inference/types.ts';
+import type { InferRequest, Tensor } from '../protocol/types.ts';
 import type { EmbeddingTensor } from './profile.ts';
 
 /** One prompt set, ready for the decoder (coordinates already in the model frame). */

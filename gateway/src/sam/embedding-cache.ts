@@ -4,7 +4,7 @@
  * tensors: SAM's encoder gives one (`image_embeddings`), SAM 2's several (the embedding and high-resolution
  * features), each named by the decoder input it feeds.
  */
-import { fromFp16Array, toFp16Array } from '../inference/tensor-codec.ts';
+import { fromFp16Array, toFp16Array } from '../protocol/tensor-codec.ts';
 import type { EmbeddingTensor } from './profile.ts';
 
 /** One cached embedding and what it was computed from. */

@@ -4,7 +4,7 @@
  * Models the repository index reports as not ready cost no further backend call: their config cannot be read
  * from Triton anyway, and asking for it only ran the retry policy (and its warnings) on every listing.
  */
-import type { RepositoryModel } from '../inference/types.ts';
+import type { RepositoryModel } from '../protocol/types.ts';
 
 /** The `sam.*` parameters of a model's config that matter for listing. */
 export interface SamConfigParams {

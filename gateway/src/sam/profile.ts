@@ -8,7 +8,7 @@
 import type { BinaryMask } from '../core/mask.ts';
 import type { Raster } from '../core/raster.ts';
 import type { LowResLogits } from '../core/segmenter.ts';
-import type { ModelMetadata, Tensor, TensorMetadata } from '../inference/types.ts';
+import type { ModelMetadata, Tensor, TensorMetadata } from '../protocol/types.ts';
 import type { ModelProfile, ProfileName, SamModel } from './contract.ts';
 
 /** A decoder-side tensor computed once per image by the encoder: the decoder input it feeds, and its values. */

@@ -23,13 +23,13 @@ import type {
 } from '../core/segmenter.ts';
 import { DecodeBatcher, type DecoderOutput } from './decode-batcher.ts';
 import type { EmbeddingCache } from './embedding-cache.ts';
-import type { ModelConfig } from '../inference/model-config.ts';
+import type { ModelConfig } from '../protocol/model-config.ts';
 import { ProfileError, profileFromConfig, type SamModel } from './contract.ts';
 import { listServableModels } from './model-listing.ts';
 import type { SamProfile } from './profile.ts';
 import { profileOf } from './profiles/index.ts';
 import { validateProfile } from './validate.ts';
-import type { InferenceBackend, InferResponse } from '../inference/types.ts';
+import type { InferenceBackend, InferResponse } from '../protocol/types.ts';
 
 /** What the session needs from an inference backend (the KServe client and its guard satisfy it). */
 export type SamBackend = InferenceBackend;

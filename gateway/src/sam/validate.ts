@@ -2,7 +2,7 @@
  * Checks a model's contract against the encoder's and decoder's real tensors (ModelMetadata), through the
  * family's profile; the session runs it before first use and refuses a model that does not match.
  */
-import type { ModelMetadata } from '../inference/types.ts';
+import type { ModelMetadata } from '../protocol/types.ts';
 import { dimsMatch, DECODER_INPUTS, DECODER_OUTPUTS, type ModelProfile } from './contract.ts';
 import { profileOf } from './profiles/index.ts';
 

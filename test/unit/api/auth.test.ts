@@ -4,10 +4,10 @@ import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'graphql';
-import { ApiKeyError, ApiKeyStore } from '../../../gateway/src/api/api-keys.ts';
+import { ApiKeyError, ApiKeyStore } from '../../../gateway/src/security/api-keys.ts';
 import { authorizeFields, GatewaySecurity, topLevelFields } from '../../../gateway/src/api/auth.ts';
-import { parseRoles, requirementOf, satisfies } from '../../../gateway/src/api/roles.ts';
-import { isLoopbackHost, loadSecurityConfig } from '../../../gateway/src/api/security-config.ts';
+import { parseRoles, requirementOf, satisfies } from '../../../gateway/src/security/roles.ts';
+import { isLoopbackHost, loadSecurityConfig } from '../../../gateway/src/security/security-config.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
 import { waitFor } from '../../helpers/wait.ts';

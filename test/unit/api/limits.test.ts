@@ -8,7 +8,7 @@ import { readSchemaSdl } from '../../../gateway/src/api/http-server.ts';
 import { InferenceError } from '../../../gateway/src/inference/errors.ts';
 import { GuardedBackend } from '../../../gateway/src/inference/backpressure.ts';
 import type { SamBackend } from '../../../gateway/src/sam/session.ts';
-import type { InferRequest, InferResponse } from '../../../gateway/src/inference/types.ts';
+import type { InferRequest, InferResponse } from '../../../gateway/src/protocol/types.ts';
 
 const schema = buildSchema(readSchemaSdl());
 const limits = graphqlLimits({ maxQueryDepth: 15, maxQueryCost: 2000, maxQueryTokens: 20_000 });

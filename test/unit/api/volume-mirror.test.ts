@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { VolumeJobStore, type VolumeProgressEvent } from '../../../gateway/src/api/propagation-jobs.ts';
-import { PubSub } from '../../../gateway/src/api/subscriptions.ts';
+import { PubSub } from '../../../gateway/src/api/pubsub.ts';
 import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {

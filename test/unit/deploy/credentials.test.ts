@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { ApiKeyStore } from '../../../gateway/src/api/api-keys.ts';
+import { ApiKeyStore } from '../../../gateway/src/security/api-keys.ts';
 import { ConfigError, loadConfig } from '../../../gateway/src/config.ts';
 import { yamlDocuments } from './deploy-facts.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';

@@ -35,10 +35,10 @@ export const GATEWAY_PORT = 4000;
 
 /**
  * Environment variables the gateway's configuration reads (`env.NAME`, `int(env, 'NAME', ...)`) in
- * gateway/src/config.ts and the security settings it includes (gateway/src/api/security-config.ts).
+ * gateway/src/config.ts and the security settings it includes (gateway/src/security/security-config.ts).
  */
 export function gatewayEnvNames(): Set<string> {
-  const src = readRepoFile('gateway/src/config.ts') + readRepoFile('gateway/src/api/security-config.ts');
+  const src = readRepoFile('gateway/src/config.ts') + readRepoFile('gateway/src/security/security-config.ts');
   const names = new Set<string>();
   for (const m of src.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]);
   for (const m of src.matchAll(/\b(?:int|intFromEnv)\(env,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]);

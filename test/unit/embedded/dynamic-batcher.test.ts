@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DynamicBatcher, sliceBatch, stackInputs } from '../../../gateway/src/embedded/dynamic-batcher.ts';
 import { ModelStatsRecorder } from '../../../gateway/src/embedded/model-stats.ts';
-import type { Tensor } from '../../../gateway/src/inference/types.ts';
+import type { Tensor } from '../../../gateway/src/protocol/types.ts';
 
 const x = (rows: number[][], name = 'X'): Tensor => ({
   name,

@@ -9,8 +9,8 @@ import {
   toWireParameters,
   validateInferInputs,
 } from '../../../gateway/src/inference/kserve-client.ts';
-import { normalizeModelConfig, toWireModelConfig } from '../../../gateway/src/inference/model-config-wire.ts';
-import type { ModelMetadata } from '../../../gateway/src/inference/types.ts';
+import { normalizeModelConfig, toWireModelConfig } from '../../../gateway/src/protocol/model-config-wire.ts';
+import type { ModelMetadata } from '../../../gateway/src/protocol/types.ts';
 
 const meta: ModelMetadata = {
   name: 'dec',

@@ -8,10 +8,10 @@ import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
 import {
   checkRepository,
   formatReport,
-  runCheckCommand,
   type CheckReport,
   type Finding,
 } from '../../../gateway/src/models/check-repository.ts';
+import { runCheckCommand } from '../../../gateway/src/cli/commands/models.ts';
 import { readOnnxSignature } from '../../../gateway/src/models/onnx-signature.ts';
 import {
   GraphBuilder,

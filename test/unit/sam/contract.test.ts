@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ModelConfig } from '../../../gateway/src/inference/model-config.ts';
+import type { ModelConfig } from '../../../gateway/src/protocol/model-config.ts';
 import { ProfileError, profileFromConfig } from '../../../gateway/src/sam/contract.ts';
 import { validateProfile } from '../../../gateway/src/sam/validate.ts';
-import type { ModelMetadata } from '../../../gateway/src/inference/types.ts';
+import type { ModelMetadata } from '../../../gateway/src/protocol/types.ts';
 
 function encoderConfig(params: Record<string, string>): ModelConfig {
   return {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DecodeBatcher, type DecoderItem } from '../../../gateway/src/sam/decode-batcher.ts';
-import type { InferRequest, Tensor } from '../../../gateway/src/inference/types.ts';
+import type { InferRequest, Tensor } from '../../../gateway/src/protocol/types.ts';
 
 /** A fake decoder: masks are filled with the item's first label x 10 + its point count, iou with the batch index. */
 function fakeDecoder(calls: InferRequest[]) {

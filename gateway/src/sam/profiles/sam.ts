@@ -8,7 +8,7 @@ import type { BinaryMask } from '../../core/mask.ts';
 import { postprocessToMask } from '../../core/sam-postprocess.ts';
 import { longestSideSize, mapPointToModel, preprocessSam } from '../../core/sam-transform.ts';
 import type { LowResLogits } from '../../core/segmenter.ts';
-import type { ModelMetadata, TensorMetadata } from '../../inference/types.ts';
+import type { ModelMetadata, TensorMetadata } from '../../protocol/types.ts';
 import type { ModelProfile } from '../contract.ts';
 import type { SamProfile } from '../profile.ts';
 import { toUint8 } from '../raster-input.ts';

@@ -11,8 +11,8 @@ import {
   fp16ToFloat32,
   fromFp16Array,
   toFp16Array,
-} from '../../../gateway/src/inference/tensor-codec.ts';
-import type { Datatype, TensorData } from '../../../gateway/src/inference/types.ts';
+} from '../../../gateway/src/protocol/tensor-codec.ts';
+import type { Datatype, TensorData } from '../../../gateway/src/protocol/types.ts';
 
 const samples: Array<[Datatype, TensorData]> = [
   ['BOOL', Uint8Array.from([1, 0, 1])],

@@ -1,9 +1,10 @@
 /** Long-lived services of the medical API: PACS endpoints, volume jobs, and pixel spacings of embeddings. */
-import type { GatewayConfig } from '../config.ts';
-import { PacsRegistry } from './medical-pacs.ts';
-import type { VolumeResultOut } from './medical-resolvers.ts';
-import { VolumeJobStore } from './propagation-jobs.ts';
-import type { PubSub } from './subscriptions.ts';
+import type { GatewayConfig } from '../../config.ts';
+import { PacsRegistry } from './pacs.ts';
+import type { BoxArg } from '../resolver-kit.ts';
+import type { DicomSegOut } from './seg.ts';
+import { VolumeJobStore } from '../propagation-jobs.ts';
+import type { PubSub } from '../pubsub.ts';
 
 /** Remembers the pixel spacing [sy, sx] (mm) an embedding's image came with, for the most recent ids. */
 export class SpacingMemo {
@@ -23,6 +24,28 @@ export class SpacingMemo {
   get(id: string): [number, number] | undefined {
     return this.entries.get(id);
   }
+}
+
+/** The VolumeSegmentResult GraphQL object. */
+export interface VolumeResultOut {
+  model: string;
+  keySlice: number;
+  dims: number[];
+  spacing: number[] | null;
+  slices: Array<{
+    slice: number;
+    rle: { size: [number, number]; counts: string };
+    area: number;
+    predictedIou: number;
+    bbox: { x: number; y: number; width: number; height: number };
+    box: BoxArg | null;
+    sopInstanceUID: string | null;
+  }>;
+  stoppedUp: string;
+  stoppedDown: string;
+  nifti: string | null;
+  dicomSeg: DicomSegOut | null;
+  elapsedMs: number;
 }
 
 /** The medical API's services (one per gateway). */

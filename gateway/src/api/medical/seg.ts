@@ -2,18 +2,18 @@
  * DICOM SEG outputs of the API: BINARY segmentations of masks over DICOM source slices (the imaging layer's
  * writer), returned as bytes and optionally stored to a configured PACS by STOW-RS.
  */
-import type { BinaryMask } from '../core/mask.ts';
-import { SEGMENTATION_CODES, type CodedConcept } from '../imaging/coded-concept.ts';
+import type { BinaryMask } from '../../core/mask.ts';
+import { SEGMENTATION_CODES, type CodedConcept } from '../../imaging/coded-concept.ts';
 import {
   longStringProblem,
   LO_MAX_CHARS,
   writeDicomSeg,
   type SegPatientStudy,
   type SegSourceImage,
-} from '../imaging/dicom-seg.ts';
-import { ApiError } from './errors.ts';
-import { imaging } from './medical-input.ts';
-import { pacsCall, type PacsRegistry } from './medical-pacs.ts';
+} from '../../imaging/dicom-seg.ts';
+import { ApiError } from '../errors.ts';
+import { imaging } from './input.ts';
+import { pacsCall, type PacsRegistry } from './pacs.ts';
 
 /** The SegmentType enum of the schema. */
 export type SegmentTypeArg = 'TISSUE' | 'LIVER' | 'LUNG' | 'KIDNEY' | 'HEART' | 'NEOPLASM';

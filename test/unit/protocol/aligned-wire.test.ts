@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inferenceService } from '../../../gateway/src/inference/proto.ts';
-import { decodeTensorData } from '../../../gateway/src/inference/tensor-codec.ts';
+import { inferenceService } from '../../../gateway/src/protocol/proto.ts';
+import { decodeTensorData } from '../../../gateway/src/protocol/tensor-codec.ts';
 
 /** What grpc-js does on receipt: a fresh buffer holding the 5-byte frame header, then the message. */
 function receive(message: Buffer): Buffer {

@@ -4,25 +4,17 @@
  * the whole volume), the geometry a label volume needs (dims, spacing, voxel-to-RAS affine), and, for DICOM,
  * the source references a DICOM SEG needs.
  */
-import type { BinaryMask } from '../core/mask.ts';
-import type { Raster } from '../core/raster.ts';
-import { decodeDicom, type DicomImage } from '../imaging/dicom.ts';
-import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '../imaging/dicom-seg.ts';
-import { sliceVolume } from '../imaging/nifti.ts';
-import { applyRange, minMax, percentileRange, toDisplay8 } from '../imaging/windowing.ts';
-import { ApiError } from './errors.ts';
-import { decodeBase64 } from './base64.ts';
-import {
-  checkAxis,
-  imaging,
-  readNiftiVolume,
-  volumeDisplay,
-  windowChoice,
-  type MedicalLimits,
-  type WindowArg,
-  type WindowChoice,
-} from './medical-input.ts';
-import { pacsCall } from './medical-pacs.ts';
+import type { BinaryMask } from '../../core/mask.ts';
+import type { Raster } from '../../core/raster.ts';
+import { decodeDicom, type DicomImage } from '../../imaging/dicom.ts';
+import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '../../imaging/dicom-seg.ts';
+import { checkAxis, volumeDisplay, windowChoice, type WindowChoice } from '../../imaging/medical-image.ts';
+import { sliceVolume } from '../../imaging/nifti.ts';
+import { applyRange, minMax, percentileRange, toDisplay8 } from '../../imaging/windowing.ts';
+import { ApiError } from '../errors.ts';
+import { decodeBase64 } from '../base64.ts';
+import { imaging, readNiftiVolume, windowSpec, type MedicalLimits, type WindowArg } from './input.ts';
+import { pacsCall } from './pacs.ts';
 
 /** VolumeInput: exactly one of a NIfTI file, a list of DICOM files, or a DICOMweb series. */
 export interface VolumeArg {
@@ -76,7 +68,10 @@ export async function loadVolume(
       'BAD_REQUEST',
       `volume needs exactly one of nifti, dicomSeries, dicomweb; got ${given}`,
     );
-  if (arg.nifti) return niftiVolume(arg.nifti.base64, checkAxis(arg.nifti.axis), window, limits);
+  if (arg.nifti) {
+    const axis = imaging('NIfTI', () => checkAxis(arg.nifti!.axis));
+    return niftiVolume(arg.nifti.base64, axis, window, limits);
+  }
   let files: Uint8Array[];
   let pacs: string | undefined;
   if (arg.dicomSeries) {
@@ -107,7 +102,10 @@ function niftiVolume(
   limits: MedicalLimits,
 ): LoadedVolume {
   const volume = readNiftiVolume(base64, limits);
-  const display = volumeDisplay(volume.data, windowChoice(window, { kind: 'min-max' }));
+  const display = volumeDisplay(
+    volume.data,
+    imaging('window', () => windowChoice(windowSpec(window), { kind: 'min-max' })),
+  );
   const [nx, ny, nz] = volume.dims;
   const [width, height] = axis === 2 ? [nx, ny] : axis === 1 ? [nx, nz] : [ny, nz];
   const [dx, dy, dz] = volume.spacing;
@@ -203,7 +201,7 @@ function dicomVolume(
   const sortedFiles = order.map((i) => files[i]);
   const refs = sortedFiles.map((f, i) => imaging(`DICOM instance ${order[i]}`, () => segSourceFromDicom(f)));
 
-  const choice: WindowChoice = windowChoice(window, { kind: 'file' });
+  const choice: WindowChoice = imaging('window', () => windowChoice(windowSpec(window), { kind: 'file' }));
   let display: (d: DicomImage) => Uint8Array;
   switch (choice.kind) {
     case 'file':

@@ -3,27 +3,28 @@
  * `volumeJob`, `cancelVolume`, the `volumeProgress` subscription), DICOM SEG export (`exportDicomSeg`),
  * configured PACS names, and the pixel spacing of embeddings.
  */
-import type { BinaryMask } from '../core/mask.ts';
-import { decodeRle, encodeRle, RleError, rleToBbox } from '../core/rle.ts';
-import type { PromptPoint } from '../core/segmenter.ts';
-import { segSourceFromDicom } from '../imaging/dicom-seg.ts';
-import { propagate, type KeyPrompt, type PropagationResult, type StopReason } from '../sam/propagation.ts';
-import { callerOf } from './auth.ts';
-import type { ApiContext } from './context.ts';
-import { ApiError } from './errors.ts';
-import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from './resolver-kit.ts';
-import { decodeBase64 } from './base64.ts';
-import { imaging, type WindowArg } from './medical-input.ts';
-import { writeNiftiLabels } from './medical-nifti-writer.ts';
-import { pacsCall } from './medical-pacs.ts';
-import { exportSeg, type DicomSegOut, type SegOptionsArg } from './medical-seg.ts';
-import { loadVolume, type LoadedVolume, type VolumeArg } from './medical-volume.ts';
+import type { BinaryMask } from '../../core/mask.ts';
+import { decodeRle, encodeRle, RleError, rleToBbox } from '../../core/rle.ts';
+import type { PromptPoint } from '../../core/segmenter.ts';
+import { segSourceFromDicom } from '../../imaging/dicom-seg.ts';
+import { propagate, type KeyPrompt, type PropagationResult, type StopReason } from '../../sam/propagation.ts';
+import { callerOf } from '../auth.ts';
+import type { ApiContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from '../resolver-kit.ts';
+import { decodeBase64 } from '../base64.ts';
+import { imaging, type WindowArg } from './input.ts';
+import { writeNiftiLabels } from './nifti-writer.ts';
+import { pacsCall } from './pacs.ts';
+import { exportSeg, type SegOptionsArg } from './seg.ts';
+import { loadVolume, type LoadedVolume, type VolumeArg } from './volume.ts';
 import {
   volumeTopic,
   type JobReporter,
   type VolumeJob,
   type VolumeProgressEvent,
-} from './propagation-jobs.ts';
+} from '../propagation-jobs.ts';
+import type { VolumeResultOut } from './services.ts';
 
 /** VolumeSegmentInput. */
 interface VolumeSegmentArg {
@@ -48,28 +49,6 @@ interface DicomSegExportArg {
   masks: Array<{ sourceIndex: number; rle: { size: number[]; counts: string } }>;
   model?: string | null;
   seg?: SegOptionsArg | null;
-}
-
-/** The VolumeSegmentResult GraphQL object. */
-export interface VolumeResultOut {
-  model: string;
-  keySlice: number;
-  dims: number[];
-  spacing: number[] | null;
-  slices: Array<{
-    slice: number;
-    rle: { size: [number, number]; counts: string };
-    area: number;
-    predictedIou: number;
-    bbox: { x: number; y: number; width: number; height: number };
-    box: BoxArg | null;
-    sopInstanceUID: string | null;
-  }>;
-  stoppedUp: string;
-  stoppedDown: string;
-  nifti: string | null;
-  dicomSeg: DicomSegOut | null;
-  elapsedMs: number;
 }
 
 const STOPS: Record<StopReason, string> = {

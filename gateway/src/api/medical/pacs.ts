@@ -2,9 +2,9 @@
  * The PACS endpoints a request may name (configured, never sent by clients), as DICOMweb clients, and the
  * mapping of DICOMweb failures onto public error codes.
  */
-import type { PacsEndpointConfig } from '../config.ts';
-import { DicomWebClient, DicomWebError } from '../imaging/dicomweb-client.ts';
-import { ApiError } from './errors.ts';
+import type { PacsEndpointConfig } from '../../config.ts';
+import { DicomWebClient, DicomWebError } from '../../imaging/dicomweb-client.ts';
+import { ApiError } from '../errors.ts';
 
 /** Named DICOMweb clients built once from the configuration. */
 export class PacsRegistry {
