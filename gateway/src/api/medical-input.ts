@@ -5,7 +5,7 @@
  */
 import type { Raster } from '../core/raster.ts';
 import { decodeDicom, readDicomMetadata } from '../imaging/dicom.ts';
-import { ImageError } from '../imaging/image-error.ts';
+import { decoding } from '../imaging/image-error.ts';
 import { decodeNifti, sliceVolume, type NiftiVolume } from '../imaging/nifti.ts';
 import {
   applyRange,
@@ -109,19 +109,8 @@ export function windowChoice(arg: WindowArg | null | undefined, fallback: Window
   throw new ApiError('BAD_REQUEST', 'window.fromFile and window.minMax may only be true');
 }
 
-/**
- * Runs imaging code and maps its failures: ImageError codes (BAD_IMAGE, UNSUPPORTED_FORMAT,
- * UNSUPPORTED_TRANSFER_SYNTAX, IMAGE_TOO_LARGE) pass through; anything else thrown while parsing is BAD_IMAGE.
- */
-export function imaging<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err: unknown) {
-    if (err instanceof ApiError) throw err;
-    if (err instanceof ImageError) throw new ApiError(err.code, `${what}: ${err.message}`);
-    throw new ApiError('BAD_IMAGE', `${what} could not be decoded: ${(err as Error).message}`);
-  }
-}
+/** Runs imaging code so that only ImageErrors leave it, named by `what` (see {@link decoding}). */
+export const imaging: <T>(what: string, fn: () => T) => T = decoding;
 
 /** Most samples used to estimate volume percentiles; larger volumes are sampled at a regular stride. */
 const PERCENTILE_SAMPLES = 2_000_000;

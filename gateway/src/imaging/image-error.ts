@@ -33,3 +33,21 @@ export function checkPixelLimit(count: number, maxPixels: number, what: string):
     );
   }
 }
+
+/**
+ * Runs a decoder over untrusted bytes so that only ImageErrors leave it: an ImageError gets `what` in front
+ * of its message when `what` is given, and anything else (a RangeError from reading past the end of a
+ * truncated buffer, a codec's own exception) becomes BAD_IMAGE naming `what`.
+ */
+export function decoding<T>(what: string | undefined, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err: unknown) {
+    if (err instanceof ImageError) {
+      if (what === undefined) throw err;
+      throw new ImageError(err.code, `${what}: ${err.message}`, { cause: err });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ImageError('BAD_IMAGE', `${what ?? 'image'} could not be decoded: ${message}`, { cause: err });
+  }
+}
