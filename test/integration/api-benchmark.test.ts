@@ -139,7 +139,7 @@ describe('benchmark API', () => {
         'BAD_REQUEST',
         `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S2], shardIndex: 3 }) { id } }`,
       ],
-      ['BAD_REQUEST', `mutation { cancelBenchmark(id: "missing") { id } }`],
+      ['NOT_FOUND', `mutation { cancelBenchmark(id: "missing") { id } }`],
       [
         'GRAPHQL_VALIDATION_FAILED',
         `mutation { startBenchmark(input: { dataset: "synth", models: ["m"], strategies: [S9] }) { id } }`,

@@ -3,9 +3,16 @@
  * serving the generated reference models.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ApiKeyStore } from '../../gateway/src/security/api-keys.ts';
+import { ERROR_CODES } from '../../gateway/src/api/errors.ts';
+import { loadSecurityConfig } from '../../gateway/src/security/security-config.ts';
+import { StoreError } from '../../gateway/src/store/state-store.ts';
 import { dice } from '../../gateway/src/core/metrics.ts';
 import { emptyMask, type BinaryMask } from '../../gateway/src/core/mask.ts';
 import { nextClick } from '../../gateway/src/core/interactive.ts';
@@ -15,7 +22,10 @@ import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
+import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { openWs, wsErrorCode } from '../helpers/ws-client.ts';
+import { makeDicom } from '../unit/imaging/synthetic-dicom.ts';
 import { SessionStore } from '../../gateway/src/api/annotation-sessions.ts';
 
 const SEGMENT = `query ($input: SegmentInput!) {
@@ -69,15 +79,52 @@ function centroidInside(mask: BinaryMask): { x: number; y: number } {
 
 const maskOf = (m: MaskOut) => decodeRle(m.rle);
 
+/** Every public code a test of this file has seen answered to a real request; the last test checks all are. */
+const driven = new Set<string>();
+
+/** Asserts the answer's first error code and records it as driven. */
+function expectCode(r: Awaited<ReturnType<typeof gql>>, expected: string, what: string): void {
+  assert.equal(errorCode(r), expected, `${what}: ${JSON.stringify(r.errors)}`);
+  driven.add(expected);
+}
+
+/** A local HTTP server answering every request with `status`; a PACS that fails. */
+async function failingServer(status: number): Promise<Server> {
+  const server = createServer((_req, res) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end('internal failure at /srv/pacs/db');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+/** A loopback port nobody listens on. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 describe('GraphQL API over the embedded backend', () => {
   let gw: RunningGateway;
   let phantom: Phantom;
   let b64: string;
   let dataRoot: string;
+  let pacs: Server;
 
   before(async () => {
     dataRoot = tempDir('medseg-api-');
-    gw = await startTestGateway({ dataRoots: [dataRoot], maxPixels: 4_000_000 });
+    pacs = await failingServer(500);
+    gw = await startTestGateway({
+      dataRoots: [dataRoot],
+      maxPixels: 4_000_000,
+      pacsEndpoints: {
+        nowhere: { baseUrl: `http://127.0.0.1:${await deadPort()}/dicom-web` },
+        failing: { baseUrl: `http://127.0.0.1:${(pacs.address() as AddressInfo).port}/dicom-web` },
+      },
+    });
     phantom = generatePhantom({ seed: 7, width: 320, height: 256, shapes: ['disc', 'ellipse', 'ring'] });
     const png = encodePng(phantom.image);
     b64 = Buffer.from(png).toString('base64');
@@ -85,6 +132,7 @@ describe('GraphQL API over the embedded backend', () => {
   });
   after(async () => {
     await gw?.close();
+    await new Promise((resolve) => pacs?.close(resolve));
   });
 
   test('lists the reference model as ready, with its profile; servable models only, each with its reason', async () => {
@@ -391,7 +439,134 @@ describe('GraphQL API over the embedded backend', () => {
     ];
     for (const [expected, pending] of cases) {
       const r = (await pending) as Awaited<ReturnType<typeof gql>>;
-      assert.equal(errorCode(r), expected, `${expected}: ${JSON.stringify(r.errors)}`);
+      expectCode(r, expected, expected);
+    }
+  });
+
+  test('every bad request below the resolvers gets the code of its error class, on HTTP and WebSocket', async () => {
+    const box = { box: { x0: 1, y0: 1, x1: 5, y1: 5 } };
+    const seg = (image: Record<string, unknown>, prompts: unknown[] = [box]) =>
+      gql(gw.url, SEGMENT, { input: { image, prompts } });
+    // Imaging: a DICOM whose compression is not decoded (ImageError).
+    const mpeg2 = makeDicom({
+      rows: 2,
+      columns: 2,
+      bitsAllocated: 8,
+      transferSyntaxUid: '1.2.840.10008.1.2.4.100',
+      pixelData: [new Uint8Array(8)],
+    });
+    expectCode(
+      await seg({ dicom: { base64: Buffer.from(mpeg2).toString('base64') } }),
+      'UNSUPPORTED_TRANSFER_SYNTAX',
+      'MPEG2 DICOM',
+    );
+    // DICOMweb (DicomWebError): nobody listens; the PACS answers 500; a UID that is no UID.
+    const ref = { studyUID: '1.2.3', seriesUID: '1.2.3.4', instanceUID: '1.2.3.4.5' };
+    expectCode(await seg({ dicomweb: { pacs: 'nowhere', ...ref } }), 'PACS_UNAVAILABLE', 'dead PACS');
+    const failed = await seg({ dicomweb: { pacs: 'failing', ...ref } });
+    expectCode(failed, 'PACS_ERROR', 'PACS answering 500');
+    assert.doesNotMatch(JSON.stringify(failed.errors), /srv\/pacs/, "the PACS's own words stay in the log");
+    expectCode(
+      await seg({ dicomweb: { pacs: 'failing', ...ref, studyUID: '../x' } }),
+      'BAD_REQUEST',
+      'bad UID',
+    );
+    // A malformed RLE is BAD_REQUEST as a segment prior and as a mask to export (RleError).
+    const rle = { size: [256, 320], counts: '~~~~' };
+    expectCode(
+      await seg({ encoded: { base64: b64 } }, [{ ...box, previousMask: { rle } }]),
+      'BAD_REQUEST',
+      'bad RLE prior',
+    );
+    const ct = Buffer.from(
+      makeDicom({ rows: 2, columns: 2, bitsAllocated: 8, pixelData: [new Uint8Array(4)] }),
+    );
+    expectCode(
+      await gql(
+        gw.url,
+        `mutation ($d: String!, $rle: RleInput!) { exportDicomSeg(input: { source: { dicom: [$d] }, masks: [{ sourceIndex: 0, rle: $rle }] }) { __typename } }`,
+        { d: ct.toString('base64'), rle: { size: [2, 2], counts: '~~~~' } },
+      ),
+      'BAD_REQUEST',
+      'bad RLE mask',
+    );
+    // Missing jobs of every kind are NOT_FOUND.
+    for (const q of [
+      `mutation { cancelBenchmark(id: "missing") { id } }`,
+      `mutation { resumeBenchmark(id: "missing") { id } }`,
+      `mutation { cancelVolume(jobId: "missing") }`,
+      `mutation { cancelFineTune(id: "missing") { id } }`,
+      `mutation { resumeFineTune(id: "missing") { id } }`,
+    ])
+      expectCode(await gql(gw.url, q), 'NOT_FOUND', q);
+    // Datasets (DatasetError) and fine-tuning (FineTuneError, SplitError) on synthetic data under the root.
+    writeSyntheticDataset({
+      dir: join(dataRoot, 'synth'),
+      images: 3,
+      width: 64,
+      height: 64,
+      classes: { 100: 'a' },
+      seed: 1,
+      writeJson: true,
+    });
+    mkdirSync(join(dataRoot, 'blank', 'images'), { recursive: true });
+    mkdirSync(join(dataRoot, 'blank', 'labels'), { recursive: true });
+    const grey = { width: 32, height: 32, channels: 1 as const, data: new Uint8Array(32 * 32).fill(90) };
+    writeFileSync(join(dataRoot, 'blank', 'images', 'b_1_1.png'), encodePng(grey));
+    writeFileSync(
+      join(dataRoot, 'blank', 'labels', 'b_1_1.png'),
+      encodePng({ ...grey, data: new Uint8Array(32 * 32) }),
+    );
+    const register = (path: string, id: string) =>
+      gql(
+        gw.url,
+        `mutation ($p: String!, $id: ID!) { registerDataset(input: { path: $p, id: $id, modality: "MRI", classes: [{ value: 100, name: "a" }] }) { id } }`,
+        { p: path, id },
+      );
+    for (const [path, id] of [
+      ['synth', 'synth'],
+      ['blank', 'blank'],
+    ]) {
+      const r = await register(path, id);
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+    }
+    expectCode(await register('blank', 'synth'), 'ALREADY_EXISTS', 'a dataset id taken by another folder');
+    const fineTune = (input: Record<string, unknown>) =>
+      gql(gw.url, `mutation ($in: StartFineTuneInput!) { startFineTune(input: $in) { id } }`, {
+        in: { baseModel: 'sam_reference', epochs: 1, ...input },
+      });
+    expectCode(await fineTune({ dataset: 'synth', split: 'bogus' }), 'BAD_SPLIT', 'split clause');
+    expectCode(await fineTune({ dataset: 'synth', split: 'val=' }), 'EMPTY_DATASET', 'empty training part');
+    expectCode(await fineTune({ dataset: 'blank' }), 'NO_OBJECTS', 'no objects');
+    expectCode(
+      await fineTune({ dataset: 'synth', modelName: 'sam_reference' }),
+      'ALREADY_EXISTS',
+      'model name',
+    );
+    // The WebSocket goes through the same mapping: unknown jobs are NOT_FOUND there too.
+    const open = await openWs(gw.url);
+    assert.equal(open.kind, 'open', JSON.stringify(open));
+    if (open.kind !== 'open') return;
+    try {
+      for (const [id, q] of [
+        ['v', 'subscription { volumeProgress(jobId: "missing") { done } }'],
+        ['b', 'subscription { benchmarkProgress(id: "missing") { type } }'],
+        ['f', 'subscription { fineTuneProgress(id: "missing") { type } }'],
+      ]) {
+        const m = await open.connection.subscribe(id, q);
+        assert.equal(wsErrorCode(m), 'NOT_FOUND', `${q}: ${JSON.stringify(m)}`);
+      }
+      const m = await open.connection.subscribe(
+        'p',
+        'subscription { volumeProgress(jobId: "missing") { done } }',
+      );
+      assert.match(
+        JSON.stringify(m.payload),
+        /requestId/,
+        'WebSocket errors carry the connection request id',
+      );
+    } finally {
+      open.connection.close();
     }
   });
 });
@@ -436,7 +611,7 @@ describe('backend faults', () => {
     const gw = await startTestGateway({ tritonUrl: '127.0.0.1:1', backendDeadlineMs: 2000 });
     try {
       const r = await gql(gw.url, '{ models { name } }');
-      assert.equal(errorCode(r), 'BACKEND_UNAVAILABLE', JSON.stringify(r.errors));
+      expectCode(r, 'BACKEND_UNAVAILABLE', 'dead backend');
       const ready = await fetch(`${gw.url}/readyz`);
       assert.equal(ready.status, 503);
       const health = await fetch(`${gw.url}/healthz`);
@@ -453,9 +628,84 @@ describe('backend faults', () => {
       const r = await gql(gw.url, `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`, {
         i: { encoded: { base64: Buffer.from(encodePng(img)).toString('base64') } },
       });
-      assert.equal(errorCode(r), 'DEADLINE_EXCEEDED', JSON.stringify(r.errors));
+      expectCode(r, 'DEADLINE_EXCEEDED', 'deadline');
     } finally {
       await gw.close();
     }
+  });
+});
+
+describe('every public error code', () => {
+  test('overload, store faults, credentials and roles have their codes; anything else is INTERNAL, masked', async () => {
+    const tmp = tempDir('medseg-codes-');
+    // A dead backend and one decode slot without a waiting line: the gateway starts without the embedded server.
+    const faults = await startTestGateway({ tritonUrl: '127.0.0.1:1', maxDecodes: 1, decodeQueue: 0 });
+    try {
+      const image = {
+        encoded: {
+          base64: Buffer.from(encodePng(generatePhantom({ seed: 2, width: 32, height: 32 }).image)).toString(
+            'base64',
+          ),
+        },
+      };
+      const encode = `mutation ($i: ImageInput!) { encodeImage(image: $i) { id } }`;
+      // The test holds the only decode slot, as a long decode would (SemaphoreFullError).
+      const release = await faults.services.decodes.acquire();
+      const refused = await gql(faults.url, encode, { i: image });
+      release();
+      expectCode(refused, 'RESOURCE_EXHAUSTED', 'full decode line');
+      assert.equal(refused.errors![0].extensions!.retryAfterSeconds, 1);
+      // The shared store failing under a request (StoreError): the benchmark list reads it.
+      const jobs = faults.services.benchmark.jobs.bind(faults.services.benchmark);
+      for (const [storeCode, expected] of [
+        ['UNAVAILABLE', 'STORE_UNAVAILABLE'],
+        ['CONFLICT', 'CONFLICT'],
+      ] as const) {
+        faults.services.benchmark.jobs = () => Promise.reject(new StoreError('the store said no', storeCode));
+        expectCode(await gql(faults.url, '{ benchmarks { id } }'), expected, storeCode);
+      }
+      // An error no row of the table takes: INTERNAL, with the request id, and nothing of the server.
+      faults.services.benchmark.jobs = () =>
+        Promise.reject(new Error('cannot open /srv/secret/bench.sqlite'));
+      const res = await fetch(`${faults.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'req-internal-1' },
+        body: JSON.stringify({ query: '{ benchmarks { id } }' }),
+      });
+      const body = (await res.json()) as Awaited<ReturnType<typeof gql>>;
+      expectCode({ ...body, status: res.status }, 'INTERNAL', 'unknown error');
+      assert.equal(body.errors![0].message, 'internal error');
+      assert.equal(body.errors![0].extensions!.requestId, 'req-internal-1');
+      assert.doesNotMatch(JSON.stringify(body), /secret|sqlite|stack/);
+      faults.services.benchmark.jobs = jobs;
+    } finally {
+      await faults.close();
+    }
+
+    // Credentials and roles (the gateway's own refusals keep their codes through the same formatter).
+    const file = join(tmp, 'keys.json');
+    const segmentKey = new ApiKeyStore(file).create('seg', ['segment']).key;
+    const stateDir = join(tmp, 'state');
+    const guarded = await startTestGateway({
+      tritonUrl: '127.0.0.1:1',
+      stateDir,
+      security: loadSecurityConfig({ API_KEYS_FILE: file, RATE_LIMIT_RPS: '0' }, stateDir),
+    });
+    try {
+      expectCode(await gql(guarded.url, '{ benchmarks { id } }'), 'UNAUTHENTICATED', 'no credential');
+      const res = await fetch(`${guarded.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${segmentKey}` },
+        body: JSON.stringify({ query: '{ benchmarks { id } }' }),
+      });
+      expectCode({ ...((await res.json()) as object), status: res.status }, 'FORBIDDEN', 'segment role');
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  test('every code of the table was driven by a request in this file', () => {
+    const missing = Object.keys(ERROR_CODES).filter((c) => !driven.has(c));
+    assert.deepEqual(missing, [], `codes no request earned: ${missing.join(', ')}`);
   });
 });

@@ -177,7 +177,7 @@ describe('owners and per-caller quotas', () => {
     assert.ok((await list('benchA')).includes(id));
     assert.ok(!(await list('benchB')).includes(id));
     const cancel = await call(gw.url, keys.benchB.key, `mutation { cancelBenchmark(id: "${id}") { id } }`);
-    assert.equal(code(cancel), 'BAD_REQUEST');
+    assert.equal(code(cancel), 'NOT_FOUND');
     assert.match(cancel.errors![0].message, /no benchmark job/);
     await gw.services.benchmark.drain();
   });
@@ -330,7 +330,7 @@ describe('owners and per-caller quotas across two replicas on one PostgreSQL', (
     assert.equal((await one('benchB')).data!.benchmark, null);
     assert.equal((await one('admin')).data!.benchmark?.id, id);
     const cancel = await call(b.url, keys.benchB.key, `mutation { cancelBenchmark(id: "${id}") { id } }`);
-    assert.equal(code(cancel), 'BAD_REQUEST');
+    assert.equal(code(cancel), 'NOT_FOUND');
     assert.match(cancel.errors![0].message, /no benchmark job/);
     await a.services.benchmark.drain();
   });

@@ -3,21 +3,14 @@
  * aggregated results, reports and the progress subscription. The engine itself is gateway/src/bench.
  */
 import type { AggregateRow, MetricStat } from '../bench/aggregate.ts';
-import { DatasetError, type DatasetLayout, type DatasetStats } from '../bench/datasets/dataset.ts';
+import type { DatasetLayout, DatasetStats } from '../bench/datasets/dataset.ts';
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
-import { ReportError } from '../bench/report/build-report.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
-import {
-  BenchmarkError,
-  MAX_MODELS_PER_JOB,
-  type BenchmarkEvent,
-  type BenchmarkInput,
-} from '../bench/runner.ts';
+import { MAX_MODELS_PER_JOB, type BenchmarkEvent, type BenchmarkInput } from '../bench/runner.ts';
 import type { Randomness, StrategyName } from '../bench/types.ts';
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, scrubServerPaths, toGraphQLError } from './errors.ts';
-import { guarded } from './resolver-kit.ts';
+import { ApiError, scrubServerPaths } from './errors.ts';
 import { confinePath } from './image-input.ts';
 
 const LAYOUTS: Record<string, DatasetLayout> = {
@@ -60,21 +53,6 @@ function stat(s: MetricStat | undefined, scale = 1) {
   };
 }
 
-/**
- * A field resolved by a function on the parent object (graphql's default resolver calls it with the
- * arguments): its errors leave with public codes, like those of the guarded root resolvers. Thrown raw, an
- * ApiError would reach the client as INTERNAL.
- */
-function typedField<A, R>(fn: (args: A) => R | Promise<R>): (args: A, ctx?: ApiContext) => Promise<R> {
-  return async (args: A, ctx?: ApiContext) => {
-    try {
-      return await fn(args);
-    } catch (err: unknown) {
-      throw toGraphQLError(engineError(err), ctx?.requestId);
-    }
-  };
-}
-
 async function jobOut(ctx: ApiContext, job: JobRow) {
   const bench = ctx.services.benchmark;
   const p = await bench.progress(job.id);
@@ -92,7 +70,7 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
       rate: p?.rate ?? 0,
       etaSeconds: p?.etaSeconds ?? null,
     },
-    results: typedField(async ({ scope }: { scope: string }) => {
+    results: async ({ scope }: { scope: string }) => {
       if (!['target', 'modality', 'dataset', 'overall'].includes(scope)) {
         throw new ApiError(
           'BAD_REQUEST',
@@ -115,8 +93,8 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           hd95: stat(r.metrics.hd95),
           nsd: stat(r.metrics.nsd, 100),
         }));
-    }),
-    report: typedField(async ({ format }: { format: string }) => {
+    },
+    report: async ({ format }: { format: string }) => {
       if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
         throw new ApiError(
           'BAD_REQUEST',
@@ -128,7 +106,7 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
         await bench.renderReport(job.id, format as ReportFormat),
         ctx.services.config.dataRoots,
       );
-    }),
+    },
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
@@ -146,34 +124,6 @@ function eventOut(e: BenchmarkEvent) {
     : { jobId: e.jobId, type: 'status', progress: null, status: e.status, error: e.error };
 }
 
-/** Maps the engine's own errors (bad input, unknown job or dataset) onto BAD_REQUEST. */
-function engineError(err: unknown): unknown {
-  if (err instanceof BenchmarkError || err instanceof ReportError)
-    return new ApiError('BAD_REQUEST', err.message);
-  if (err instanceof DatasetError)
-    return new ApiError(err.code === 'EXISTS' ? 'ALREADY_EXISTS' : 'BAD_REQUEST', `dataset: ${err.message}`);
-  return err;
-}
-
-/** The engine's errors with public codes, and without the server's absolute data paths in their messages. */
-function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R> {
-  return guarded(async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err: unknown) {
-      const mapped = engineError(err);
-      const ctx = args[2] as ApiContext | undefined;
-      if (mapped instanceof ApiError && ctx)
-        throw new ApiError(
-          mapped.code,
-          scrubServerPaths(mapped.message, ctx.services.config.dataRoots),
-          mapped.details,
-        );
-      throw mapped;
-    }
-  });
-}
-
 /** True when the caller may see the job: its owner, or an admin (jobs without owner: admins only). */
 function visible(ctx: ApiContext, row: JobRow): boolean {
   const caller = callerOf(ctx);
@@ -183,7 +133,7 @@ function visible(ctx: ApiContext, row: JobRow): boolean {
 /** A job the caller may see; another caller's job is answered like an unknown one, so ids cannot be probed. */
 async function job(ctx: ApiContext, id: string): Promise<JobRow> {
   const row = await ctx.services.benchmark.job(id);
-  if (!row || !visible(ctx, row)) throw new ApiError('BAD_REQUEST', `no benchmark job '${id}'`);
+  if (!row || !visible(ctx, row)) throw new ApiError('NOT_FOUND', `no benchmark job '${id}'`);
   return row;
 }
 
@@ -205,59 +155,55 @@ interface StartArgs {
 /** Resolvers merged into the gateway's resolver map. */
 export const benchmarkResolvers = {
   Query: {
-    datasets: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+    datasets: async (_: unknown, __: unknown, ctx: ApiContext) =>
       (await ctx.services.benchmark.datasets()).map(datasetOut),
-    ),
-    benchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+    benchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const row = await ctx.services.benchmark.job(a.id);
       return row && visible(ctx, row) ? jobOut(ctx, row) : null;
-    }),
-    benchmarks: guard(async (_: unknown, __: unknown, ctx: ApiContext) =>
+    },
+    benchmarks: async (_: unknown, __: unknown, ctx: ApiContext) =>
       Promise.all(
         (await ctx.services.benchmark.jobs()).filter((j) => visible(ctx, j)).map((j) => jobOut(ctx, j)),
       ),
-    ),
   },
   Mutation: {
-    registerDataset: guard(
-      async (
-        _: unknown,
-        {
-          input,
-        }: {
-          input: {
-            path: string;
-            id?: string | null;
-            layout?: string | null;
-            modality?: string | null;
-            classes?: Array<{ value: number; name: string }> | null;
-            axis?: number | null;
-            replace?: boolean | null;
-            maskThreshold?: number | null;
-          };
-        },
-        ctx: ApiContext,
-      ) => {
-        const root = await confinePath(input.path, ctx.services.config.dataRoots);
-        if (input.axis != null && ![0, 1, 2].includes(input.axis))
-          throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${input.axis}`);
-        if (input.maskThreshold != null && !(input.maskThreshold >= 0 && input.maskThreshold <= 65535))
-          throw new ApiError('BAD_REQUEST', `maskThreshold must be 0..65535, got ${input.maskThreshold}`);
-        const { row } = await ctx.services.benchmark.addDataset(root, {
-          ...(input.id ? { id: input.id } : {}),
-          replace: input.replace === true,
-          ...(input.layout ? { layout: LAYOUTS[input.layout] } : {}),
-          ...(input.modality ? { modality: input.modality } : {}),
-          ...(input.classes
-            ? { classes: Object.fromEntries(input.classes.map((c) => [String(c.value), c.name])) }
-            : {}),
-          ...(input.axis != null ? { axis: input.axis as 0 | 1 | 2 } : {}),
-          ...(input.maskThreshold != null ? { maskThreshold: input.maskThreshold } : {}),
-        });
-        return datasetOut(row);
+    registerDataset: async (
+      _: unknown,
+      {
+        input,
+      }: {
+        input: {
+          path: string;
+          id?: string | null;
+          layout?: string | null;
+          modality?: string | null;
+          classes?: Array<{ value: number; name: string }> | null;
+          axis?: number | null;
+          replace?: boolean | null;
+          maskThreshold?: number | null;
+        };
       },
-    ),
-    startBenchmark: guard(async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
+      ctx: ApiContext,
+    ) => {
+      const root = await confinePath(input.path, ctx.services.config.dataRoots);
+      if (input.axis != null && ![0, 1, 2].includes(input.axis))
+        throw new ApiError('BAD_REQUEST', `axis must be 0, 1 or 2, got ${input.axis}`);
+      if (input.maskThreshold != null && !(input.maskThreshold >= 0 && input.maskThreshold <= 65535))
+        throw new ApiError('BAD_REQUEST', `maskThreshold must be 0..65535, got ${input.maskThreshold}`);
+      const { row } = await ctx.services.benchmark.addDataset(root, {
+        ...(input.id ? { id: input.id } : {}),
+        replace: input.replace === true,
+        ...(input.layout ? { layout: LAYOUTS[input.layout] } : {}),
+        ...(input.modality ? { modality: input.modality } : {}),
+        ...(input.classes
+          ? { classes: Object.fromEntries(input.classes.map((c) => [String(c.value), c.name])) }
+          : {}),
+        ...(input.axis != null ? { axis: input.axis as 0 | 1 | 2 } : {}),
+        ...(input.maskThreshold != null ? { maskThreshold: input.maskThreshold } : {}),
+      });
+      return datasetOut(row);
+    },
+    startBenchmark: async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
       // Read from the shared store: the bounds hold across every replica.
       const active = (await ctx.services.benchmark.jobs()).filter(
         (j) => j.status === 'running' || j.status === 'queued',
@@ -307,24 +253,24 @@ export const benchmarkResolvers = {
       }
       const handle = await ctx.services.benchmark.start(bench, undefined, caller.id);
       return jobOut(ctx, await job(ctx, handle.jobId));
-    }),
-    cancelBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+    },
+    cancelBenchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const row = await job(ctx, a.id);
       await ctx.services.benchmark.cancel(a.id);
       return jobOut(ctx, (await ctx.services.benchmark.job(a.id)) ?? row);
-    }),
-    resumeBenchmark: guard(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+    },
+    resumeBenchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       await job(ctx, a.id);
       await ctx.services.benchmark.resume(a.id);
       return jobOut(ctx, await job(ctx, a.id));
-    }),
+    },
   },
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
         const row = await ctx.services.benchmark.job(a.id);
         if (!row || !visible(ctx, row)) {
-          throw toGraphQLError(new ApiError('BAD_REQUEST', `no benchmark job '${a.id}'`), ctx.requestId);
+          throw new ApiError('NOT_FOUND', `no benchmark job '${a.id}'`);
         }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };
       },

@@ -1,16 +1,11 @@
 /**
  * GraphQL resolvers of fine-tuning jobs (schema/finetune.graphql). The engine is gateway/src/finetune; this
- * maps its rows and errors onto the schema.
+ * maps its rows onto the schema (its errors are mapped by the API's error table, errors.ts).
  */
-import { FineTuneError, type FineTuneEvent } from '../finetune/finetune-service.ts';
+import type { FineTuneEvent } from '../finetune/finetune-service.ts';
 import type { EpochRow, FineTuneJobRow, FineTuneResult } from '../finetune/finetune-store.ts';
 import type { ApiContext } from './context.ts';
-import { ApiError, toGraphQLError } from './errors.ts';
-import { guarded } from './resolver-kit.ts';
-
-function mapError(err: unknown): unknown {
-  return err instanceof FineTuneError ? new ApiError(err.code as never, err.message) : err;
-}
+import { ApiError } from './errors.ts';
 
 const epochOut = (r: EpochRow) => ({ epoch: r.epoch, loss: r.loss, valDice: r.valDice, seconds: r.seconds });
 
@@ -79,46 +74,39 @@ interface StartArgs {
 /** Query, Mutation, Subscription and Model fields of fine-tuning. */
 export const finetuneResolvers = {
   Query: {
-    fineTuneJobs: guarded((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.finetune.jobs().map(jobOut),
-    ),
-    fineTuneJob: guarded((_: unknown, a: { id: string }, ctx: ApiContext) => {
+    fineTuneJobs: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.finetune.jobs().map(jobOut),
+    fineTuneJob: (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const j = ctx.services.finetune.job(a.id);
       return j ? jobOut(j) : null;
-    }),
+    },
   },
   Mutation: {
-    startFineTune: guarded(
-      async (_: unknown, a: StartArgs, ctx: ApiContext) =>
-        jobOut(
-          await ctx.services.finetune.start({
-            dataset: a.input.dataset,
-            baseModel: a.input.baseModel,
-            split: a.input.split,
-            epochs: a.input.epochs,
-            seed: a.input.seed,
-            modelName: a.input.modelName ?? undefined,
-          }),
-        ),
-      mapError,
-    ),
-    cancelFineTune: guarded((_: unknown, a: { id: string }, ctx: ApiContext) => {
+    startFineTune: async (_: unknown, a: StartArgs, ctx: ApiContext) =>
+      jobOut(
+        await ctx.services.finetune.start({
+          dataset: a.input.dataset,
+          baseModel: a.input.baseModel,
+          split: a.input.split,
+          epochs: a.input.epochs,
+          seed: a.input.seed,
+          modelName: a.input.modelName ?? undefined,
+        }),
+      ),
+    cancelFineTune: (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const j = found(ctx, a.id);
       if (!ctx.services.finetune.cancel(a.id)) {
         throw new ApiError('BAD_REQUEST', `job '${a.id}' is not running (status ${j.status})`);
       }
       return jobOut(found(ctx, a.id));
-    }, mapError),
-    resumeFineTune: guarded(
-      (_: unknown, a: { id: string }, ctx: ApiContext) => jobOut(ctx.services.finetune.resume(a.id)),
-      mapError,
-    ),
+    },
+    resumeFineTune: (_: unknown, a: { id: string }, ctx: ApiContext) =>
+      jobOut(ctx.services.finetune.resume(a.id)),
   },
   Subscription: {
     fineTuneProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
         if (!ctx.services.finetune.job(a.id)) {
-          throw toGraphQLError(new ApiError('NOT_FOUND', `no fine-tuning job '${a.id}'`), ctx.requestId);
+          throw new ApiError('NOT_FOUND', `no fine-tuning job '${a.id}'`);
         }
         for await (const e of ctx.services.finetune.events(a.id)) yield { fineTuneProgress: eventOut(e) };
       },

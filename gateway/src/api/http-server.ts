@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { ApiContext, ApiServices } from './context.ts';
-import { errorFormatter } from './error-format.ts';
+import { errorFormatter, withRequestId } from './error-format.ts';
 import { resolvers } from './resolvers.ts';
 import { attachSubscriptions } from './subscriptions.ts';
 import { GatewaySecurity, topLevelFields, writeRefusal } from './auth.ts';
@@ -170,7 +170,7 @@ export async function startHttpServer(
   if (services.limiter) security.useLimiter(services.limiter);
   const apollo = new ApolloServer<ApiContext>({
     schema,
-    formatError: errorFormatter(services.log),
+    formatError: errorFormatter(services.log, services.config.dataRoots),
     includeStacktraceInErrorResponses: false,
     // Apollo's landing page loads its IDE from a CDN, blank on an offline network; browsers get the bundled
     // IDE of web/dist instead (web-assets.ts).
@@ -265,10 +265,13 @@ export async function startHttpServer(
     res.once('close', () => {
       if (!res.writableFinished) gone.abort(new Error('the client closed the connection'));
     });
-    const result = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-      context: async () => ({ requestId, services, principal: admitted.principal, signal: gone.signal }),
-    });
+    // Errors formatted while this request runs carry its id (error-format.ts).
+    const result = await withRequestId(requestId, () =>
+      apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
+        context: async () => ({ requestId, services, principal: admitted.principal, signal: gone.signal }),
+      }),
+    );
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;
     if (result.body.kind === 'complete') {

@@ -1,12 +1,13 @@
 /**
  * Turns a GraphQL ImageInput into a decoded raster: base64 bytes (PNG, JPEG, TIFF) or a path confined to
- * the configured data roots. Every failure is an ApiError with a public code.
+ * the configured data roots. Failures are the imaging layer's typed errors or ApiError (api/errors.ts maps them).
  */
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Raster } from '../core/raster.ts';
-import { ConfinedFileError, readFileUnder } from '../imaging/confined-file.ts';
+import { readFileUnder } from '../imaging/confined-file.ts';
 import { decodeImage } from '../imaging/decode-image.ts';
+import { decoding } from '../imaging/image-error.ts';
 import { ApiError } from './errors.ts';
 import { decodeBase64 } from './base64.ts';
 import {
@@ -66,20 +67,6 @@ export async function confinePath(path: string, roots: string[]): Promise<string
   throw new ApiError('PATH_NOT_ALLOWED', `path '${path}' is not a file under the configured data roots`);
 }
 
-function toApi(err: unknown): never {
-  const code = (err as { code?: unknown }).code;
-  const message = err instanceof Error ? err.message : String(err);
-  switch (code) {
-    case 'BAD_IMAGE':
-    case 'UNSUPPORTED_FORMAT':
-    case 'IMAGE_TOO_LARGE':
-    case 'UNSUPPORTED_TRANSFER_SYNTAX':
-      throw new ApiError(code, message);
-    default:
-      throw new ApiError('BAD_IMAGE', `image could not be decoded: ${message}`);
-  }
-}
-
 /** Reads and decodes an ImageInput. */
 export async function readImageInput(input: ImageInputArg, limits: ImageLimits): Promise<Raster> {
   let bytes: Uint8Array;
@@ -98,25 +85,12 @@ export async function readImageInput(input: ImageInputArg, limits: ImageLimits):
     const file = await confinePath(input.path, limits.dataRoots);
     // Checked again on the opened file and read through that same descriptor: a file swapped for a
     // symlink after confinePath looked at it is refused, not read.
-    try {
-      bytes = await readFileUnder(file, limits.dataRoots, {
-        maxBytes: limits.maxBytes,
-        name: `path '${input.path.slice(0, 200)}'`,
-      });
-    } catch (err: unknown) {
-      if (err instanceof ConfinedFileError)
-        throw new ApiError(
-          err.code === 'FILE_TOO_LARGE' ? 'IMAGE_TOO_LARGE' : 'PATH_NOT_ALLOWED',
-          err.message,
-        );
-      throw err;
-    }
+    bytes = await readFileUnder(file, limits.dataRoots, {
+      maxBytes: limits.maxBytes,
+      name: `path '${input.path.slice(0, 200)}'`,
+    });
   } else {
     throw new ApiError('BAD_REQUEST', 'image input needs exactly one of encoded or path');
   }
-  try {
-    return decodeImage(bytes, mediaType, { maxPixels: limits.maxPixels });
-  } catch (err: unknown) {
-    return toApi(err);
-  }
+  return decoding(undefined, () => decodeImage(bytes, mediaType, { maxPixels: limits.maxPixels }));
 }

@@ -1,10 +1,11 @@
 /**
  * What every resolver module shares: the prompt arguments of the schema (PointInput, BoxInput) checked at the
- * boundary, and the wrapper that turns any thrown error into a GraphQLError with a public code.
+ * boundary, and the decode slot. Resolvers throw typed errors as they are; the error formatter
+ * (error-format.ts) maps them once.
  */
 import type { PromptPoint } from '../core/segmenter.ts';
-import { SemaphoreFullError, type Semaphore } from '../core/semaphore.ts';
-import { ApiError, toGraphQLError } from './errors.ts';
+import type { Semaphore } from '../core/semaphore.ts';
+import { ApiError } from './errors.ts';
 
 /** PointInput. */
 export interface PointArg {
@@ -55,40 +56,10 @@ export function checkBox(b: BoxArg, w: number, h: number, where: string): [numbe
   return [b.x0, b.y0, b.x1, b.y1];
 }
 
-/**
- * Wraps a resolver so every thrown error leaves as a GraphQLError with a public code; `mapError` lets a
- * module translate its own layer's errors first.
- */
-export function guarded<A extends unknown[], R>(
-  fn: (...args: A) => Promise<R> | R,
-  mapError: (err: unknown) => unknown = (err) => err,
-): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err: unknown) {
-      const ctx = args[2] as { requestId?: string } | undefined;
-      throw toGraphQLError(mapError(err), ctx?.requestId);
-    }
-  };
-}
-
-/** Runs `fn` holding one of MAX_DECODES slots; a full waiting line is RESOURCE_EXHAUSTED. */
+/** Runs `fn` holding one of MAX_DECODES slots; a full waiting line is RESOURCE_EXHAUSTED (api/errors.ts). */
 export async function decodeSlot<T>(services: { decodes: Semaphore }, fn: () => Promise<T>): Promise<T> {
-  let release: () => void;
-  try {
-    release = await services.decodes.acquire();
-  } catch (err: unknown) {
-    if (err instanceof SemaphoreFullError)
-      throw new ApiError(
-        'RESOURCE_EXHAUSTED',
-        `too many images are being decoded (${err.message}); retry later`,
-        {
-          retryAfterSeconds: 1,
-        },
-      );
-    throw err;
-  }
+  // A full waiting line throws SemaphoreFullError, which the error table answers as RESOURCE_EXHAUSTED.
+  const release = await services.decodes.acquire();
   try {
     return await fn();
   } finally {

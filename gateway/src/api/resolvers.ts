@@ -11,15 +11,7 @@ import { sessionPrompts, type AnnotationSessionState } from './annotation-sessio
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
-import {
-  checkBox,
-  checkPoint,
-  decodeSlot,
-  finite,
-  guarded,
-  type BoxArg,
-  type PointArg,
-} from './resolver-kit.ts';
+import { checkBox, checkPoint, decodeSlot, finite, type BoxArg, type PointArg } from './resolver-kit.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical/resolvers.ts';
@@ -160,8 +152,8 @@ function toPromptSets(ctx: ApiContext, args: PromptSetArg[], e: EmbeddingInfo, m
       try {
         mask = decodeRle({ size: [size[0], size[1]], counts });
       } catch (err: unknown) {
-        if (err instanceof RleError)
-          throw new ApiError('BAD_PROMPT', `${where}.previousMask.rle: ${err.message}`);
+        // The same class with the argument's name in front; the error table gives its code.
+        if (err instanceof RleError) throw new RleError(`${where}.previousMask.rle: ${err.message}`);
         throw err;
       }
       set.maskInput = maskToLowRes(mask, model);
@@ -298,19 +290,18 @@ function everythingSignal(ctx: ApiContext, deadlineMs: number): { signal: AbortS
 
 export const resolvers = {
   Query: {
-    models: guarded(async (_: unknown, __: unknown, ctx: ApiContext) =>
+    models: async (_: unknown, __: unknown, ctx: ApiContext) =>
       (await ctx.services.sam.listModels()).map(modelOut),
-    ),
-    model: guarded(async (_: unknown, args: { name: string }, ctx: ApiContext) => {
+    model: async (_: unknown, args: { name: string }, ctx: ApiContext) => {
       const found = (await ctx.services.sam.listModels()).find((m) => m.name === args.name);
       return found ? modelOut(found) : null;
-    }),
-    embedding: guarded(async (_: unknown, args: { id: string }, ctx: ApiContext) => {
+    },
+    embedding: async (_: unknown, args: { id: string }, ctx: ApiContext) => {
       await ctx.services.handles?.ensureEmbedding(args.id);
       const e = ctx.services.sam.embedding(args.id);
       return e ? embeddingOut(e) : null;
-    }),
-    segment: guarded(async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
+    },
+    segment: async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
       const e = await embeddingFor(ctx, input.image, input.embeddingId, input.model);
       const model = await ctx.services.sam.resolve(e.model);
       for (const p of input.prompts ?? []) {
@@ -340,163 +331,156 @@ export const resolvers = {
       // The lowResIds just issued are in the shared store before the client can use them elsewhere.
       await ctx.services.handles?.flush();
       return out;
-    }),
-    segmentEverything: guarded(
-      async (
-        _: unknown,
-        args: { image: ImageInputArg; model?: string | null; options?: EverythingOptionsArg | null },
-        ctx: ApiContext,
-      ) => {
-        const cfg = ctx.services.config;
-        const o = args.options ?? {};
-        const pps = o.pointsPerSide ?? 32;
-        const maxSide = Math.floor(Math.sqrt(cfg.everythingMaxPoints));
-        // Bounds that need no image are checked before the image is read or encoded.
-        if (!Number.isInteger(pps) || pps < 1 || pps > maxSide)
+    },
+    segmentEverything: async (
+      _: unknown,
+      args: { image: ImageInputArg; model?: string | null; options?: EverythingOptionsArg | null },
+      ctx: ApiContext,
+    ) => {
+      const cfg = ctx.services.config;
+      const o = args.options ?? {};
+      const pps = o.pointsPerSide ?? 32;
+      const maxSide = Math.floor(Math.sqrt(cfg.everythingMaxPoints));
+      // Bounds that need no image are checked before the image is read or encoded.
+      if (!Number.isInteger(pps) || pps < 1 || pps > maxSide)
+        throw new ApiError(
+          'LIMIT_EXCEEDED',
+          `pointsPerSide must be in 1..${maxSide} (EVERYTHING_MAX_POINTS=${cfg.everythingMaxPoints}), got ${pps}`,
+        );
+      const ppb = o.pointsPerBatch ?? Math.min(64, cfg.everythingMaxPointsPerBatch);
+      if (!Number.isInteger(ppb) || ppb < 1 || ppb > cfg.everythingMaxPointsPerBatch)
+        throw new ApiError(
+          'LIMIT_EXCEEDED',
+          `pointsPerBatch must be in 1..${cfg.everythingMaxPointsPerBatch} (EVERYTHING_MAX_POINTS_PER_BATCH), got ${ppb}`,
+        );
+      for (const k of ['predIouThresh', 'stabilityScoreThresh', 'boxNmsThresh'] as const) {
+        const v = o[k];
+        if (v != null && !(v >= 0 && v <= 1))
+          throw new ApiError('BAD_REQUEST', `${k} must be in [0, 1], got ${v}`);
+      }
+      const release = everythingSlots.take(ctx);
+      try {
+        const e = await embeddingFor(ctx, args.image, undefined, args.model);
+        // Every candidate is a full-size mask: 3 per point (multimask), each the image's pixels.
+        const pixelCandidates = pps * pps * 3 * e.width * e.height;
+        if (pixelCandidates > cfg.everythingMaxPixelCandidates)
           throw new ApiError(
             'LIMIT_EXCEEDED',
-            `pointsPerSide must be in 1..${maxSide} (EVERYTHING_MAX_POINTS=${cfg.everythingMaxPoints}), got ${pps}`,
+            `${pps}x${pps} points x 3 masks of ${e.width}x${e.height} pixels is ${pixelCandidates} pixel-candidates, over EVERYTHING_MAX_PIXEL_CANDIDATES=${cfg.everythingMaxPixelCandidates}; use fewer pointsPerSide`,
           );
-        const ppb = o.pointsPerBatch ?? Math.min(64, cfg.everythingMaxPointsPerBatch);
-        if (!Number.isInteger(ppb) || ppb < 1 || ppb > cfg.everythingMaxPointsPerBatch)
-          throw new ApiError(
-            'LIMIT_EXCEEDED',
-            `pointsPerBatch must be in 1..${cfg.everythingMaxPointsPerBatch} (EVERYTHING_MAX_POINTS_PER_BATCH), got ${ppb}`,
-          );
-        for (const k of ['predIouThresh', 'stabilityScoreThresh', 'boxNmsThresh'] as const) {
-          const v = o[k];
-          if (v != null && !(v >= 0 && v <= 1))
-            throw new ApiError('BAD_REQUEST', `${k} must be in [0, 1], got ${v}`);
-        }
-        const release = everythingSlots.take(ctx);
-        try {
-          const e = await embeddingFor(ctx, args.image, undefined, args.model);
-          // Every candidate is a full-size mask: 3 per point (multimask), each the image's pixels.
-          const pixelCandidates = pps * pps * 3 * e.width * e.height;
-          if (pixelCandidates > cfg.everythingMaxPixelCandidates)
-            throw new ApiError(
-              'LIMIT_EXCEEDED',
-              `${pps}x${pps} points x 3 masks of ${e.width}x${e.height} pixels is ${pixelCandidates} pixel-candidates, over EVERYTHING_MAX_PIXEL_CANDIDATES=${cfg.everythingMaxPixelCandidates}; use fewer pointsPerSide`,
-            );
-          await ctx.services.sam.resolve(e.model);
-          const signal = everythingSignal(ctx, cfg.everythingDeadlineMs);
-          const result = await ctx.services.sam
-            .everything(e.id, {
-              pointsPerSide: pps,
-              pointsPerBatch: ppb,
-              predIouThresh: o.predIouThresh ?? undefined,
-              stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
-              stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
-              boxNmsThresh: o.boxNmsThresh ?? undefined,
-              minMaskRegionArea: o.minMaskRegionArea ?? undefined,
-              signal: signal.signal,
-            })
-            .catch((err: unknown) => {
-              if (signal.signal.aborted) {
-                ctx.services.log.info(
-                  { requestId: ctx.requestId, reason: (signal.signal.reason as Error).message },
-                  'segmentEverything stopped',
-                );
-                throw signal.signal.reason;
-              }
-              throw err;
-            })
-            .finally(() => signal.dispose());
-          const empty: PromptSet = { points: [] };
-          const out = {
-            embedding: embeddingOut(e),
-            masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
-            pointsEvaluated: result.pointsEvaluated,
-            candidatesConsidered: result.candidatesConsidered,
-          };
-          await ctx.services.handles?.flush();
-          return out;
-        } finally {
-          release();
-        }
-      },
-    ),
-    session: guarded(async (_: unknown, args: { id: string }, ctx: ApiContext) => {
+        await ctx.services.sam.resolve(e.model);
+        const signal = everythingSignal(ctx, cfg.everythingDeadlineMs);
+        const result = await ctx.services.sam
+          .everything(e.id, {
+            pointsPerSide: pps,
+            pointsPerBatch: ppb,
+            predIouThresh: o.predIouThresh ?? undefined,
+            stabilityScoreThresh: o.stabilityScoreThresh ?? undefined,
+            stabilityScoreOffset: o.stabilityScoreOffset ?? undefined,
+            boxNmsThresh: o.boxNmsThresh ?? undefined,
+            minMaskRegionArea: o.minMaskRegionArea ?? undefined,
+            signal: signal.signal,
+          })
+          .catch((err: unknown) => {
+            if (signal.signal.aborted) {
+              ctx.services.log.info(
+                { requestId: ctx.requestId, reason: (signal.signal.reason as Error).message },
+                'segmentEverything stopped',
+              );
+              throw signal.signal.reason;
+            }
+            throw err;
+          })
+          .finally(() => signal.dispose());
+        const empty: PromptSet = { points: [] };
+        const out = {
+          embedding: embeddingOut(e),
+          masks: result.masks.map((c) => maskOutput(ctx, c, provenance(ctx, e, empty, c), o.outputs ?? [])),
+          pointsEvaluated: result.pointsEvaluated,
+          candidatesConsidered: result.candidatesConsidered,
+        };
+        await ctx.services.handles?.flush();
+        return out;
+      } finally {
+        release();
+      }
+    },
+    session: async (_: unknown, args: { id: string }, ctx: ApiContext) => {
       await ctx.services.handles?.pullSession(args.id);
       const s = ctx.services.sessions.find(args.id, callerOf(ctx));
       return s ? sessionOut(ctx, s) : null;
-    }),
-    cacheStats: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats()),
+    },
+    cacheStats: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.cache.stats(),
     ...medicalResolvers.Query,
     ...benchmarkResolvers.Query,
     ...viewerResolvers.Query,
     ...finetuneResolvers.Query,
   },
   Mutation: {
-    encodeImage: guarded(
-      async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) =>
-        embeddingOut(await embeddingFor(ctx, args.image, undefined, args.model)),
-    ),
-    startSession: guarded(
-      async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) => {
-        const e = await embeddingFor(ctx, args.image, undefined, args.model);
-        await ctx.services.sam.resolve(e.model);
-        // The session bounds (overall and per caller) hold across replicas when they share a store.
-        await ctx.services.handles?.checkSessionQuota(callerOf(ctx).id);
-        const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
-        await ctx.services.handles?.pushSession(s);
-        return sessionOut(ctx, s);
-      },
-    ),
-    addClick: guarded(
-      async (
-        _: unknown,
-        a: { session: string; x: number; y: number; positive: boolean },
-        ctx: ApiContext,
-      ) => {
-        const s = await sessionFor(ctx, a.session);
-        const point = checkPoint(a, s.width, s.height, 'click');
-        ctx.services.sessions.checkClickRoom(s, ctx.services.config.maxPointsPerSet);
-        return applyAction(ctx, a.session, (st) =>
-          ctx.services.sessions.addAction(st, { kind: 'click', point }),
-        );
-      },
-    ),
-    setBox: guarded(async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
+    encodeImage: async (_: unknown, args: { image: ImageInputArg; model?: string | null }, ctx: ApiContext) =>
+      embeddingOut(await embeddingFor(ctx, args.image, undefined, args.model)),
+    startSession: async (
+      _: unknown,
+      args: { image: ImageInputArg; model?: string | null },
+      ctx: ApiContext,
+    ) => {
+      const e = await embeddingFor(ctx, args.image, undefined, args.model);
+      await ctx.services.sam.resolve(e.model);
+      // The session bounds (overall and per caller) hold across replicas when they share a store.
+      await ctx.services.handles?.checkSessionQuota(callerOf(ctx).id);
+      const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
+      await ctx.services.handles?.pushSession(s);
+      return sessionOut(ctx, s);
+    },
+    addClick: async (
+      _: unknown,
+      a: { session: string; x: number; y: number; positive: boolean },
+      ctx: ApiContext,
+    ) => {
+      const s = await sessionFor(ctx, a.session);
+      const point = checkPoint(a, s.width, s.height, 'click');
+      ctx.services.sessions.checkClickRoom(s, ctx.services.config.maxPointsPerSet);
+      return applyAction(ctx, a.session, (st) =>
+        ctx.services.sessions.addAction(st, { kind: 'click', point }),
+      );
+    },
+    setBox: async (_: unknown, a: { session: string; box: BoxArg }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
       const box = checkBox(a.box, s.width, s.height, 'box');
       return applyAction(ctx, a.session, (st) => ctx.services.sessions.addAction(st, { kind: 'box', box }));
-    }),
-    undo: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
+    },
+    undo: async (_: unknown, a: { session: string }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
       ctx.services.sessions.undo(s);
       await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
-    }),
-    reset: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) => {
+    },
+    reset: async (_: unknown, a: { session: string }, ctx: ApiContext) => {
       const s = await sessionFor(ctx, a.session);
       ctx.services.sessions.reset(s);
       await ctx.services.handles?.pushSession(s);
       return sessionOut(ctx, s);
-    }),
-    exportSession: guarded(
-      async (_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
-        const s = await sessionFor(ctx, a.session);
-        const current = ctx.services.sessions.current(s);
-        if (!current)
-          throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
-        const e = ctx.services.sam.embedding(s.embeddingId);
-        if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
-        const out = maskOutput(
-          ctx,
-          current.mask,
-          provenance(ctx, e, { points: [] }, current.mask),
-          a.format === 'PNG' ? ['PNG'] : [],
-          current.lowResId,
-        );
-        return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
-      },
-    ),
-    closeSession: guarded(async (_: unknown, a: { session: string }, ctx: ApiContext) =>
+    },
+    exportSession: async (_: unknown, a: { session: string; format: 'RLE' | 'PNG' }, ctx: ApiContext) => {
+      const s = await sessionFor(ctx, a.session);
+      const current = ctx.services.sessions.current(s);
+      if (!current)
+        throw new ApiError('BAD_REQUEST', `session '${s.id}' has no mask yet: add a click or a box first`);
+      const e = ctx.services.sam.embedding(s.embeddingId);
+      if (!e) throw new ApiError('SESSION_NOT_FOUND', `session '${s.id}' lost its embedding (expired)`);
+      const out = maskOutput(
+        ctx,
+        current.mask,
+        provenance(ctx, e, { points: [] }, current.mask),
+        a.format === 'PNG' ? ['PNG'] : [],
+        current.lowResId,
+      );
+      return { format: a.format, rle: out.rle, png: a.format === 'PNG' ? out.png : null };
+    },
+    closeSession: async (_: unknown, a: { session: string }, ctx: ApiContext) =>
       ctx.services.handles
         ? ctx.services.handles.deleteSession(a.session, callerOf(ctx))
         : ctx.services.sessions.delete(a.session, callerOf(ctx)),
-    ),
     ...medicalResolvers.Mutation,
     ...benchmarkResolvers.Mutation,
     ...finetuneResolvers.Mutation,

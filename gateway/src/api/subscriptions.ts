@@ -61,7 +61,7 @@ export function attachSubscriptions(
   security: GatewaySecurity,
 ): SubscriptionServer {
   const limits = graphqlLimits(security.config);
-  const format = errorFormatter(services.log);
+  const format = errorFormatter(services.log, services.config.dataRoots);
   const cfg = security.config;
   const connections = new Set<Connection>();
   /** Open connections and running subscriptions per caller id. */
@@ -218,9 +218,11 @@ export function attachSubscriptions(
         if (c?.running.delete(id)) release(c.principal.id, 0, 1);
       },
       // The same error mask as HTTP, for refusals and for errors inside results.
-      onError: (_ctx, _id, _payload, errors) => formatErrors(errors, format),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: formatErrors(result.errors, format) } : undefined,
+      onError: (ctx, _id, _payload, errors) => formatErrors(errors, format, connectionOf(ctx)?.requestId),
+      onNext: (ctx, _id, _payload, _args, result) =>
+        result.errors
+          ? { ...result, errors: formatErrors(result.errors, format, connectionOf(ctx)?.requestId) }
+          : undefined,
     },
     wss,
   );

@@ -8,13 +8,12 @@ import { toUint8 } from '../sam/session.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
-import { guarded } from './resolver-kit.ts';
 import { requirementOf, satisfies } from '../security/roles.ts';
 
 /** The resolver map of `viewer` and `renderImage` (merged into Query by resolvers.ts). */
 export const viewerResolvers = {
   Query: {
-    viewer: guarded((_: unknown, __: unknown, ctx: ApiContext, info: GraphQLResolveInfo) => {
+    viewer: (_: unknown, __: unknown, ctx: ApiContext, info: GraphQLResolveInfo) => {
       const p = ctx.principal;
       // The auth plugin refuses anonymous operations before resolvers run; this guards a future bypass.
       if (!p) throw new ApiError('UNAUTHENTICATED', 'no credential');
@@ -28,8 +27,8 @@ export const viewerResolvers = {
         .filter((f) => satisfies(p.roles, requirementOf(f)))
         .sort();
       return { kind: p.kind, id: p.id, roles: [...p.roles], allowedFields };
-    }),
-    renderImage: guarded(async (_: unknown, args: { image: ImageInputArg }, ctx: ApiContext) => {
+    },
+    renderImage: async (_: unknown, args: { image: ImageInputArg }, ctx: ApiContext) => {
       const { config, medical } = ctx.services;
       const raster = await readImageInput(args.image, {
         maxBytes: config.maxBodyBytes,
@@ -40,6 +39,6 @@ export const viewerResolvers = {
       // The same 8-bit conversion the encoder applies, so the picture is exactly what was segmented.
       const png = Buffer.from(encodePng(toUint8(raster))).toString('base64');
       return { png, width: raster.width, height: raster.height, spacing: raster.spacing ?? null };
-    }),
+    },
   },
 };

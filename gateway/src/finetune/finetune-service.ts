@@ -57,10 +57,25 @@ export function scaledDifference(c: DecoderComparison): number {
   return Math.max(...Object.keys(c.maxAbsDiff).map((k) => c.maxAbsDiff[k] / Math.max(1, c.maxAbs[k] ?? 0)));
 }
 
-/** A fine-tuning failure with the public error code. */
+/** Why fine-tuning refused or failed; the API's error table (api/errors.ts) maps these onto public codes. */
+export type FineTuneErrorCode =
+  | 'RESOURCE_EXHAUSTED'
+  | 'NOT_FOUND'
+  | 'BAD_REQUEST'
+  | 'ALREADY_EXISTS'
+  | 'NO_OBJECTS'
+  | 'EMPTY_DATASET'
+  | 'BAD_DATASET'
+  | 'BAD_SPLIT'
+  | 'MODEL_NOT_FOUND'
+  | 'CANCELLED'
+  | 'EXPORT_MISMATCH'
+  | 'INTERNAL';
+
+/** A fine-tuning failure with its own code. */
 export class FineTuneError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: FineTuneErrorCode,
     message: string,
   ) {
     super(message);

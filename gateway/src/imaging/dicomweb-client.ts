@@ -17,8 +17,11 @@ export interface DicomWebEndpoint {
   maxResponseBytes?: number;
 }
 
-/** Why a DICOMweb call failed: unreachable or timed out; answered with an error status; or no such resource. */
-export type DicomWebErrorCode = 'PACS_UNAVAILABLE' | 'PACS_ERROR' | 'NOT_FOUND';
+/**
+ * Why a DICOMweb call failed: unreachable or timed out; answered with an error status; no such resource; or
+ * refused before sending (a malformed UID, nothing to store).
+ */
+export type DicomWebErrorCode = 'PACS_UNAVAILABLE' | 'PACS_ERROR' | 'NOT_FOUND' | 'BAD_ARGUMENT';
 
 /** A failed DICOMweb call with a public code and, when the PACS answered, its HTTP status. */
 export class DicomWebError extends Error {
@@ -80,13 +83,16 @@ const UID = /^[0-9]+(\.[0-9]+)*$/;
 
 function checkUid(uid: string, what: string): string {
   if (uid.length > 64 || !UID.test(uid))
-    throw new RangeError(`${what} must be a DICOM UID (digits and dots, <= 64), got "${uid}"`);
+    throw new DicomWebError(
+      'BAD_ARGUMENT',
+      `${what} must be a DICOM UID (digits and dots, <= 64), got "${uid}"`,
+    );
   return uid;
 }
 
 /**
  * A DICOMweb client bound to one endpoint; every path component it sends is a validated UID. Every method
- * returns a promise; bad arguments reject with RangeError, failed calls with DicomWebError.
+ * returns a promise; bad arguments reject with DicomWebError BAD_ARGUMENT, failed calls with its other codes.
  */
 export class DicomWebClient {
   readonly #root: URL;
@@ -125,7 +131,7 @@ export class DicomWebClient {
     const path: string[] = [];
     if (studyUid !== undefined) path.push('studies', checkUid(studyUid, 'study UID'));
     if (seriesUid !== undefined) {
-      if (studyUid === undefined) throw new RangeError('a series UID needs its study UID');
+      if (studyUid === undefined) throw new DicomWebError('BAD_ARGUMENT', 'a series UID needs its study UID');
       path.push('series', checkUid(seriesUid, 'series UID'));
     }
     path.push('instances');
@@ -159,7 +165,7 @@ export class DicomWebClient {
 
   /** STOW-RS: stores Part 10 files (POST {root}/studies[/{study}]) and reports what was stored. */
   async store(files: Uint8Array[], studyUid?: string): Promise<StowResult> {
-    if (files.length === 0) throw new RangeError('STOW-RS needs at least one file');
+    if (files.length === 0) throw new DicomWebError('BAD_ARGUMENT', 'STOW-RS needs at least one file');
     const boundary = `medseg-${randomUUID()}`;
     const body = buildMultipart(
       files.map((f) => ({ contentType: 'application/dicom', body: f })),

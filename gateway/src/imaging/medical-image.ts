@@ -5,6 +5,7 @@
  */
 import type { Raster } from '../core/raster.ts';
 import { decodeDicom, readDicomMetadata } from './dicom.ts';
+import { ImageRequestError } from './image-error.ts';
 import { decodeNifti, sliceVolume } from './nifti.ts';
 import {
   applyRange,
@@ -15,16 +16,7 @@ import {
   type WindowPresetName,
 } from './windowing.ts';
 
-/**
- * A request the image cannot satisfy: a frame, slice or axis outside it, or a malformed window. The asker's
- * mistake, where an ImageError is the file's.
- */
-export class ImageRequestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImageRequestError';
-  }
-}
+export { ImageRequestError };
 
 /** How a request asks to map real values (HU, MR units) to 0..255: exactly one field set, or none at all. */
 export interface WindowSpec {

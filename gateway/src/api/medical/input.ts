@@ -4,16 +4,10 @@
  * windowed as the request says, with its pixel spacing. Imaging and PACS failures leave as public codes.
  */
 import type { Raster } from '../../core/raster.ts';
-import { ImageError } from '../../imaging/image-error.ts';
-import {
-  ImageRequestError,
-  readMedicalImage,
-  type MedicalImageSource,
-  type WindowSpec,
-} from '../../imaging/medical-image.ts';
+import { decoding } from '../../imaging/image-error.ts';
+import { readMedicalImage, type MedicalImageSource, type WindowSpec } from '../../imaging/medical-image.ts';
 import { decodeNifti, type NiftiVolume } from '../../imaging/nifti.ts';
 import type { WindowPresetName } from '../../imaging/windowing.ts';
-import { ApiError } from '../errors.ts';
 import { decodeBase64 } from '../base64.ts';
 import { pacsCall, type PacsRegistry } from './pacs.ts';
 
@@ -75,21 +69,10 @@ export function windowSpec(arg: WindowArg | null | undefined): WindowSpec | null
 }
 
 /**
- * Runs imaging code and maps its failures: ImageError codes (BAD_IMAGE, UNSUPPORTED_FORMAT,
- * UNSUPPORTED_TRANSFER_SYNTAX, IMAGE_TOO_LARGE) pass through, an ImageRequestError is BAD_REQUEST; anything
- * else thrown while parsing is BAD_IMAGE.
+ * Runs imaging code so that only ImageErrors (and ImageRequestErrors, the asker's mistakes) leave it, named by
+ * `what`; the error table (api/errors.ts) gives them their public codes.
  */
-export function imaging<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err: unknown) {
-    if (err instanceof ApiError) throw err;
-    // A frame, slice, axis or window the image cannot satisfy is the request's fault.
-    if (err instanceof ImageRequestError) throw new ApiError('BAD_REQUEST', err.message);
-    if (err instanceof ImageError) throw new ApiError(err.code, `${what}: ${err.message}`);
-    throw new ApiError('BAD_IMAGE', `${what} could not be decoded: ${(err as Error).message}`);
-  }
-}
+export const imaging: <T>(what: string, fn: () => T) => T = decoding;
 
 /** Decodes NIfTI bytes within the limits. */
 export function readNiftiVolume(

@@ -51,16 +51,16 @@ export class PacsRegistry {
   }
 }
 
-/**
- * Runs a DICOMweb call and maps its failures: DicomWebError codes pass through (PACS_UNAVAILABLE,
- * PACS_ERROR, NOT_FOUND); the client's RangeError (a malformed UID) is the caller's BAD_REQUEST.
- */
+/** Runs a DICOMweb call; its DicomWebErrors get `what` (the call and the endpoint) in front of their message. */
 export async function pacsCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err: unknown) {
-    if (err instanceof DicomWebError) throw new ApiError(err.code, `${what}: ${err.message}`);
-    if (err instanceof RangeError) throw new ApiError('BAD_REQUEST', `${what}: ${err.message}`);
+    if (err instanceof DicomWebError)
+      throw new DicomWebError(err.code, `${what}: ${err.message}`, err.status, {
+        cause: err,
+        ...(err.detail !== undefined ? { detail: err.detail } : {}),
+      });
     throw err;
   }
 }

@@ -11,7 +11,7 @@ import { propagate, type KeyPrompt, type PropagationResult, type StopReason } fr
 import { callerOf } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { checkBox, checkPoint, guarded, type BoxArg, type PointArg, decodeSlot } from '../resolver-kit.ts';
+import { checkBox, checkPoint, type BoxArg, type PointArg, decodeSlot } from '../resolver-kit.ts';
 import { decodeBase64 } from '../base64.ts';
 import { imaging, type WindowArg } from './input.ts';
 import { writeNiftiLabels } from './nifti-writer.ts';
@@ -247,7 +247,8 @@ function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPi
   try {
     return decodeRle({ size: [rle.size[0], rle.size[1]], counts: rle.counts });
   } catch (err: unknown) {
-    if (err instanceof RleError) throw new ApiError('BAD_REQUEST', `${where}: ${err.message}`);
+    // The same class with the argument's name in front; the error table gives its code.
+    if (err instanceof RleError) throw new RleError(`${where}: ${err.message}`);
     throw err;
   }
 }
@@ -255,19 +256,19 @@ function maskOfRle(rle: { size: number[]; counts: string }, where: string, maxPi
 /** Resolvers of the medical API, merged into the resolver map by resolvers.ts. */
 export const medicalResolvers = {
   Query: {
-    volumeJob: guarded(async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
+    volumeJob: async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
       // Started on another replica: read from the shared store.
       const job = await ctx.services.medical.volumeJobs.findShared(a.jobId, callerOf(ctx));
       return job ? jobOut(ctx, job) : null;
-    }),
-    pacsEndpoints: guarded((_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names()),
+    },
+    pacsEndpoints: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names(),
   },
   Mutation: {
-    segmentVolume: guarded(async (_: unknown, a: { input: VolumeSegmentArg }, ctx: ApiContext) => {
+    segmentVolume: async (_: unknown, a: { input: VolumeSegmentArg }, ctx: ApiContext) => {
       const prepared = await prepare(ctx, a.input);
       return run(ctx, prepared);
-    }),
-    startVolumeSegmentation: guarded(async (_: unknown, a: { input: VolumeSegmentArg }, ctx: ApiContext) => {
+    },
+    startVolumeSegmentation: async (_: unknown, a: { input: VolumeSegmentArg }, ctx: ApiContext) => {
       const prepared = await prepare(ctx, a.input);
       // The job outlives this request: it gets a context of its own with the same request id.
       const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
@@ -282,11 +283,10 @@ export const medicalResolvers = {
       );
       await ctx.services.medical.volumeJobs.flush(job.id);
       return jobOut(ctx, job);
-    }),
-    cancelVolume: guarded((_: unknown, a: { jobId: string }, ctx: ApiContext) =>
+    },
+    cancelVolume: (_: unknown, a: { jobId: string }, ctx: ApiContext) =>
       ctx.services.medical.volumeJobs.cancelShared(a.jobId, callerOf(ctx)),
-    ),
-    exportDicomSeg: guarded(async (_: unknown, a: { input: DicomSegExportArg }, ctx: ApiContext) => {
+    exportDicomSeg: async (_: unknown, a: { input: DicomSegExportArg }, ctx: ApiContext) => {
       const { sources, context, pacs } = await segSources(ctx, a.input.source);
       if (a.input.masks.length === 0) throw new ApiError('BAD_REQUEST', 'masks is empty');
       const masks = a.input.masks.map((m, i) => ({
@@ -302,11 +302,11 @@ export const medicalResolvers = {
         ctx.services.medical.pacs,
         pacs,
       );
-    }),
+    },
   },
   Subscription: {
     volumeProgress: {
-      subscribe: guarded(async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
+      subscribe: async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
         const jobs = ctx.services.medical.volumeJobs;
         // Subscribe before reading the state, so an event published in between is not lost.
         const events = ctx.services.pubsub.subscribe(volumeTopic(a.jobId));
@@ -335,7 +335,7 @@ export const medicalResolvers = {
           }
         }
         return stream();
-      }),
+      },
     },
   },
   Embedding: {
