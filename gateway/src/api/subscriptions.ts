@@ -20,6 +20,7 @@ import { GatewaySecurity, type Principal } from './auth.ts';
 import type { ApiContext, ApiServices } from './context.ts';
 import { errorFormatter, formatErrors } from './error-format.ts';
 import { graphqlLimits } from './limits.ts';
+import { createLoaders } from './request-loaders.ts';
 
 /** A topic name that carries payloads of type T (the type exists only for the compiler). */
 export type Topic<T> = string & { readonly __payload?: T };
@@ -278,7 +279,12 @@ export function attachSubscriptions(
             'BAD_REQUEST',
             `the WebSocket carries subscriptions only; send ${operation.operation === 'query' ? 'queries' : 'mutations'} as HTTP POST to /graphql`,
           );
-        const contextValue: ApiContext = { requestId: c.requestId, services, principal };
+        const contextValue: ApiContext = {
+          requestId: c.requestId,
+          services,
+          principal,
+          loaders: createLoaders(services, principal),
+        };
         try {
           security.authorizeOperation(document, payload.operationName, contextValue, 'websocket');
         } catch (err: unknown) {
