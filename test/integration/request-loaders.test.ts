@@ -132,6 +132,26 @@ describe('per-request loaders', () => {
     assert.equal(errorCode(unknown), 'MODEL_NOT_FOUND', JSON.stringify(unknown.errors));
   });
 
+  test('models asked for by name under several aliases share one listing of the repository', async () => {
+    const listings = countCalls(gw.services.sam, 'listModels');
+    try {
+      const r = await gql(
+        gw.url,
+        `{ a: model(name: "sam_reference") { name ready } b: model(name: "sam_reference") { name }
+           c: model(name: "no_such_model") { name } }`,
+      );
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+      assert.deepEqual(r.data, {
+        a: { name: 'sam_reference', ready: true },
+        b: { name: 'sam_reference' },
+        c: null,
+      });
+      assert.equal(listings.calls(), 1);
+    } finally {
+      listings.restore();
+    }
+  });
+
   test('jobs by id are read once per request on HTTP, and once per subscription on WebSocket', async () => {
     const bench = countCalls(gw.services.benchmark, 'job');
     const tune = countCalls(gw.services.finetune, 'job');

@@ -11,7 +11,7 @@ import DataLoader from 'dataloader';
 import type { JobRow } from '../bench/job-store.ts';
 import type { FineTuneJobRow } from '../finetune/finetune-store.ts';
 import type { SamModel } from '../sam/contract.ts';
-import type { EmbeddingInfo } from '../sam/session.ts';
+import type { EmbeddingInfo, ModelListing } from '../sam/session.ts';
 import { callerOf, type Principal } from './auth.ts';
 import type { ApiServices } from './context.ts';
 import { readImageInput, type ImageInputArg } from './image-input.ts';
@@ -28,6 +28,8 @@ export interface ImageKey {
 export interface RequestLoaders {
   /** SAM models by name (encoder, decoder, validated profile); rejects with the session's typed error. */
   model: DataLoader<string, SamModel>;
+  /** Listings of servable models by name (null: not served): every name asked in one operation, one listing. */
+  modelListing: DataLoader<string, ModelListing | null>;
   /** Embeddings of image inputs: the same image and model read, decoded and encoded once per request. */
   embeddingByImage: DataLoader<ImageKey, EmbeddingInfo, string>;
   /** Embeddings by id (null: unknown or expired), shared handles fetched once; primed by image loads. */
@@ -98,6 +100,11 @@ export function createLoaders(services: ApiServices, principal?: Principal): Req
   );
   return {
     model,
+    // One repository index (and one config read per model) however many `model(name:)` fields ask.
+    modelListing: new DataLoader(async (names) => {
+      const all = await services.sam.listModels();
+      return names.map((n) => all.find((m) => m.name === n) ?? null);
+    }),
     embeddingByImage,
     embeddingById,
     benchmarkJob: new DataLoader(

@@ -283,7 +283,7 @@ export const resolvers = {
       (await ctx.services.sam.listModels()).map(modelOut),
     ),
     model: guarded(async (_: unknown, args: { name: string }, ctx: ApiContext) => {
-      const found = (await ctx.services.sam.listModels()).find((m) => m.name === args.name);
+      const found = await ctx.loaders.modelListing.load(args.name);
       return found ? modelOut(found) : null;
     }),
     embedding: guarded(async (_: unknown, args: { id: string }, ctx: ApiContext) => {
