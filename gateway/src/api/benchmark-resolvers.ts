@@ -130,10 +130,14 @@ function visible(ctx: ApiContext, row: JobRow): boolean {
   return caller.admin || row.owner === caller.id;
 }
 
-/** A job the caller may see; another caller's job is answered like an unknown one, so ids cannot be probed. */
-async function job(ctx: ApiContext, id: string): Promise<JobRow> {
-  const row = await ctx.services.benchmark.job(id);
-  if (!row || !visible(ctx, row)) throw new ApiError('NOT_FOUND', `no benchmark job '${id}'`);
+/**
+ * A job the caller may see, through the request's loader (which answers another caller's job like an
+ * unknown one, so ids cannot be probed); `fresh` reads it again after this request changed it.
+ */
+async function job(ctx: ApiContext, id: string, fresh = false): Promise<JobRow> {
+  if (fresh) ctx.loaders.benchmarkJob.clear(id);
+  const row = await ctx.loaders.benchmarkJob.load(id);
+  if (!row) throw new ApiError('NOT_FOUND', `no benchmark job '${id}'`);
   return row;
 }
 
@@ -158,8 +162,8 @@ export const benchmarkResolvers = {
     datasets: async (_: unknown, __: unknown, ctx: ApiContext) =>
       (await ctx.services.benchmark.datasets()).map(datasetOut),
     benchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const row = await ctx.services.benchmark.job(a.id);
-      return row && visible(ctx, row) ? jobOut(ctx, row) : null;
+      const row = await ctx.loaders.benchmarkJob.load(a.id);
+      return row ? jobOut(ctx, row) : null;
     },
     benchmarks: async (_: unknown, __: unknown, ctx: ApiContext) =>
       Promise.all(
@@ -248,8 +252,7 @@ export const benchmarkResolvers = {
       const distinct = new Set(input.models);
       if (distinct.size <= MAX_MODELS_PER_JOB) {
         for (const model of distinct)
-          if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model))
-            await ctx.services.sam.resolve(model);
+          if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model)) await ctx.loaders.model.load(model);
       }
       const handle = await ctx.services.benchmark.start(bench, undefined, caller.id);
       return jobOut(ctx, await job(ctx, handle.jobId));
@@ -257,19 +260,20 @@ export const benchmarkResolvers = {
     cancelBenchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const row = await job(ctx, a.id);
       await ctx.services.benchmark.cancel(a.id);
-      return jobOut(ctx, (await ctx.services.benchmark.job(a.id)) ?? row);
+      ctx.loaders.benchmarkJob.clear(a.id);
+      return jobOut(ctx, (await ctx.loaders.benchmarkJob.load(a.id)) ?? row);
     },
     resumeBenchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       await job(ctx, a.id);
       await ctx.services.benchmark.resume(a.id);
-      return jobOut(ctx, await job(ctx, a.id));
+      return jobOut(ctx, await job(ctx, a.id, true));
     },
   },
   Subscription: {
     benchmarkProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        const row = await ctx.services.benchmark.job(a.id);
-        if (!row || !visible(ctx, row)) {
+        const row = await ctx.loaders.benchmarkJob.load(a.id);
+        if (!row) {
           throw new ApiError('NOT_FOUND', `no benchmark job '${a.id}'`);
         }
         for await (const e of ctx.services.benchmark.events(a.id)) yield { benchmarkProgress: eventOut(e) };

@@ -12,6 +12,7 @@ import type { LowResStore } from './low-res-store.ts';
 import type { MedicalServices } from './medical/services.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { CallerLimiter } from './rate-limit.ts';
+import type { RequestLoaders } from './request-loaders.ts';
 import type { SharedHandles } from './shared-handles.ts';
 import type { PubSub } from './pubsub.ts';
 
@@ -51,4 +52,6 @@ export interface ApiContext {
   principal?: Principal;
   /** Aborted when the client goes away before the answer is sent (long work checks it and stops). */
   signal?: AbortSignal;
+  /** This request's loaders (request-loaders.ts): models, embeddings and jobs read once per operation. */
+  loaders: RequestLoaders;
 }

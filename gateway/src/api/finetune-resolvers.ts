@@ -54,8 +54,10 @@ function eventOut(e: FineTuneEvent) {
     : { jobId: e.jobId, type: 'status', status: e.status, errorCode: e.errorCode, error: e.error };
 }
 
-function found(ctx: ApiContext, id: string): FineTuneJobRow {
-  const j = ctx.services.finetune.job(id);
+/** A job through the request's loader; `fresh` reads it again after this request changed it. */
+async function found(ctx: ApiContext, id: string, fresh = false): Promise<FineTuneJobRow> {
+  if (fresh) ctx.loaders.fineTuneJob.clear(id);
+  const j = await ctx.loaders.fineTuneJob.load(id);
   if (!j) throw new ApiError('NOT_FOUND', `no fine-tuning job '${id}'`);
   return j;
 }
@@ -75,8 +77,8 @@ interface StartArgs {
 export const finetuneResolvers = {
   Query: {
     fineTuneJobs: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.finetune.jobs().map(jobOut),
-    fineTuneJob: (_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const j = ctx.services.finetune.job(a.id);
+    fineTuneJob: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const j = await ctx.loaders.fineTuneJob.load(a.id);
       return j ? jobOut(j) : null;
     },
   },
@@ -92,12 +94,12 @@ export const finetuneResolvers = {
           modelName: a.input.modelName ?? undefined,
         }),
       ),
-    cancelFineTune: (_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const j = found(ctx, a.id);
+    cancelFineTune: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const j = await found(ctx, a.id);
       if (!ctx.services.finetune.cancel(a.id)) {
         throw new ApiError('BAD_REQUEST', `job '${a.id}' is not running (status ${j.status})`);
       }
-      return jobOut(found(ctx, a.id));
+      return jobOut(await found(ctx, a.id, true));
     },
     resumeFineTune: (_: unknown, a: { id: string }, ctx: ApiContext) =>
       jobOut(ctx.services.finetune.resume(a.id)),
@@ -105,7 +107,7 @@ export const finetuneResolvers = {
   Subscription: {
     fineTuneProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.finetune.job(a.id)) {
+        if (!(await ctx.loaders.fineTuneJob.load(a.id))) {
           throw new ApiError('NOT_FOUND', `no fine-tuning job '${a.id}'`);
         }
         for await (const e of ctx.services.finetune.events(a.id)) yield { fineTuneProgress: eventOut(e) };

@@ -19,6 +19,7 @@ import { attachSubscriptions } from './subscriptions.ts';
 import { GatewaySecurity, topLevelFields, writeRefusal } from './auth.ts';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import { graphqlLimits } from './limits.ts';
+import { createLoaders } from './request-loaders.ts';
 import { serveWebFile, wantsGraphqlIde } from './web-assets.ts';
 
 /** Path of the public schema file. */
@@ -269,7 +270,13 @@ export async function startHttpServer(
     const result = await withRequestId(requestId, () =>
       apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body: parsed },
-        context: async () => ({ requestId, services, principal: admitted.principal, signal: gone.signal }),
+        context: async () => ({
+          requestId,
+          services,
+          principal: admitted.principal,
+          signal: gone.signal,
+          loaders: createLoaders(services, admitted.principal),
+        }),
       }),
     );
     for (const [k, v] of result.headers) res.setHeader(k, v);

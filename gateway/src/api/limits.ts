@@ -1,122 +1,57 @@
 /**
- * Limits on what one GraphQL operation may ask for, as graphql-js validation rules (run by Apollo before
- * anything executes): selection depth and cost (field selections counted with fragments expanded, so a few
- * fragments cannot multiply into millions of fields), and the parser's token limit. Other limits live where
- * their data is: body bytes (http-server), pixels (imaging), prompt sets and points (resolvers), sessions
- * (annotation-sessions), concurrent benchmark jobs (benchmark-resolvers, MAX_BENCHMARK_JOBS), requests per
- * caller (rate-limit), backend calls per model (inference/backpressure).
+ * Limits on what one GraphQL operation may ask for: graphql-armor's validation rules (depth, cost, aliases,
+ * directives; run before anything executes) and graphql-js's own token limit of the parser. Other limits live
+ * where their data is: body bytes (http-server), pixels (imaging), prompt sets and points (resolvers),
+ * sessions (annotation-sessions), concurrent benchmark jobs (benchmark-resolvers, MAX_BENCHMARK_JOBS),
+ * requests per caller (rate-limit), backend calls per model (inference/backpressure).
  */
-import {
-  GraphQLError,
-  Kind,
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-  type ValidationContext,
-  type ValidationRule,
-} from 'graphql';
+import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import type { SecurityConfig } from '../security/security-config.ts';
-
-/** Depth and cost of one operation's selection set. */
-export interface OperationSize {
-  /** Deepest field nesting (a top-level field is depth 1). */
-  depth: number;
-  /** Field selections, every fragment spread expanded where it is used. */
-  cost: number;
-}
-
-/**
- * Measures a selection set. Fragment cycles (rejected by graphql's own rule in the same pass) and runaway
- * expansion are cut off: the walk stops as soon as `stopAt` cost is passed.
- */
-export function measureSelection(
-  selectionSet: SelectionSetNode,
-  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
-  stopAt = Number.POSITIVE_INFINITY,
-): OperationSize {
-  let cost = 0;
-  let depth = 0;
-  const walk = (set: SelectionSetNode, level: number, visiting: ReadonlySet<string>): void => {
-    for (const sel of set.selections) {
-      if (cost > stopAt) return;
-      switch (sel.kind) {
-        case Kind.FIELD:
-          cost += 1;
-          depth = Math.max(depth, level);
-          if (sel.selectionSet) walk(sel.selectionSet, level + 1, visiting);
-          break;
-        case Kind.INLINE_FRAGMENT:
-          walk(sel.selectionSet, level, visiting);
-          break;
-        case Kind.FRAGMENT_SPREAD: {
-          const name = sel.name.value;
-          const fragment = fragments.get(name);
-          if (!fragment || visiting.has(name)) break;
-          walk(fragment.selectionSet, level, new Set([...visiting, name]));
-          break;
-        }
-        default: {
-          const never: never = sel;
-          throw new Error(`unexpected selection ${String(never)}`);
-        }
-      }
-    }
-  };
-  walk(selectionSet, 1, new Set());
-  return { depth, cost };
-}
-
-/** A validation rule that rejects operations deeper than `maxDepth` or costlier than `maxCost`. */
-export function operationLimitRule(limits: { maxDepth: number; maxCost: number }): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const def of context.getDocument().definitions)
-      if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-    return {
-      OperationDefinition(node) {
-        const size = measureSelection(node.selectionSet, fragments, limits.maxCost);
-        const name = node.name?.value ?? 'anonymous';
-        if (size.depth > limits.maxDepth) {
-          context.reportError(
-            new GraphQLError(
-              `operation '${name}' is nested ${size.depth} levels deep; the limit is ${limits.maxDepth}`,
-              { nodes: [node], extensions: { limit: 'depth', max: limits.maxDepth } },
-            ),
-          );
-        }
-        if (size.cost > limits.maxCost) {
-          context.reportError(
-            new GraphQLError(
-              `operation '${name}' selects more than ${limits.maxCost} fields (fragments expanded); ask for less`,
-              { nodes: [node], extensions: { limit: 'cost', max: limits.maxCost } },
-            ),
-          );
-        }
-      },
-    };
-  };
-}
 
 /** Most aliases in one operation, fragments expanded (graphql-armor's rule). */
 export const MAX_ALIASES = 50;
 /** Most directives in one operation, fragments expanded (graphql-armor's rule). */
 export const MAX_DIRECTIVES = 50;
 
+/** Which limit refused an operation: `extensions.limit` of the validation error. */
+export type LimitName = 'depth' | 'cost' | 'aliases' | 'directives';
+
 /**
- * graphql-armor rules throw by default, which graphql-js's validate does not catch; reported errors are
- * validation errors like any other (GRAPHQL_VALIDATION_FAILED on both transports).
+ * Options every armor rule shares. Armor rules throw by default, which graphql-js's validate does not catch;
+ * a reported error is a validation error like any other (GRAPHQL_VALIDATION_FAILED on both transports), with
+ * the limit it broke and its value in `extensions`. Armor words its errors "Syntax Error: ...", although the
+ * document parsed: that prefix is dropped.
  */
-const reportNotThrow = {
-  exposeLimits: true,
-  propagateOnRejection: false,
-  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
-};
+function reportNotThrow(limit: LimitName, max: number) {
+  return {
+    exposeLimits: true,
+    propagateOnRejection: false,
+    onReject: [
+      (context: ValidationContext | null, error: GraphQLError) =>
+        context?.reportError(
+          new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
+            extensions: { limit, max },
+          }),
+        ),
+    ],
+  };
+}
 
 /**
  * The validation rules and parser options of the gateway, from the configuration: the one list both
  * transports use (Apollo over HTTP, graphql-ws over WebSocket), so their limits cannot drift apart.
+ *
+ * Depth counts field nesting (a top-level field is 1); cost counts field selections with every fragment
+ * expanded where it is used (armor memoises each fragment's cost, so a fragment that uses another one twice,
+ * ten levels down, is priced at its full expansion without walking it). Both count introspection too: a
+ * `__schema` query nested through `ofType` is as deep as any other. Tokens: graphql-js's parser counts
+ * lexical tokens itself (`maxTokens`), the count armor's max-tokens re-implements by proxying the lexer;
+ * armor's Apollo integration of it parses every document a second time in a plugin hook, where a refusal
+ * becomes an internal error (HTTP 500) instead of a parse failure, so the parser's own option is used.
  */
 export function graphqlLimits(
   security: Pick<SecurityConfig, 'maxQueryDepth' | 'maxQueryCost' | 'maxQueryTokens'>,
@@ -126,11 +61,31 @@ export function graphqlLimits(
 } {
   return {
     validationRules: [
-      operationLimitRule({ maxDepth: security.maxQueryDepth, maxCost: security.maxQueryCost }),
+      maxDepthRule({
+        n: security.maxQueryDepth,
+        flattenFragments: true,
+        ignoreIntrospection: false,
+        ...reportNotThrow('depth', security.maxQueryDepth),
+      }) as ValidationRule,
+      // Every selection costs 1 at any depth: the cost is the number of fields the executor will resolve
+      // (plus two per fragment spread and one per inline fragment), not armor's default weighting that
+      // grows 1.5x per level.
+      costLimitRule({
+        maxCost: security.maxQueryCost,
+        objectCost: 1,
+        scalarCost: 1,
+        depthCostFactor: 1,
+        flattenFragments: true,
+        ignoreIntrospection: false,
+        ...reportNotThrow('cost', security.maxQueryCost),
+      }) as ValidationRule,
       // Aliases multiply one expensive field inside the cost limit's reach (1,400 aliased fields in one
       // request); directives are the same trick one level down. Limits stated, not hidden.
-      maxAliasesRule({ n: MAX_ALIASES, ...reportNotThrow }) as ValidationRule,
-      maxDirectivesRule({ n: MAX_DIRECTIVES, ...reportNotThrow }) as ValidationRule,
+      maxAliasesRule({ n: MAX_ALIASES, ...reportNotThrow('aliases', MAX_ALIASES) }) as ValidationRule,
+      maxDirectivesRule({
+        n: MAX_DIRECTIVES,
+        ...reportNotThrow('directives', MAX_DIRECTIVES),
+      }) as ValidationRule,
     ],
     parseOptions: { maxTokens: security.maxQueryTokens },
   };

@@ -2,6 +2,13 @@
  * Per-caller rate limiting with token buckets: each caller (the gateway uses API key ids and JWT subjects)
  * holds up to `burst` tokens refilled at `ratePerSecond`; a request takes one. An empty bucket
  * says how many seconds until the next token, for `Retry-After` (RFC 9110 section 10.2.3).
+ *
+ * Why not rate-limiter-flexible (evaluated at 11.4.0): its SQLite and PostgreSQL limiters count points in
+ * fixed windows (a window opens at the first request and resets when it expires), not a bucket that refills
+ * continuously, so a caller could spend two bursts across a window edge and then wait a whole window; they
+ * stamp windows with each replica's own clock where the PostgreSQL bucket here uses the database's one; and
+ * they create and sweep tables of their own outside the state store's schema, its pool and its conformance
+ * tests (store/), which already take a token atomically on both stores.
  */
 
 /** Options of {@link RateLimiter}. */

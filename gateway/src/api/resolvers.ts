@@ -11,8 +11,8 @@ import { sessionPrompts, type AnnotationSessionState } from './annotation-sessio
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
-import { checkBox, checkPoint, decodeSlot, finite, type BoxArg, type PointArg } from './resolver-kit.ts';
-import { readImageInput, type ImageInputArg } from './image-input.ts';
+import { checkBox, checkPoint, finite, type BoxArg, type PointArg } from './resolver-kit.ts';
+import type { ImageInputArg } from './image-input.ts';
 import { maskOutput, type MaskOutputForm, type ProvenanceInput } from './mask-output.ts';
 import { medicalResolvers } from './medical/resolvers.ts';
 import { benchmarkResolvers } from './benchmark-resolvers.ts';
@@ -60,20 +60,18 @@ function embeddingOut(e: EmbeddingInfo) {
   };
 }
 
+/** The embedding a request names: by id, or by image (read, decoded and encoded once per request). */
 async function embeddingFor(
   ctx: ApiContext,
   image: ImageInputArg | null | undefined,
   embeddingId: string | null | undefined,
   model: string | null | undefined,
 ): Promise<EmbeddingInfo> {
-  const { services } = ctx;
   if ((image ? 1 : 0) + (embeddingId ? 1 : 0) !== 1) {
     throw new ApiError('BAD_REQUEST', 'give exactly one of image or embeddingId');
   }
   if (embeddingId) {
-    // Issued by another replica: re-encoded here from the shared pixels (same id or not at all).
-    await services.handles?.ensureEmbedding(embeddingId);
-    const e = services.sam.embedding(embeddingId);
+    const e = await ctx.loaders.embeddingById.load(embeddingId);
     if (!e)
       throw new ApiError(
         'EMBEDDING_NOT_FOUND',
@@ -87,19 +85,9 @@ async function embeddingFor(
     }
     return e;
   }
-  // Bytes, pixels and the model input tensor live from the read to the end of the encode: that whole span
-  // holds a decode slot, so concurrent requests cannot pile up decoded images without bound.
-  return decodeSlot(services, async () => {
-    const raster = await readImageInput(image!, {
-      maxBytes: services.config.maxBodyBytes,
-      maxPixels: services.config.maxPixels,
-      dataRoots: services.config.dataRoots,
-      pacs: services.medical.pacs,
-    });
-    const encoded = await services.sam.encode(raster, model ?? services.config.defaultModel);
-    services.medical.spacings.remember(encoded.id, raster.spacing);
-    await services.handles?.rememberImage(encoded, raster);
-    return encoded;
+  return ctx.loaders.embeddingByImage.load({
+    image: image!,
+    model: model ?? ctx.services.config.defaultModel,
   });
 }
 
@@ -221,7 +209,7 @@ function sessionOut(ctx: ApiContext, s: AnnotationSessionState) {
 
 async function applyAction(ctx: ApiContext, id: string, change: (s: AnnotationSessionState) => void) {
   const s = ctx.services.sessions.get(id, callerOf(ctx));
-  await ctx.services.sam.resolve(s.model);
+  await ctx.loaders.model.load(s.model);
   change(s);
   const result = await runSession(ctx, s);
   if (result) {
@@ -293,17 +281,16 @@ export const resolvers = {
     models: async (_: unknown, __: unknown, ctx: ApiContext) =>
       (await ctx.services.sam.listModels()).map(modelOut),
     model: async (_: unknown, args: { name: string }, ctx: ApiContext) => {
-      const found = (await ctx.services.sam.listModels()).find((m) => m.name === args.name);
+      const found = await ctx.loaders.modelListing.load(args.name);
       return found ? modelOut(found) : null;
     },
     embedding: async (_: unknown, args: { id: string }, ctx: ApiContext) => {
-      await ctx.services.handles?.ensureEmbedding(args.id);
-      const e = ctx.services.sam.embedding(args.id);
+      const e = await ctx.loaders.embeddingById.load(args.id);
       return e ? embeddingOut(e) : null;
     },
     segment: async (_: unknown, { input }: { input: SegmentInputArg }, ctx: ApiContext) => {
       const e = await embeddingFor(ctx, input.image, input.embeddingId, input.model);
-      const model = await ctx.services.sam.resolve(e.model);
+      const model = await ctx.loaders.model.load(e.model);
       for (const p of input.prompts ?? []) {
         if (p.previousMask?.lowResId) await ctx.services.handles?.ensureLowRes(p.previousMask.lowResId);
       }
@@ -312,11 +299,12 @@ export const resolvers = {
       const threshold = o.maskThreshold ?? 0;
       finite(threshold, 'options.maskThreshold');
       const all = (o.selection ?? 'BEST_PREDICTED_IOU') === 'ALL';
-      const results = await ctx.services.sam.decode(e.id, sets, {
-        multimask: o.multimask ?? true,
-        maskThreshold: threshold,
-        select: all ? 'all' : 'best',
-      });
+      const results = await ctx.services.sam.decode(
+        e.id,
+        sets,
+        { multimask: o.multimask ?? true, maskThreshold: threshold, select: all ? 'all' : 'best' },
+        model,
+      );
       const out = {
         embedding: embeddingOut(e),
         results: results.map((candidates, i) => {
@@ -368,7 +356,7 @@ export const resolvers = {
             'LIMIT_EXCEEDED',
             `${pps}x${pps} points x 3 masks of ${e.width}x${e.height} pixels is ${pixelCandidates} pixel-candidates, over EVERYTHING_MAX_PIXEL_CANDIDATES=${cfg.everythingMaxPixelCandidates}; use fewer pointsPerSide`,
           );
-        await ctx.services.sam.resolve(e.model);
+        await ctx.loaders.model.load(e.model);
         const signal = everythingSignal(ctx, cfg.everythingDeadlineMs);
         const result = await ctx.services.sam
           .everything(e.id, {
@@ -425,7 +413,7 @@ export const resolvers = {
       ctx: ApiContext,
     ) => {
       const e = await embeddingFor(ctx, args.image, undefined, args.model);
-      await ctx.services.sam.resolve(e.model);
+      await ctx.loaders.model.load(e.model);
       // The session bounds (overall and per caller) hold across replicas when they share a store.
       await ctx.services.handles?.checkSessionQuota(callerOf(ctx).id);
       const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);

@@ -20,6 +20,7 @@ import { GatewaySecurity, type Principal } from './auth.ts';
 import type { ApiContext, ApiServices } from './context.ts';
 import { errorFormatter, formatErrors } from './error-format.ts';
 import { graphqlLimits } from './limits.ts';
+import { createLoaders } from './request-loaders.ts';
 
 /** The WebSocket side of the API; `close` ends every subscription and the socket server. */
 export interface SubscriptionServer {
@@ -180,7 +181,12 @@ export function attachSubscriptions(
             'BAD_REQUEST',
             `the WebSocket carries subscriptions only; send ${operation.operation === 'query' ? 'queries' : 'mutations'} as HTTP POST to /graphql`,
           );
-        const contextValue: ApiContext = { requestId: c.requestId, services, principal };
+        const contextValue: ApiContext = {
+          requestId: c.requestId,
+          services,
+          principal,
+          loaders: createLoaders(services, principal),
+        };
         try {
           security.authorizeOperation(document, payload.operationName, contextValue, 'websocket');
         } catch (err: unknown) {

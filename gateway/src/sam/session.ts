@@ -231,9 +231,12 @@ export class SamSession implements Segmenter {
     return h.digest('base64url').slice(0, 32);
   }
 
-  /** Computes or finds the embedding of an image; identical concurrent requests run the encoder once. */
-  async encode(image: Raster, modelName: string): Promise<EmbeddingInfo> {
-    const model = await this.resolve(modelName);
+  /**
+   * Computes or finds the embedding of an image; identical concurrent requests run the encoder once. The model
+   * is a name, or one the caller has already resolved (a request's loader).
+   */
+  async encode(image: Raster, modelOrName: string | SamModel): Promise<EmbeddingInfo> {
+    const model = typeof modelOrName === 'string' ? await this.resolve(modelOrName) : modelOrName;
     const id = this.embeddingId(image, model);
     const hit = this.options.cache.lookup(id);
     if (hit) return { ...this.handle(hit.meta), cached: true, expiresAtMs: hit.expiresAtMs };
@@ -335,11 +338,15 @@ export class SamSession implements Segmenter {
     return this.family(model).toModelFrame(x, y, h, w, model.profile);
   }
 
-  /** Decodes prompt sets against a cached embedding: one candidate list per prompt set. */
+  /**
+   * Decodes prompt sets against a cached embedding: one candidate list per prompt set. `resolved` is the
+   * embedding's model when the caller has already resolved it (a request's loader); otherwise it is resolved.
+   */
   async decode(
     embeddingId: string,
     prompts: PromptSet[],
     options: DecodeOptions,
+    resolved?: SamModel,
   ): Promise<MaskCandidate[][]> {
     const cached = this.options.cache.get(embeddingId);
     if (!cached)
@@ -347,7 +354,7 @@ export class SamSession implements Segmenter {
         'EMBEDDING_NOT_FOUND',
         `embedding '${embeddingId}' is unknown or expired; encode the image again`,
       );
-    const model = await this.resolve(cached.meta.model);
+    const model = resolved?.name === cached.meta.model ? resolved : await this.resolve(cached.meta.model);
     const { width: w, height: h } = cached.meta;
     const threshold = options.maskThreshold ?? 0;
     const batcher = this.batcher(model);

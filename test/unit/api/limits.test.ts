@@ -1,8 +1,8 @@
-/** Query depth/cost rules, the token bucket, and the bounded backend queue with retries. */
+/** Query depth/cost/alias/directive rules and the token limit, the token bucket, and the bounded backend queue with retries. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildSchema, getIntrospectionQuery, parse, specifiedRules, validate } from 'graphql';
-import { graphqlLimits, measureSelection } from '../../../gateway/src/api/limits.ts';
+import { graphqlLimits } from '../../../gateway/src/api/limits.ts';
 import { RateLimiter } from '../../../gateway/src/api/rate-limit.ts';
 import { readSchemaSdl } from '../../../gateway/src/api/http-server.ts';
 import { InferenceError } from '../../../gateway/src/inference/errors.ts';
@@ -12,45 +12,73 @@ import type { InferRequest, InferResponse } from '../../../gateway/src/protocol/
 
 const schema = buildSchema(readSchemaSdl());
 const limits = graphqlLimits({ maxQueryDepth: 15, maxQueryCost: 2000, maxQueryTokens: 20_000 });
-const check = (q: string) => validate(schema, parse(q), [...specifiedRules, ...limits.validationRules]);
-
-test('depth and cost: fragments count where they are used; cycles and fan-out stop early', () => {
-  const doc = parse(`query { ...A } fragment A on Query { models { name profile { name } } ...B }
-    fragment B on Query { m2: models { name } }`);
-  const op = doc.definitions[0];
-  assert.ok(op.kind === 'OperationDefinition');
-  const fragments = new Map(
-    doc.definitions.flatMap((d) => (d.kind === 'FragmentDefinition' ? [[d.name.value, d] as const] : [])),
+const check = (q: string, rules = limits.validationRules) =>
+  validate(schema, parse(q), [...specifiedRules, ...rules]);
+const refusals = (q: string, rules = limits.validationRules) =>
+  check(q, rules).map(
+    (e) => ({ message: e.message, ...e.extensions }) as { message: string; limit?: string; max?: number },
   );
-  assert.deepEqual(measureSelection(op.selectionSet, fragments), { depth: 3, cost: 6 });
-  // Ten fragments that each use the previous one twice would expand to 2^10 selections.
+
+test('depth and cost: fragments count where they are used; a fragment bomb is priced at its full expansion', () => {
+  const q = `query { ...A } fragment A on Query { models { name profile { name } } ...B }
+    fragment B on Query { m2: models { name } }`;
+  // Six fields three levels deep, plus two per fragment spread: at the limits it passes, one below it fails.
+  assert.deepEqual(
+    check(q, graphqlLimits({ maxQueryDepth: 3, maxQueryCost: 10, maxQueryTokens: 1000 }).validationRules),
+    [],
+  );
+  assert.deepEqual(
+    refusals(q, graphqlLimits({ maxQueryDepth: 2, maxQueryCost: 9, maxQueryTokens: 1000 }).validationRules),
+    [
+      { message: 'Query depth limit of 2 exceeded, found 3.', limit: 'depth', max: 2 },
+      { message: 'Query Cost limit of 9 exceeded, found 10.', limit: 'cost', max: 9 },
+    ],
+  );
+  // Twelve fragments that each use the previous one twice expand to 2^12 selections; armor prices each
+  // fragment once and multiplies, so the whole expansion is counted without being walked.
   const defs = ['fragment F0 on Model { name }'];
   for (let i = 1; i <= 12; i++)
     defs.push(`fragment F${i} on Model { ...F${i - 1} a${i}: name ...F${i - 1} }`);
-  const bomb = parse(`query { models { ...F12 } } ${defs.join(' ')}`);
-  const bombOp = bomb.definitions[0];
-  assert.ok(bombOp.kind === 'OperationDefinition');
-  const bombFragments = new Map(
-    bomb.definitions.flatMap((d) => (d.kind === 'FragmentDefinition' ? [[d.name.value, d] as const] : [])),
+  const bomb = refusals(`query { models { ...F12 } } ${defs.join(' ')}`);
+  const cost = bomb.find((e) => e.limit === 'cost');
+  const found = Number(/found (\d+)/.exec(String(cost?.message))?.[1]);
+  assert.ok(found > 4096 * 2, `priced at ${found}`);
+  assert.ok(
+    bomb.some((e) => e.limit === 'aliases'),
+    'the 4095 expanded aliases are refused too',
   );
-  // Stopping just past the limit (not at the full expansion) is the property; no wall-clock bound is needed.
-  const size = measureSelection(bombOp.selectionSet, bombFragments, 2000);
-  assert.ok(size.cost > 2000 && size.cost < 2100, `stopped at ${size.cost}`);
 });
 
-test('the real schema: ordinary and introspection queries pass; deep and costly ones are refused', () => {
+test('the real schema: ordinary and introspection queries pass; deep, costly, aliased and long ones are refused', () => {
   assert.deepEqual(check('{ models { name ready profile { name inputSize } } }'), []);
   assert.deepEqual(check(getIntrospectionQuery()), [], 'GraphiQL and codegen keep working');
+  // Introspection is not exempt: ofType nests as deep as a client likes.
   const deep = `{ __schema { types { fields { type ${'{ ofType '.repeat(14)}{ name }${' }'.repeat(14)} } } } }`;
-  const deepErrors = check(deep);
-  assert.equal(deepErrors.length, 1);
-  assert.match(deepErrors[0].message, /nested \d+ levels deep; the limit is 15/);
-  const wide = `{ ${Array.from({ length: 2100 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
-  assert.match(check(wide)[0].message, /selects more than 2000 fields/);
+  assert.deepEqual(refusals(deep), [
+    { message: 'Query depth limit of 15 exceeded, found 19.', limit: 'depth', max: 15 },
+  ]);
+  const wide = `{ ${Array.from({ length: 2001 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
+  const wideRefusals = refusals(wide);
+  assert.deepEqual(
+    wideRefusals.find((e) => e.limit === 'cost'),
+    { message: 'Query Cost limit of 2000 exceeded, found 2001.', limit: 'cost', max: 2000 },
+  );
+  // __typename aliases are allowed by armor's alias rule; a field aliased 51 times is not.
+  assert.equal(wideRefusals.filter((e) => e.limit === 'aliases').length, 0);
+  const aliased = `{ ${Array.from({ length: 51 }, (_, i) => `m${i}: models { name }`).join(' ')} }`;
+  assert.deepEqual(refusals(aliased), [
+    { message: 'Aliases limit of 50 exceeded, found 51.', limit: 'aliases', max: 50 },
+  ]);
+  const directives = `{ models ${'@include(if: true) '.repeat(51)}{ name } }`;
+  assert.ok(
+    refusals(directives).some((e) => e.limit === 'directives' && e.max === 50),
+    JSON.stringify(refusals(directives)),
+  );
   assert.throws(
     () => parse(`{ ${'__typename '.repeat(30_000)} }`, limits.parseOptions),
     /Document contains more tha[nt] 20000 tokens/,
   );
+  assert.doesNotThrow(() => parse(`{ ${'__typename '.repeat(19_990)} }`, limits.parseOptions));
 });
 
 test('rate limiter: burst, then one request per 1/rate seconds, per caller, with Retry-After', () => {

@@ -16,6 +16,7 @@ import { decodeBase64 } from '../base64.ts';
 import { imaging, type WindowArg } from './input.ts';
 import { writeNiftiLabels } from './nifti-writer.ts';
 import { pacsCall } from './pacs.ts';
+import { createLoaders } from '../request-loaders.ts';
 import { exportSeg, type SegOptionsArg } from './seg.ts';
 import { loadVolume, type LoadedVolume, type VolumeArg } from './volume.ts';
 import {
@@ -258,7 +259,7 @@ export const medicalResolvers = {
   Query: {
     volumeJob: async (_: unknown, a: { jobId: string }, ctx: ApiContext) => {
       // Started on another replica: read from the shared store.
-      const job = await ctx.services.medical.volumeJobs.findShared(a.jobId, callerOf(ctx));
+      const job = await ctx.loaders.volumeJob.load(a.jobId);
       return job ? jobOut(ctx, job) : null;
     },
     pacsEndpoints: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.medical.pacs.names(),
@@ -271,7 +272,11 @@ export const medicalResolvers = {
     startVolumeSegmentation: async (_: unknown, a: { input: VolumeSegmentArg }, ctx: ApiContext) => {
       const prepared = await prepare(ctx, a.input);
       // The job outlives this request: it gets a context of its own with the same request id.
-      const jobCtx: ApiContext = { requestId: ctx.requestId, services: ctx.services };
+      const jobCtx: ApiContext = {
+        requestId: ctx.requestId,
+        services: ctx.services,
+        loaders: createLoaders(ctx.services),
+      };
       await ctx.services.medical.volumeJobs.checkSharedQuota(
         callerOf(ctx).id,
         ctx.services.config.maxJobsPerCaller,
