@@ -2,7 +2,7 @@
  * GraphQL resolvers of the benchmark engine (schema/benchmark.graphql): datasets under the data roots, jobs,
  * aggregated results, reports and the progress subscription. The engine itself is gateway/src/bench.
  */
-import type { AggregateRow, MetricStat } from '../bench/aggregate.ts';
+import type { AggregateRow } from '../bench/aggregate.ts';
 import { DatasetError, type DatasetLayout, type DatasetStats } from '../bench/datasets/dataset.ts';
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
 import { ReportError } from '../bench/report/build-report.ts';
@@ -13,6 +13,7 @@ import {
   type BenchmarkEvent,
   type BenchmarkInput,
 } from '../bench/runner.ts';
+import { scaledStats } from '../bench/index.ts';
 import type { Randomness, StrategyName } from '../bench/types.ts';
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
@@ -48,15 +49,6 @@ function datasetOut(row: DatasetRow) {
       problem: p.problem,
     })),
     createdAt: row.createdAt,
-  };
-}
-
-/** A metric summary, scaled (Dice, IoU and NSD are fractions in the store and x100 in the API, as the paper). */
-function stat(s: MetricStat | undefined, scale = 1) {
-  return {
-    mean: s?.mean == null ? null : s.mean * scale,
-    std: s?.std == null ? null : s.std * scale,
-    n: s?.n ?? 0,
   };
 }
 
@@ -99,7 +91,8 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           `scope must be target, modality, dataset or overall, got '${scope}'`,
         );
       }
-      return (await bench.report(job.id)).aggregate.rows
+      const aggregate = (await bench.report(job.id)).aggregate;
+      return aggregate.rows
         .filter((r: AggregateRow) => r.scope === scope)
         .map((r: AggregateRow) => ({
           model: r.model,
@@ -110,10 +103,8 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           modality: r.modality,
           samples: r.samples,
           failed: r.failed,
-          dice: stat(r.metrics.dice, 100),
-          iou: stat(r.metrics.iou, 100),
-          hd95: stat(r.metrics.hd95),
-          nsd: stat(r.metrics.nsd, 100),
+          // One field per metric of the table, in report units (schema/benchmark.graphql documents each).
+          ...scaledStats(r.metrics, aggregate.metricTable),
         }));
     }),
     report: typedField(async ({ format }: { format: string }) => {

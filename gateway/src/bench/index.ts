@@ -21,6 +21,25 @@ export type {
   LoadedImage,
 } from './datasets/dataset.ts';
 export { loadDataset } from './datasets/load-dataset.ts';
+export {
+  checkMetricTable,
+  extractMetrics,
+  HEADLINE_METRIC,
+  isBetter,
+  labelList,
+  labelsByUnit,
+  metricDef,
+  metricDoc,
+  metricLabel,
+  METRICS,
+  MetricTableError,
+  metricValue,
+  scaledStat,
+  scaledStats,
+  scaledValue,
+  statOf,
+} from './metric-table.ts';
+export type { MetricDef, MetricTable, MetricUnit } from './metric-table.ts';
 export { openRegisteredDataset, registerDataset } from './datasets/registry.ts';
 export { sampleKey } from './job-store.ts';
 export type { DatasetRow, JobRow, JobStore, PromptKey, StoredPrompt } from './job-store.ts';
