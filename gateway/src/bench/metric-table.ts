@@ -213,8 +213,27 @@ export class MetricTableError extends Error {
 }
 
 /**
- * Checks a table: names are distinct SQL- and GraphQL-safe identifiers, and unit and scale agree (x100 is
- * scale 100, px is scale 1). Throws MetricTableError saying which entry is wrong.
+ * Names a metric cannot take: `oracle_index` and `deploy_index` are samples columns already, and the others
+ * are fields of the aggregate rows (and of GraphQL's `BenchmarkAggregate`) beside the metrics.
+ */
+const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'index',
+  'model',
+  'strategy',
+  'selection',
+  'scope',
+  'target',
+  'modality',
+  'dataset',
+  'samples',
+  'failed',
+  'metrics',
+]);
+
+/**
+ * Checks a table: names are distinct SQL- and GraphQL-safe identifiers that clash with no other column or
+ * field, and unit and scale agree (x100 is scale 100, px is scale 1). Throws MetricTableError saying which
+ * entry is wrong.
  */
 export function checkMetricTable(table: MetricTable): void {
   const seen = new Set<string>();
@@ -222,6 +241,11 @@ export function checkMetricTable(table: MetricTable): void {
     if (!/^[a-z][a-z0-9]{0,30}$/.test(def.name)) {
       throw new MetricTableError(
         `metric name must be 1 to 31 lower-case letters or digits starting with a letter, got '${def.name}'`,
+      );
+    }
+    if (RESERVED_NAMES.has(def.name)) {
+      throw new MetricTableError(
+        `metric name '${def.name}' is taken by a samples column or an aggregate field (${[...RESERVED_NAMES].join(', ')})`,
       );
     }
     if (seen.has(def.name)) throw new MetricTableError(`metric '${def.name}' appears twice`);

@@ -55,7 +55,7 @@ export interface BenchmarkConfig {
 }
 
 // The metric vocabulary lives in the metric table; re-exported here, the one bench module the store imports.
-export { METRIC_NAMES, METRICS, metricValue } from './metric-table.ts';
+export { checkMetricTable, METRIC_NAMES, METRICS, metricValue } from './metric-table.ts';
 export type { MetricDef, MetricName, MetricTable, MetricValues } from './metric-table.ts';
 
 /** The candidate kept by one selection rule, and its metrics. */

@@ -10,7 +10,7 @@
  * of metrics added to the table since ({@link metricColumnAdditions}), nullable, so adding a metric needs no
  * numbered migration and samples stored before it simply have no value for it.
  */
-import { METRICS, type MetricTable } from '../bench/types.ts';
+import { checkMetricTable, METRICS, type MetricTable } from '../bench/types.ts';
 
 /** One migration: its version and the statements of each dialect. */
 export interface Migration {
@@ -261,6 +261,8 @@ export function metricColumnAdditions(
   dialect: 'sqlite' | 'postgres',
   table: MetricTable = METRICS,
 ): string[] {
+  // Names become SQL identifiers: a table that is not well formed never reaches the database.
+  checkMetricTable(table);
   const have = new Set([...existing].map((c) => c.toLowerCase()));
   const type = dialect === 'sqlite' ? 'REAL' : 'DOUBLE PRECISION';
   const ifNot = dialect === 'postgres' ? 'IF NOT EXISTS ' : '';

@@ -22,6 +22,7 @@ import {
   type MetricDef,
 } from '../../../gateway/src/bench/metric-table.ts';
 import { computeMetrics } from '../../../gateway/src/core/metrics.ts';
+import { metricColumnAdditions } from '../../../gateway/src/store/migrations.ts';
 import { ascii } from '../core/ascii-mask.ts';
 
 test('the benchmark table is well formed and lists the paper metrics in report order', () => {
@@ -135,8 +136,15 @@ test('a malformed table is refused, naming the entry', () => {
   bad({ name: '' }, /metric name must be/);
   bad({ name: 'a'.repeat(32) }, /metric name must be/);
   bad({ name: 'dice' }, /'dice' appears twice/);
+  bad({ name: 'index' }, /'index' is taken by a samples column/);
+  bad({ name: 'samples' }, /'samples' is taken/);
   bad({ unit: 'px' }, /'extra': unit px needs scale 1, got 100/);
   bad({ unit: 'x100', scale: 1 }, /'extra': unit x100 needs scale 100, got 1/);
   bad({ unit: 'mm' as 'px' }, /'extra': unit must be x100 or px, got 'mm'/);
   checkMetricTable([...METRICS, { ...base, name: 'extra2' }]);
+  // The store refuses to build SQL from a malformed table.
+  assert.throws(
+    () => metricColumnAdditions([], 'sqlite', [{ ...base, name: 'x; DROP TABLE jobs' }]),
+    MetricTableError,
+  );
 });
