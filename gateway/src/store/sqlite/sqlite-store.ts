@@ -553,12 +553,8 @@ export function migrateSqlite(db: Database.Database, metrics?: MetricTable): num
       version = m.version;
     }
     const columns = db.prepare('PRAGMA table_info(samples)').all() as Array<{ name: string }>;
-    for (const add of metricColumnAdditions(
-      columns.map((c) => c.name),
-      'sqlite',
-      metrics,
-    ))
-      db.exec(add);
+    const names = columns.map((c) => c.name);
+    for (const add of metricColumnAdditions(names, 'sqlite', metrics)) db.exec(add);
     return Math.max(version, LATEST_SCHEMA_VERSION);
   });
   return run.immediate();
