@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { RunningGateway } from '../../gateway/src/main.ts';
+import { METRIC_NAMES } from '../../gateway/src/bench/metric-table.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
@@ -105,10 +106,12 @@ describe('benchmark API', () => {
           dice: { mean: number; std: number; n: number };
         }>;
         report: string;
+        json: string;
       };
     }>(
       gw.url,
-      `query ($id: ID!) { benchmark(id: $id) { status progress { done total } results(scope: "overall") { model strategy selection samples dice { mean std n } hd95 { mean } } report(format: "html") } }`,
+      // Every metric of the table, so a new metric is queried here without editing this test.
+      `query ($id: ID!) { benchmark(id: $id) { status progress { done total } results(scope: "overall") { model strategy selection samples ${METRIC_NAMES.map((m) => `${m} { mean std n }`).join(' ')} } report(format: "html") json: report(format: "json") } }`,
       { id },
     );
     assert.equal(job.errors, undefined, JSON.stringify(job.errors));
@@ -119,6 +122,18 @@ describe('benchmark API', () => {
     const box = b.results.find((r) => r.strategy === 'S5' && r.selection === 'oracle')!;
     assert.equal(box.samples, 6);
     assert.ok(box.dice.mean > 80, `box Dice x100 ${box.dice.mean}`);
+    // The API and the JSON report give every metric in the same units (the metric table's).
+    const json = JSON.parse(b.json) as {
+      rows: Array<{ scope: string; strategy: string; selection: string; metrics: Record<string, unknown> }>;
+    };
+    for (const r of b.results) {
+      const row = json.rows.find(
+        (x) => x.scope === 'overall' && x.strategy === r.strategy && x.selection === r.selection,
+      )!;
+      for (const m of METRIC_NAMES) {
+        assert.deepEqual((r as unknown as Record<string, unknown>)[m], row.metrics[m], `${r.strategy} ${m}`);
+      }
+    }
     assert.match(b.report, /<svg/);
     assert.match(b.report, /sam_reference/);
   });

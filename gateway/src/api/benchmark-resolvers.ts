@@ -2,11 +2,12 @@
  * GraphQL resolvers of the benchmark engine (schema/benchmark.graphql): datasets under the data roots, jobs,
  * aggregated results, reports and the progress subscription. The engine itself is gateway/src/bench.
  */
-import type { AggregateRow, MetricStat } from '../bench/aggregate.ts';
+import type { AggregateRow } from '../bench/aggregate.ts';
 import type { DatasetLayout, DatasetStats } from '../bench/datasets/dataset.ts';
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
 import { MAX_MODELS_PER_JOB, type BenchmarkEvent, type BenchmarkInput } from '../bench/runner.ts';
+import { scaledStats } from '../bench/metric-table.ts';
 import type { Randomness, StrategyName } from '../bench/types.ts';
 import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
@@ -44,15 +45,6 @@ function datasetOut(row: DatasetRow) {
   };
 }
 
-/** A metric summary, scaled (Dice, IoU and NSD are fractions in the store and x100 in the API, as the paper). */
-function stat(s: MetricStat | undefined, scale = 1) {
-  return {
-    mean: s?.mean == null ? null : s.mean * scale,
-    std: s?.std == null ? null : s.std * scale,
-    n: s?.n ?? 0,
-  };
-}
-
 async function jobOut(ctx: ApiContext, job: JobRow) {
   const bench = ctx.services.benchmark;
   const p = await bench.progress(job.id);
@@ -77,7 +69,8 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           `scope must be target, modality, dataset or overall, got '${scope}'`,
         );
       }
-      return (await bench.report(job.id)).aggregate.rows
+      const aggregate = (await bench.report(job.id)).aggregate;
+      return aggregate.rows
         .filter((r: AggregateRow) => r.scope === scope)
         .map((r: AggregateRow) => ({
           model: r.model,
@@ -88,10 +81,8 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           modality: r.modality,
           samples: r.samples,
           failed: r.failed,
-          dice: stat(r.metrics.dice, 100),
-          iou: stat(r.metrics.iou, 100),
-          hd95: stat(r.metrics.hd95),
-          nsd: stat(r.metrics.nsd, 100),
+          // One field per metric of the table, in report units (schema/benchmark.graphql documents each).
+          ...scaledStats(r.metrics, aggregate.metricTable),
         }));
     },
     report: async ({ format }: { format: string }) => {

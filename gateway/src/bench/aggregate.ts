@@ -2,20 +2,15 @@
  * Aggregation of stored samples as the paper reports them: mean and population standard deviation (ddof 0)
  * of every metric per target (object class x modality), per modality, per dataset and overall, for each
  * model x strategy x selection; interactive Dice-per-click curves with NoC@85/90 and the area under the
- * curve; Spearman and partial Spearman correlations of each factor with Dice. Values stay fractions here;
- * reports multiply overlap metrics by 100.
+ * curve; Spearman and partial Spearman correlations of each factor with Dice. Values stay as stored here;
+ * reports scale them by the metric table's `scale`.
  */
 import { diceCurveAuc, numberOfClicks } from '../core/interactive.ts';
 import { mean, partialSpearman, spearman, std } from '../core/stats.ts';
-import type { CurvePoint, FactorValues, MetricName, SampleRecord, SelectionName } from './types.ts';
-import { METRIC_NAMES } from './types.ts';
+import { METRICS, metricValue, type MetricName, type MetricStat, type MetricTable } from './metric-table.ts';
+import type { CurvePoint, FactorValues, SampleRecord, SelectionName } from './types.ts';
 
-/** Mean, population std and count of one metric over the samples where it is defined. */
-export interface MetricStat {
-  mean: number | null;
-  std: number | null;
-  n: number;
-}
+export type { MetricStat } from './metric-table.ts';
 
 /** Aggregation scopes, from the finest to the coarsest. */
 export type AggregateScope = 'target' | 'modality' | 'dataset' | 'overall';
@@ -36,6 +31,7 @@ export interface AggregateRow {
   samples: number;
   /** Samples that failed (no prompt could be made...): excluded from the metric statistics. */
   failed: number;
+  /** One statistic per metric of the aggregate's table, as stored (fractions, pixels). */
   metrics: Record<MetricName, MetricStat>;
 }
 
@@ -76,6 +72,8 @@ export interface FactorCorrelation {
 
 /** Everything a report needs. */
 export interface BenchmarkAggregate {
+  /** The metrics every row carries, in report order. */
+  metricTable: MetricTable;
   rows: AggregateRow[];
   curves: CurveSummary[];
   correlations: FactorCorrelation[];
@@ -102,14 +100,16 @@ export function metricStat(values: ReadonlyArray<number | null>): MetricStat {
 }
 
 /**
- * Aggregates samples and curves. `dataset` names the dataset of samples that carry none. Rows come grouped
- * by model, strategy and selection, then scope (targets and modalities sorted).
+ * Aggregates samples and curves over the metrics of `metrics` (default the benchmark's table). `dataset`
+ * names the dataset of samples that carry none. Rows come grouped by model, strategy and selection, then
+ * scope (targets and modalities sorted).
  */
 export function aggregateSamples(
   samples: readonly AggregateInput[],
   curves: ReadonlyArray<{ model: string; protocol: string; objectId: string; points: CurvePoint[] }>,
-  options: { dataset: string },
+  options: { dataset: string; metrics?: MetricTable },
 ): BenchmarkAggregate {
+  const table = options.metrics ?? METRICS;
   const models = unique(samples.map((s) => s.model));
   const strategies = unique(samples.map((s) => s.strategy));
   const modalities = unique(samples.map((s) => s.modality));
@@ -129,9 +129,14 @@ export function aggregateSamples(
           keys: { target?: string; modality?: string; dataset?: string },
         ): AggregateRow => {
           const ok = members.filter((s) => s.status === 'ok');
-          const metrics = {} as Record<MetricName, MetricStat>;
-          for (const m of METRIC_NAMES) {
-            metrics[m] = metricStat(ok.map((s) => choiceOf(s, selection)?.metrics[m] ?? null));
+          const metrics: Record<string, MetricStat> = {};
+          for (const def of table) {
+            metrics[def.name] = metricStat(
+              ok.map((s) => {
+                const c = choiceOf(s, selection);
+                return c ? metricValue(c.metrics, def) : null;
+              }),
+            );
           }
           return {
             model,
@@ -143,7 +148,7 @@ export function aggregateSamples(
             dataset: keys.dataset ?? null,
             samples: members.length,
             failed: members.length - ok.length,
-            metrics,
+            metrics: metrics as Record<MetricName, MetricStat>,
           };
         };
         for (const modality of unique(group.map((s) => s.modality))) {
@@ -188,6 +193,7 @@ export function aggregateSamples(
     failureReasons[reason] = (failureReasons[reason] ?? 0) + 1;
   }
   return {
+    metricTable: table,
     rows,
     curves: summarizeCurves(curves),
     correlations,

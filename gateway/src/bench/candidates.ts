@@ -6,7 +6,8 @@
 import { computeMetrics, overlapMetrics } from '../core/metrics.ts';
 import type { BinaryMask } from '../core/mask.ts';
 import type { MaskCandidate } from '../core/segmenter.ts';
-import type { ChoiceResult, MetricValues } from './types.ts';
+import { extractMetrics, METRICS, type MetricTable, type MetricValues } from './metric-table.ts';
+import type { ChoiceResult } from './types.ts';
 
 /**
  * The candidates SAM's predictor returns with `multimask_output=True`: a 4-output decoder's outputs 1..3
@@ -18,18 +19,12 @@ export function multimaskCandidates(candidates: readonly MaskCandidate[]): MaskC
   return [...candidates];
 }
 
-/** Converts core metrics (fractions, pixels) to the stored shape; non-finite values become null. */
-export function toMetricValues(m: ReturnType<typeof computeMetrics>): MetricValues {
-  const f = (v: number): number | null => (Number.isFinite(v) ? v : null);
-  return {
-    dice: f(m.dice),
-    iou: f(m.iou),
-    hd: f(m.hausdorff),
-    hd95: f(m.hd95),
-    asd: f(m.asd),
-    assd: f(m.assd),
-    nsd: f(m.nsd),
-  };
+/** Converts core metrics (fractions, pixels) to the stored shape of `table`; non-finite values become null. */
+export function toMetricValues(
+  m: ReturnType<typeof computeMetrics>,
+  table: MetricTable = METRICS,
+): MetricValues {
+  return extractMetrics(m, table);
 }
 
 /** The result of scoring candidates. */
@@ -45,12 +40,13 @@ export interface ScoredCandidates {
 
 /**
  * Scores every candidate by Dice, keeps the highest Dice (ties: the earlier candidate) and the highest
- * predicted IoU (ties: the earlier candidate), and computes all metrics for those two.
+ * predicted IoU (ties: the earlier candidate), and computes every metric of `options.metrics` (default the
+ * benchmark's table) for those two.
  */
 export function scoreCandidates(
   candidates: readonly MaskCandidate[],
   gt: BinaryMask,
-  options: { nsdTolerance: number },
+  options: { nsdTolerance: number; metrics?: MetricTable },
 ): ScoredCandidates {
   if (candidates.length === 0) throw new Error('the segmenter returned no candidate mask');
   const dices = candidates.map((c) => overlapMetrics(c.mask, gt).dice);
@@ -64,7 +60,10 @@ export function scoreCandidates(
   const metrics = (i: number): MetricValues => {
     let m = metricsOf.get(i);
     if (m === undefined) {
-      m = toMetricValues(computeMetrics(candidates[i].mask, gt, { nsdTolerance: options.nsdTolerance }));
+      m = toMetricValues(
+        computeMetrics(candidates[i].mask, gt, { nsdTolerance: options.nsdTolerance }),
+        options.metrics,
+      );
       metricsOf.set(i, m);
     }
     return m;

@@ -3,6 +3,7 @@
  * for Medical Images?", Huang et al. 2024, as a service): strategies, modes, selections, job configuration
  * and the per-sample record the job store keeps.
  */
+import type { MetricValues } from './metric-table.ts';
 
 /** The paper's prompt strategies: S1 everything, S2 1 point, S3 5 points, S4 5+/5-, S5 box, S6 box + point. */
 export const STRATEGIES = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
@@ -53,21 +54,9 @@ export interface BenchmarkConfig {
   nsdTolerance: number;
 }
 
-/** Evaluation metrics of one mask against the ground truth, in [0, 1] (overlap) or pixels (distances). */
-export interface MetricValues {
-  dice: number | null;
-  iou: number | null;
-  hd: number | null;
-  hd95: number | null;
-  asd: number | null;
-  assd: number | null;
-  nsd: number | null;
-}
-
-/** Names of {@link MetricValues}, in report order. */
-export const METRIC_NAMES = ['dice', 'iou', 'hd', 'hd95', 'asd', 'assd', 'nsd'] as const;
-/** One metric name. */
-export type MetricName = (typeof METRIC_NAMES)[number];
+// The metric vocabulary lives in the metric table; re-exported here, the one bench module the store imports.
+export { checkMetricTable, METRIC_NAMES, METRICS, metricValue } from './metric-table.ts';
+export type { MetricDef, MetricName, MetricTable, MetricValues } from './metric-table.ts';
 
 /** The candidate kept by one selection rule, and its metrics. */
 export interface ChoiceResult {

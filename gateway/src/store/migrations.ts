@@ -4,8 +4,13 @@
  * statement of version 1 is `IF NOT EXISTS`, so it adopts such a file as is). Every later migration is
  * additive (new tables, new nullable or defaulted columns) so replicas of the previous release keep running
  * while a new release migrates: the upgrade path of deploy/README.md.
+ *
+ * The samples table's metric columns (`oracle_<metric>`, `deploy_<metric>`) follow the metric table
+ * (bench/metric-table.ts): version 1 holds the seven metrics it had, and every opener then adds the columns
+ * of metrics added to the table since ({@link metricColumnAdditions}), nullable, so adding a metric needs no
+ * numbered migration and samples stored before it simply have no value for it.
  */
-import { METRIC_NAMES } from '../bench/types.ts';
+import { checkMetricTable, METRICS, type MetricTable } from '../bench/types.ts';
 
 /** One migration: its version and the statements of each dialect. */
 export interface Migration {
@@ -15,8 +20,10 @@ export interface Migration {
   postgres: string;
 }
 
+// Frozen: the schema of version 1 never changes, whatever the metric table becomes.
+const V1_METRICS = ['dice', 'iou', 'hd', 'hd95', 'asd', 'assd', 'nsd'];
 const metricColumns = (type: string): string =>
-  METRIC_NAMES.map((m) => `oracle_${m} ${type}, deploy_${m} ${type},`).join('\n  ');
+  V1_METRICS.map((m) => `oracle_${m} ${type}, deploy_${m} ${type},`).join('\n  ');
 
 const V1_SQLITE = `
 CREATE TABLE IF NOT EXISTS datasets (
@@ -237,3 +244,29 @@ CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status);
 
 /** The newest schema version this release knows. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** The samples table's metric columns of a metric table, in its order: `oracle_<name>`, `deploy_<name>`. */
+export function metricColumnNames(table: MetricTable = METRICS): string[] {
+  return table.flatMap((d) => [`oracle_${d.name}`, `deploy_${d.name}`]);
+}
+
+/**
+ * The `ALTER TABLE samples ADD COLUMN` statements that give a samples table with the columns `existing` the
+ * metric columns of `table` it lacks (nullable: older samples have no value). Run by both stores after the
+ * numbered migrations, under their migration lock; nothing when the table is unchanged. Column names come
+ * from metric names, which `checkMetricTable` restricts to lower-case letters and digits.
+ */
+export function metricColumnAdditions(
+  existing: Iterable<string>,
+  dialect: 'sqlite' | 'postgres',
+  table: MetricTable = METRICS,
+): string[] {
+  // Names become SQL identifiers: a table that is not well formed never reaches the database.
+  checkMetricTable(table);
+  const have = new Set([...existing].map((c) => c.toLowerCase()));
+  const type = dialect === 'sqlite' ? 'REAL' : 'DOUBLE PRECISION';
+  const ifNot = dialect === 'postgres' ? 'IF NOT EXISTS ' : '';
+  return metricColumnNames(table)
+    .filter((c) => !have.has(c))
+    .map((c) => `ALTER TABLE samples ADD COLUMN ${ifNot}${c} ${type}`);
+}

@@ -7,46 +7,60 @@ import type {
   ChoiceResult,
   FactorValues,
   JobStatus,
+  MetricTable,
   MetricValues,
   SampleRecord,
 } from '../bench/types.ts';
-import { METRIC_NAMES } from '../bench/types.ts';
+import { METRICS, metricValue } from '../bench/types.ts';
+import { metricColumnNames } from './migrations.ts';
 import type { DatasetRow, JobRow } from './state-store.ts';
 
 /** A database row as the driver returns it. */
 export type DbRow = Record<string, unknown>;
 
-/** Columns of an inserted sample, in the order of {@link sampleValues}. */
-export const SAMPLE_COLUMNS: readonly string[] = [
-  'job_id',
-  'model',
-  'strategy',
-  'object_id',
-  'variant',
-  'image_id',
-  'class_value',
-  'class_name',
-  'modality',
-  'status',
-  'failure_reason',
-  ...METRIC_NAMES.flatMap((m) => [`oracle_${m}`, `deploy_${m}`]),
-  'oracle_index',
-  'oracle_pred_iou',
-  'deploy_index',
-  'deploy_pred_iou',
-  'candidates_json',
-  'factors_json',
-  'prompt_json',
-  'segmenter_ms',
-  'total_ms',
-  'created_at',
-];
+/** Columns of an inserted sample with the metrics of `table`, in the order of {@link sampleValues}. */
+export function sampleColumns(table: MetricTable = METRICS): string[] {
+  return [
+    'job_id',
+    'model',
+    'strategy',
+    'object_id',
+    'variant',
+    'image_id',
+    'class_value',
+    'class_name',
+    'modality',
+    'status',
+    'failure_reason',
+    ...metricColumnNames(table),
+    'oracle_index',
+    'oracle_pred_iou',
+    'deploy_index',
+    'deploy_pred_iou',
+    'candidates_json',
+    'factors_json',
+    'prompt_json',
+    'segmenter_ms',
+    'total_ms',
+    'created_at',
+  ];
+}
 
-/** The values of one sample for {@link SAMPLE_COLUMNS}. */
-export function sampleValues(sample: SampleRecord, createdAt: string): unknown[] {
+/** Columns of an inserted sample, in the order of {@link sampleValues}: the benchmark's metric table. */
+export const SAMPLE_COLUMNS: readonly string[] = sampleColumns();
+
+/** The values of one sample for {@link sampleColumns} of the same `table`. */
+export function sampleValues(
+  sample: SampleRecord,
+  createdAt: string,
+  table: MetricTable = METRICS,
+): unknown[] {
   const metricArgs: Array<number | null> = [];
-  for (const m of METRIC_NAMES) {
-    metricArgs.push(finiteOrNull(sample.oracle?.metrics[m]), finiteOrNull(sample.deployable?.metrics[m]));
+  for (const def of table) {
+    metricArgs.push(
+      sample.oracle ? metricValue(sample.oracle.metrics, def) : null,
+      sample.deployable ? metricValue(sample.deployable.metrics, def) : null,
+    );
   }
   return [
     sample.jobId,
@@ -117,20 +131,26 @@ export function toJobRow(r: DbRow): JobRow {
   };
 }
 
-function readChoice(r: DbRow, prefix: 'oracle' | 'deploy'): ChoiceResult | null {
+function readChoice(r: DbRow, prefix: 'oracle' | 'deploy', table: MetricTable): ChoiceResult | null {
   const index = r[`${prefix}_index`] as number | null;
   if (index === null) return null;
-  const metrics = {} as MetricValues;
-  for (const m of METRIC_NAMES) metrics[m] = (r[`${prefix}_${m}`] as number | null) ?? null;
+  const metrics: Record<string, number | null> = {};
+  // A column this database lacks (a metric newer than its last opener) reads as no value.
+  for (const def of table) metrics[def.name] = (r[`${prefix}_${def.name}`] as number | null) ?? null;
   return {
     candidateIndex: num(index),
     predictedIou: (r[`${prefix}_pred_iou`] as number | null) ?? Number.NaN,
-    metrics,
+    metrics: metrics as MetricValues,
   };
 }
 
-/** A sample record from the database. */
+/** A sample record from the database, with the benchmark's metrics. */
 export function toSampleRecord(r: DbRow): SampleRecord {
+  return readSample(r, METRICS);
+}
+
+/** A sample record from the database, with the metrics of `table`. */
+export function readSample(r: DbRow, table: MetricTable): SampleRecord {
   return {
     jobId: r.job_id as string,
     model: r.model as string,
@@ -143,8 +163,8 @@ export function toSampleRecord(r: DbRow): SampleRecord {
     modality: r.modality as string,
     status: r.status as 'ok' | 'failed',
     failureReason: (r.failure_reason as string | null) ?? null,
-    oracle: readChoice(r, 'oracle'),
-    deployable: readChoice(r, 'deploy'),
+    oracle: readChoice(r, 'oracle', table),
+    deployable: readChoice(r, 'deploy', table),
     candidates: JSON.parse(r.candidates_json as string) as SampleRecord['candidates'],
     factors: r.factors_json === null ? null : (JSON.parse(r.factors_json as string) as FactorValues),
     prompt: r.prompt_json === null ? null : (JSON.parse(r.prompt_json as string) as unknown),

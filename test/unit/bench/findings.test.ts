@@ -8,14 +8,15 @@ import type {
 } from '../../../gateway/src/bench/aggregate.ts';
 import type { BenchmarkReport } from '../../../gateway/src/bench/report/build-report.ts';
 import { paperFindings } from '../../../gateway/src/bench/report/findings.ts';
-import type { MetricName } from '../../../gateway/src/bench/types.ts';
+import { METRIC_NAMES, METRICS, type MetricName } from '../../../gateway/src/bench/metric-table.ts';
 
 const stat = (mean: number) => ({ mean, std: 0, n: 5 });
 
 function row(strategy: string, dice: number): AggregateRow {
-  const metrics = Object.fromEntries(
-    (['dice', 'iou', 'nsd', 'hd', 'hd95', 'asd', 'assd'] as MetricName[]).map((m) => [m, stat(dice)]),
-  ) as Record<MetricName, ReturnType<typeof stat>>;
+  const metrics = Object.fromEntries(METRIC_NAMES.map((m) => [m, stat(dice)])) as Record<
+    MetricName,
+    ReturnType<typeof stat>
+  >;
   return {
     model: 'm',
     strategy,
@@ -36,6 +37,7 @@ function report(
   extra: Partial<BenchmarkAggregate> = {},
 ): BenchmarkReport {
   const aggregate: BenchmarkAggregate = {
+    metricTable: METRICS,
     rows: Object.entries(dice).map(([s, d]) => row(s, d)),
     curves: [],
     correlations: [],

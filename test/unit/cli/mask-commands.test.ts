@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { METRICS, type MetricTable } from '../../../gateway/src/bench/metric-table.ts';
 import { main } from '../../../gateway/src/cli/main.ts';
 import type { CliIo } from '../../../gateway/src/cli/command.ts';
 import { decodeImage } from '../../../gateway/src/imaging/decode-image.ts';
@@ -107,6 +108,13 @@ test('metrics prints every metric; --json with spacing and tau', async () => {
   assert.equal(await main(['metrics', '--pred', pred, '--gt', gt], io), 0);
   assert.match(io.out, /dice\s+0\.500000/);
   assert.match(io.out, /hd95\s+1\.0000 px/);
+  // One line per metric of the table: fractions unscaled, distances with their unit, NSD with its tolerance.
+  for (const d of METRICS as MetricTable) {
+    const name = d.usesTolerance ? `${d.name}@2` : d.name;
+    const value = d.unit === 'px' ? '\\d+\\.\\d{4} px' : '[01]\\.\\d{6}';
+    assert.match(io.out, new RegExp(`^${name} +${value}$`, 'm'), name);
+  }
+  assert.equal(io.out.trim().split('\n').length, METRICS.length + 1, 'the metrics and the areas');
   const j = capture();
   assert.equal(
     await main(['metrics', '--pred', pred, '--gt', gt, '--spacing', '2,3', '--tau', '3', '--json'], j),

@@ -1,12 +1,7 @@
 /** Collects what every report format shows about one job: its configuration, dataset, counts and aggregates. */
-import {
-  aggregateSamples,
-  type AggregateRow,
-  type BenchmarkAggregate,
-  type MetricStat,
-} from '../aggregate.ts';
+import { aggregateSamples, type AggregateRow, type BenchmarkAggregate } from '../aggregate.ts';
 import type { DatasetRow, JobRow, JobStore } from '../job-store.ts';
-import type { MetricName } from '../types.ts';
+import { METRICS, scaledStat, type MetricDef, type MetricStat, type MetricTable } from '../metric-table.ts';
 
 /** The content of a report, independent of its format. */
 export interface BenchmarkReport {
@@ -29,12 +24,14 @@ export class ReportError extends Error {
 
 /**
  * Builds the report of a stored job, or of one run split into shards (`jobId` a list: the shards' jobs,
- * which must share their configuration apart from `shard`), as if one job had run them all.
+ * which must share their configuration apart from `shard`), as if one job had run them all. The report
+ * carries the metrics of `metrics` (default the benchmark's table).
  */
 export async function buildReport(
   store: JobStore,
   jobId: string | readonly string[],
   now: Date = new Date(),
+  metrics: MetricTable = METRICS,
 ): Promise<BenchmarkReport> {
   const ids = typeof jobId === 'string' ? [jobId] : [...new Set(jobId)];
   if (ids.length === 0) throw new ReportError('no job to report');
@@ -50,6 +47,7 @@ export async function buildReport(
   const curves = (await Promise.all(ids.map((id) => store.listCurves(id)))).flat();
   const aggregate = aggregateSamples(samples, curves, {
     dataset: dataset?.name ?? job.datasetId,
+    metrics,
   });
   return {
     title: `SAM benchmark ${job.config.models.join(', ')} on ${dataset?.name ?? job.datasetId}`,
@@ -94,42 +92,9 @@ function mergeShards(jobs: JobRow[]): JobRow {
   };
 }
 
-/** Overlap metrics are shown x100 (as the paper's tables); distances stay in pixels. */
-export const SCALED_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['dice', 'iou', 'nsd']);
-
-/** Display label of a metric, with its unit. */
-export function metricLabel(m: MetricName): string {
-  switch (m) {
-    case 'dice':
-      return 'Dice (x100)';
-    case 'iou':
-      return 'IoU (x100)';
-    case 'nsd':
-      return 'NSD (x100)';
-    case 'hd':
-      return 'HD (px)';
-    case 'hd95':
-      return 'HD95 (px)';
-    case 'asd':
-      return 'ASD (px)';
-    case 'assd':
-      return 'ASSD (px)';
-    default: {
-      const never: never = m;
-      return String(never);
-    }
-  }
-}
-
-/** A metric statistic in report units (x100 for overlap metrics). */
-export function scaledStat(m: MetricName, s: MetricStat): MetricStat {
-  const k = SCALED_METRICS.has(m) ? 100 : 1;
-  return { mean: s.mean === null ? null : s.mean * k, std: s.std === null ? null : s.std * k, n: s.n };
-}
-
-/** "mean ± std" with two decimals, or "n/a" when undefined. */
-export function formatStat(m: MetricName, s: MetricStat): string {
-  const v = scaledStat(m, s);
+/** "mean ± std" of a statistic in report units with two decimals, or "n/a" when undefined. */
+export function formatStat(def: MetricDef, s: MetricStat): string {
+  const v = scaledStat(def, s);
   return v.mean === null ? 'n/a' : `${v.mean.toFixed(2)} ± ${(v.std ?? 0).toFixed(2)}`;
 }
 

@@ -1,6 +1,6 @@
-/** The benchmark report as CSV: one line per aggregate row and metric (overlap metrics x100, distances in px). */
-import { METRIC_NAMES } from '../types.ts';
-import { scaledStat, type BenchmarkReport } from './build-report.ts';
+/** The benchmark report as CSV: one line per aggregate row and metric, in the metric table's units. */
+import { HEADLINE_METRIC, scaledStat, statOf } from '../metric-table.ts';
+import type { BenchmarkReport } from './build-report.ts';
 
 /** Quotes a CSV field when needed (RFC 4180). */
 export function csvField(v: string | number | null): string {
@@ -15,8 +15,8 @@ export function renderCsv(r: BenchmarkReport): string {
     'job,model,strategy,selection,scope,target,modality,dataset,metric,unit,mean,std,n,samples,failed',
   ];
   for (const row of r.aggregate.rows) {
-    for (const m of METRIC_NAMES) {
-      const s = scaledStat(m, row.metrics[m]);
+    for (const def of r.aggregate.metricTable) {
+      const s = scaledStat(def, statOf(row.metrics, def));
       lines.push(
         [
           r.job.id,
@@ -27,8 +27,8 @@ export function renderCsv(r: BenchmarkReport): string {
           row.target,
           row.modality,
           row.dataset,
-          m,
-          m === 'dice' || m === 'iou' || m === 'nsd' ? 'x100' : 'px',
+          def.name,
+          def.unit,
           s.mean,
           s.std,
           s.n,
@@ -41,10 +41,11 @@ export function renderCsv(r: BenchmarkReport): string {
     }
   }
   for (const c of r.aggregate.curves) {
-    for (const [name, stat, k] of [
-      ['noc85', c.noc85, 1],
-      ['noc90', c.noc90, 1],
-      ['auc', c.auc, 100],
+    // The area under the Dice curve is in Dice's units; clicks are counts.
+    for (const [name, stat, unit] of [
+      ['noc85', c.noc85, 'clicks'],
+      ['noc90', c.noc90, 'clicks'],
+      ['auc', scaledStat(HEADLINE_METRIC, c.auc), HEADLINE_METRIC.unit],
     ] as const) {
       lines.push(
         [
@@ -57,9 +58,9 @@ export function renderCsv(r: BenchmarkReport): string {
           null,
           null,
           name,
-          k === 100 ? 'x100' : 'clicks',
-          stat.mean === null ? null : stat.mean * k,
-          stat.std === null ? null : stat.std * k,
+          unit,
+          stat.mean,
+          stat.std,
           stat.n,
           c.objects,
           0,

@@ -3,8 +3,14 @@
  * against the numbers of one or more benchmark jobs: for each finding the data can test, what the run shows;
  * for the others, what run would test them. Pure: reads built reports only.
  */
+import { HEADLINE_METRIC, isBetter, scaledValue, statOf } from '../metric-table.ts';
 import { findRow, type BenchmarkReport } from './build-report.ts';
 import type { SelectionName } from '../types.ts';
+
+// Findings compare the headline metric (Dice), in its direction, and show it in its report units.
+const HEAD = HEADLINE_METRIC;
+/** Half the last digit shown (0.1 report units), in stored units: smaller differences count as none. */
+const SHOWN_MARGIN = 0.05 / HEAD.scale;
 
 /** What the data says of one finding. */
 export type Verdict = 'supported' | 'not supported' | 'not testable';
@@ -15,12 +21,11 @@ export interface Finding {
   /** The paper's claim, in short. */
   claim: string;
   verdict: Verdict;
-  /** The numbers behind the verdict (Dice x100), or what run would test the finding. */
+  /** The numbers behind the verdict (the headline metric, Dice x100), or what run would test the finding. */
   evidence: string;
 }
 
-const pts = (d: number | null | undefined): string =>
-  d === null || d === undefined ? 'n/a' : (d * 100).toFixed(1);
+const pts = (d: number | null | undefined): string => scaledValue(HEAD, d)?.toFixed(1) ?? 'n/a';
 
 function overallDice(
   r: BenchmarkReport,
@@ -29,7 +34,7 @@ function overallDice(
   selection: SelectionName,
 ): number | null {
   const row = findRow(r.aggregate.rows, { model, strategy, selection, scope: 'overall' });
-  return row?.metrics.dice.mean ?? null;
+  return row ? statOf(row.metrics, HEAD).mean : null;
 }
 
 /** Which finding claims what, in the paper's words (shortened). */
@@ -67,7 +72,7 @@ export function paperFindings(reports: readonly BenchmarkReport[], model?: strin
   if (compared.length === 0) {
     finding('box-beats-points', 'not testable', 'run S2 and S5 (or S3 and S6) in one job');
   } else {
-    const wins = compared.filter(([, , b, p]) => b! > p!).length;
+    const wins = compared.filter(([, , b, p]) => isBetter(HEAD, b!, p!)).length;
     finding(
       'box-beats-points',
       wins === compared.length ? 'supported' : 'not supported',
@@ -83,11 +88,11 @@ export function paperFindings(reports: readonly BenchmarkReport[], model?: strin
   if (s1 === null || prompted.length === 0) {
     finding('everything-below-prompts', 'not testable', 'run S1 with at least one prompted strategy');
   } else {
-    const best = prompted.reduce((a, b) => (b[1] > a[1] ? b : a));
-    const below = prompted.filter(([, d]) => s1 < d).map(([s]) => s);
+    const best = prompted.reduce((a, b) => (isBetter(HEAD, b[1], a[1]) ? b : a));
+    const below = prompted.filter(([, d]) => isBetter(HEAD, d, s1)).map(([s]) => s);
     finding(
       'everything-below-prompts',
-      s1 < best[1] ? 'supported' : 'not supported',
+      isBetter(HEAD, best[1], s1) ? 'supported' : 'not supported',
       `S1 ${pts(s1)} vs best prompt ${best[0]} ${pts(best[1])}; S1 is below ${below.join(', ') || 'none'}`,
     );
   }
@@ -112,8 +117,8 @@ export function paperFindings(reports: readonly BenchmarkReport[], model?: strin
         const d1 = dice(r, s);
         if (d0 === null || d1 === null) continue;
         // Differences below the 0.1 points shown count as none.
-        if (d1 > d0 + 5e-4) raised += 1;
-        if (d1 < d0 - 5e-4) lowered += 1;
+        if (isBetter(HEAD, d1, d0, SHOWN_MARGIN)) raised += 1;
+        if (isBetter(HEAD, d0, d1, SHOWN_MARGIN)) lowered += 1;
         parts.push(`${s} ${r.job.config.randomness} px: ${pts(d1)} vs ${pts(d0)}`);
       }
     }

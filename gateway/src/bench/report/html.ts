@@ -6,6 +6,7 @@
 import { paperFindings } from './findings.ts';
 import { FACTOR_NAMES } from '../aggregate.ts';
 import type { SelectionName } from '../types.ts';
+import { HEADLINE_METRIC, labelsByUnit, metricLabel, scaledValue, statOf } from '../metric-table.ts';
 import { describeRun, findRow, strategyLabel, type BenchmarkReport } from './build-report.ts';
 import { diceByModality, diceByTarget, metricsOverall, modelComparison } from './tables.ts';
 import { barChart, lineChart, scatterPlot, xmlEscape as esc } from './svg.ts';
@@ -36,6 +37,10 @@ figure{margin:1em 0}figcaption{color:#444;font-size:.9em}`;
 /** Renders the report as HTML. */
 export function renderHtml(r: BenchmarkReport): string {
   const a = r.aggregate;
+  const head = HEADLINE_METRIC;
+  // Fractions shown x100 top out at the scale; the charts' axes end there.
+  const headMax = head.scale;
+  const units = labelsByUnit(a.metricTable);
   const lead: SelectionName = r.job.config.selection;
   const other: SelectionName = lead === 'oracle' ? 'predictedIou' : 'oracle';
   const selName = (s: SelectionName): string =>
@@ -50,7 +55,7 @@ export function renderHtml(r: BenchmarkReport): string {
     `<style>${CSS}</style>`,
     '</head><body>',
     `<h1>${esc(r.title)}</h1>`,
-    `<p>This page reports a run of the evaluation protocol of <em>Segment Anything Model for Medical Images?</em> (Huang et al., 2024): every object of the dataset (one class in one image, more than 50 pixels) is prompted with each strategy, the model returns candidate masks, and each is scored against the ground truth. Dice, IoU and NSD are shown x100; distances are in pixels. Means and standard deviations are over objects (population standard deviation).</p>`,
+    `<p>This page reports a run of the evaluation protocol of <em>Segment Anything Model for Medical Images?</em> (Huang et al., 2024): every object of the dataset (one class in one image, more than 50 pixels) is prompted with each strategy, the model returns candidate masks, and each is scored against the ground truth. ${esc(units.x100)} are shown x100; ${esc(units.px)} are in pixels. Means and standard deviations are over objects (population standard deviation).</p>`,
     '<h2>What was run</h2>',
     table(['', ''], describeRun(r)),
   ];
@@ -84,7 +89,7 @@ export function renderHtml(r: BenchmarkReport): string {
     const cmp = modelComparison(a, selection, strategies);
     if (cmp) {
       parts.push(
-        `<h2>Model comparison: Dice (x100) and difference from ${esc(a.models[0])}, ${esc(selName(selection))}</h2>`,
+        `<h2>Model comparison: ${esc(metricLabel(head))} and difference from ${esc(a.models[0])}, ${esc(selName(selection))}</h2>`,
       );
       parts.push(table(cmp.header, cmp.rows));
     }
@@ -103,7 +108,7 @@ export function renderHtml(r: BenchmarkReport): string {
             scope: 'modality',
             modality: m,
           });
-          return row?.metrics.dice.mean == null ? null : row.metrics.dice.mean * 100;
+          return row ? scaledValue(head, statOf(row.metrics, head).mean) : null;
         }),
       );
       const errors = a.modalities.map((m) =>
@@ -115,27 +120,29 @@ export function renderHtml(r: BenchmarkReport): string {
             scope: 'modality',
             modality: m,
           });
-          return row?.metrics.dice.std == null ? null : row.metrics.dice.std * 100;
+          return row ? scaledValue(head, statOf(row.metrics, head).std) : null;
         }),
       );
       parts.push(
         '<figure>',
         barChart({
-          title: `Dice by modality and strategy (${model})`,
+          title: `${head.label} by modality and strategy (${model})`,
           xLabel: 'modality',
-          yLabel: 'mean Dice (x100)',
+          yLabel: `mean ${metricLabel(head)}`,
           groups: a.modalities,
           series: strategies.map(strategyLabel),
           values,
           errors,
-          yMax: 100,
+          yMax: headMax,
         }),
-        `<figcaption>Mean Dice (x100) per modality for each prompt strategy, ${esc(selName(lead))}; whiskers show ± one standard deviation.</figcaption>`,
+        `<figcaption>Mean ${esc(metricLabel(head))} per modality for each prompt strategy, ${esc(selName(lead))}; whiskers show ± one standard deviation.</figcaption>`,
         '</figure>',
       );
     }
     for (const selection of [lead, other]) {
-      parts.push(`<h3>Dice (x100, mean ± std) per target, ${esc(selName(selection))}</h3>`);
+      parts.push(
+        `<h3>${esc(head.label)} (${head.unit}, mean ± std) per target, ${esc(selName(selection))}</h3>`,
+      );
       const t1 = diceByTarget(a, model, selection, strategies);
       parts.push(table(t1.header, t1.rows));
       parts.push(`<h3>Per modality, ${esc(selName(selection))}</h3>`);
@@ -149,7 +156,7 @@ export function renderHtml(r: BenchmarkReport): string {
 
   const findings = paperFindings([r]);
   if (findings.length > 0) {
-    parts.push(`<h2>Paper findings (${esc(a.models[0])}, Dice x100)</h2>`);
+    parts.push(`<h2>Paper findings (${esc(a.models[0])}, ${esc(head.label)} ${head.unit})</h2>`);
     parts.push(
       table(
         ['finding', 'this run', 'numbers'],
@@ -165,26 +172,26 @@ export function renderHtml(r: BenchmarkReport): string {
       lineChart({
         title: 'Mean Dice per interaction',
         xLabel: 'interaction (1 = initial prompt)',
-        yLabel: 'mean Dice (x100)',
+        yLabel: `mean ${metricLabel(head)}`,
         lines: a.curves.map((c) => ({
           name: `${c.model} ${c.protocol}`,
-          points: c.clicks.map((k, i) => [k, c.meanDice[i] * 100] as [number, number]),
+          points: c.clicks.map((k, i) => [k, c.meanDice[i] * head.scale] as [number, number]),
         })),
-        yMax: 100,
+        yMax: headMax,
       }),
       '<figcaption>Each next click goes to the interior-most point of the largest error region; the previous low-res logits are fed back. Mean over objects.</figcaption>',
       '</figure>',
     );
     parts.push(
       table(
-        ['model', 'protocol', 'objects', 'NoC@85', 'NoC@90', 'AUC (x100)'],
+        ['model', 'protocol', 'objects', 'NoC@85', 'NoC@90', `AUC (${head.unit})`],
         a.curves.map((c) => [
           c.model,
           c.protocol,
           String(c.objects),
           c.noc85.mean?.toFixed(2) ?? 'n/a',
           c.noc90.mean?.toFixed(2) ?? 'n/a',
-          c.auc.mean === null ? 'n/a' : (c.auc.mean * 100).toFixed(2),
+          c.auc.mean === null ? 'n/a' : (c.auc.mean * head.scale).toFixed(2),
         ]),
       ),
     );
@@ -209,12 +216,12 @@ export function renderHtml(r: BenchmarkReport): string {
             title: `Dice vs ${FACTOR_LABELS[factor]} (${model})`,
             subtitle,
             xLabel: FACTOR_LABELS[factor],
-            yLabel: 'Dice (x100)',
+            yLabel: metricLabel(head),
             series: items.map((c) => ({
               name: `${c.strategy.startsWith('interactive-') ? 'interactive' : c.strategy}: ${stat(c)}`,
-              points: c.points.map(([x, d]) => [x, d * 100] as [number, number]),
+              points: c.points.map(([x, d]) => [x, d * head.scale] as [number, number]),
             })),
-            yMax: 100,
+            yMax: headMax,
           }),
           `<figcaption>One point per object and strategy. ${esc(items.map((c) => `${strategyLabel(c.strategy)}: ${stat(c)}`).join('; '))}.</figcaption>`,
           '</figure>',

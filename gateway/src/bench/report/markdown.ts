@@ -1,5 +1,6 @@
 /** The benchmark report as Markdown: the paper's tables (Dice per target per strategy, per modality, overall). */
 import { FACTOR_NAMES } from '../aggregate.ts';
+import { HEADLINE_METRIC, metricLabel } from '../metric-table.ts';
 import type { SelectionName } from '../types.ts';
 import { describeRun, strategyLabel, type BenchmarkReport } from './build-report.ts';
 import { paperFindings } from './findings.ts';
@@ -18,6 +19,7 @@ function table(header: string[], rows: string[][]): string {
 /** Renders the report as Markdown. */
 export function renderMarkdown(r: BenchmarkReport): string {
   const a = r.aggregate;
+  const head = HEADLINE_METRIC;
   const out: string[] = [`# ${r.title}`, ''];
   out.push(
     table(
@@ -38,7 +40,7 @@ export function renderMarkdown(r: BenchmarkReport): string {
     const cmp = modelComparison(a, selection, strategies);
     if (cmp) {
       const sel = selection === 'oracle' ? 'oracle choice' : 'deployable choice';
-      out.push(`## Model comparison: Dice (x100) and difference from ${a.models[0]}, ${sel}`, '');
+      out.push(`## Model comparison: ${metricLabel(head)} and difference from ${a.models[0]}, ${sel}`, '');
       out.push(table(cmp.header, cmp.rows), '');
     }
   }
@@ -46,10 +48,10 @@ export function renderMarkdown(r: BenchmarkReport): string {
     for (const selection of selections) {
       const sel =
         selection === 'oracle' ? 'oracle choice (highest Dice)' : 'deployable choice (highest predicted IoU)';
-      out.push(`## ${model}: Dice (x100, mean ± std) per target, ${sel}`, '');
+      out.push(`## ${model}: ${head.label} (${head.unit}, mean ± std) per target, ${sel}`, '');
       const t1 = diceByTarget(a, model, selection, strategies);
       out.push(table(t1.header, t1.rows), '');
-      out.push(`### ${model}: Dice per modality, ${sel}`, '');
+      out.push(`### ${model}: ${head.label} per modality, ${sel}`, '');
       const t2 = diceByModality(a, model, selection, strategies);
       out.push(table(t2.header, t2.rows), '');
       out.push(`### ${model}: all metrics overall, ${sel}`, '');
@@ -59,7 +61,7 @@ export function renderMarkdown(r: BenchmarkReport): string {
   }
   const findings = paperFindings([r]);
   if (findings.length > 0) {
-    out.push(`## Paper findings (${a.models[0]}, Dice x100)`, '');
+    out.push(`## Paper findings (${a.models[0]}, ${head.label} ${head.unit})`, '');
     out.push(
       table(
         ['finding', 'this run', 'numbers'],
@@ -72,15 +74,23 @@ export function renderMarkdown(r: BenchmarkReport): string {
     out.push('## Interactive segmentation', '');
     out.push(
       table(
-        ['model', 'protocol', 'objects', 'NoC@85', 'NoC@90', 'AUC (x100)', 'Dice per interaction (x100)'],
+        [
+          'model',
+          'protocol',
+          'objects',
+          'NoC@85',
+          'NoC@90',
+          `AUC (${head.unit})`,
+          `${head.label} per interaction (${head.unit})`,
+        ],
         a.curves.map((c) => [
           c.model,
           c.protocol,
           String(c.objects),
           c.noc85.mean?.toFixed(2) ?? 'n/a',
           c.noc90.mean?.toFixed(2) ?? 'n/a',
-          c.auc.mean === null ? 'n/a' : (c.auc.mean * 100).toFixed(2),
-          c.meanDice.map((d) => (d * 100).toFixed(1)).join(', '),
+          c.auc.mean === null ? 'n/a' : (c.auc.mean * head.scale).toFixed(2),
+          c.meanDice.map((d) => (d * head.scale).toFixed(1)).join(', '),
         ]),
       ),
       '',

@@ -3,8 +3,11 @@
  * Dice per target per strategy, Dice per modality, and every metric overall, for one model and one choice.
  */
 import type { BenchmarkAggregate } from '../aggregate.ts';
-import { METRIC_NAMES, type SelectionName } from '../types.ts';
-import { findRow, formatStat, metricLabel, strategyLabel } from './build-report.ts';
+import { HEADLINE_METRIC, metricLabel, scaledValue, statOf } from '../metric-table.ts';
+import type { SelectionName } from '../types.ts';
+import { findRow, formatStat, strategyLabel } from './build-report.ts';
+
+const HEAD = HEADLINE_METRIC;
 
 /** A table: a header row and body rows of text cells. */
 export interface ReportTable {
@@ -12,7 +15,7 @@ export interface ReportTable {
   rows: string[][];
 }
 
-/** Dice (x100, mean ± std, n) per target (object class x modality), one column per strategy. */
+/** The headline metric (Dice x100, mean ± std, n) per target (object class x modality), one column per strategy. */
 export function diceByTarget(
   a: BenchmarkAggregate,
   model: string,
@@ -32,14 +35,16 @@ export function diceByTarget(
         modality,
         ...strategies.map((s) => {
           const row = findRow(a.rows, { model, selection, strategy: s, scope: 'target', target, modality });
-          return row ? `${formatStat('dice', row.metrics.dice)} (n=${row.metrics.dice.n})` : '';
+          if (!row) return '';
+          const st = statOf(row.metrics, HEAD);
+          return `${formatStat(HEAD, st)} (n=${st.n})`;
         }),
       ];
     }),
   };
 }
 
-/** Dice (x100, mean ± std) per modality, one column per strategy. */
+/** The headline metric (Dice x100, mean ± std) per modality, one column per strategy. */
 export function diceByModality(
   a: BenchmarkAggregate,
   model: string,
@@ -52,16 +57,16 @@ export function diceByModality(
       m,
       ...strategies.map((s) => {
         const row = findRow(a.rows, { model, selection, strategy: s, scope: 'modality', modality: m });
-        return row ? formatStat('dice', row.metrics.dice) : '';
+        return row ? formatStat(HEAD, statOf(row.metrics, HEAD)) : '';
       }),
     ]),
   };
 }
 
-/** Every metric overall, one row per strategy (interactive ones included), with sample and failure counts. */
+/** Every metric of the aggregate's table overall, one row per strategy (interactive ones included), with sample and failure counts. */
 export function metricsOverall(a: BenchmarkAggregate, model: string, selection: SelectionName): ReportTable {
   return {
-    header: ['strategy', 'samples', 'failed', ...METRIC_NAMES.map(metricLabel)],
+    header: ['strategy', 'samples', 'failed', ...a.metricTable.map(metricLabel)],
     rows: a.strategies.flatMap((s) => {
       const row = findRow(a.rows, { model, selection, strategy: s, scope: 'overall' });
       return row
@@ -70,7 +75,7 @@ export function metricsOverall(a: BenchmarkAggregate, model: string, selection: 
               strategyLabel(s),
               String(row.samples),
               String(row.failed),
-              ...METRIC_NAMES.map((m) => formatStat(m, row.metrics[m])),
+              ...a.metricTable.map((def) => formatStat(def, statOf(row.metrics, def))),
             ],
           ]
         : [];
@@ -79,7 +84,7 @@ export function metricsOverall(a: BenchmarkAggregate, model: string, selection: 
 }
 
 /**
- * With two models or more: mean Dice (x100) of the first model and of each other model on the same objects
+ * With two models or more: the mean headline metric (Dice x100) of the first model and of each other model on the same objects
  * and prompts, and the difference, per target and overall (`all targets`), one row per strategy. Undefined
  * with one model.
  */
@@ -91,8 +96,8 @@ export function modelComparison(
   if (a.models.length < 2) return undefined;
   const [base, ...others] = a.models;
   const mean = (model: string, q: Parameters<typeof findRow>[1]) => {
-    const m = findRow(a.rows, { model, selection, ...q })?.metrics.dice.mean;
-    return m === null || m === undefined ? undefined : m * 100;
+    const row = findRow(a.rows, { model, selection, ...q });
+    return (row && scaledValue(HEAD, statOf(row.metrics, HEAD).mean)) ?? undefined;
   };
   const cell = (v: number | undefined) => (v === undefined ? '' : v.toFixed(2));
   const delta = (v: number | undefined, b: number | undefined) =>

@@ -1,17 +1,21 @@
 /** `medseg metrics`: every segmentation metric of the benchmark protocol for one prediction/ground-truth pair. */
+import { METRICS, labelList, labelsByUnit, type MetricTable } from '../../bench/metric-table.ts';
 import { MetricsError, computeMetrics, type EmptyConvention } from '../../core/metrics.ts';
 import { parseCliArgs, CliError, EXIT, type CliCommand } from '../command.ts';
 import { maskRule, readMaskFile } from '../mask-files.ts';
 
+const TABLE: MetricTable = METRICS;
+const UNITS = labelsByUnit(TABLE);
+
 const USAGE = `usage: medseg metrics --pred PRED.png --gt GT.png [--spacing SY,SX] [--tau T]
                       [--value V | --threshold T] [--convention paper|nan] [--json]
 
-Dice, IoU, Hausdorff, HD95, ASD (prediction to ground truth), ASSD and NSD at tolerance T (default 2) between
-two masks of one size (PNG, GIF, JPEG or TIFF). Each must be binary (0 and one other value) unless --value
-picks the pixels equal to V of label images or --threshold the pixels above T of greyscale or lossy masks;
-anything else (a photograph, a multi-class label) is refused. Distances are in pixels, or in the
-units of --spacing (row spacing SY, column spacing SX, e.g. millimetres). Empty masks follow --convention
-(paper: 0; nan: NaN where undefined).`;
+${labelList(TABLE)} between two masks of one size (PNG, GIF, JPEG or TIFF); NSD at tolerance T
+(default 2), ASD from the prediction to the ground truth. Each mask must be binary (0 and one other value)
+unless --value picks the pixels equal to V of label images or --threshold the pixels above T of greyscale
+or lossy masks; anything else (a photograph, a multi-class label) is refused. ${UNITS.x100} are fractions;
+${UNITS.px} are in pixels, or in the units of --spacing (row spacing SY, column spacing SX, e.g.
+millimetres). Empty masks follow --convention (paper: 0; nan: NaN where undefined).`;
 
 function parseSpacing(text: string): [number, number] {
   const parts = text.split(',').map((s) => Number(s.trim()));
@@ -23,7 +27,7 @@ function parseSpacing(text: string): [number, number] {
 
 export const command: CliCommand = {
   name: 'metrics',
-  summary: 'Dice, IoU, HD, HD95, ASD, ASSD and NSD between two mask PNGs',
+  summary: `${labelList(TABLE)} between two mask PNGs`,
   usage: USAGE,
   async run(args, io) {
     const { values } = parseCliArgs(
@@ -74,16 +78,15 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     const unit = spacing ? '(spacing units)' : 'px';
-    const lines = [
-      `dice        ${m.dice.toFixed(6)}`,
-      `iou         ${m.iou.toFixed(6)}`,
-      `hausdorff   ${m.hausdorff.toFixed(4)} ${unit}`,
-      `hd95        ${m.hd95.toFixed(4)} ${unit}`,
-      `asd         ${m.asd.toFixed(4)} ${unit} (prediction -> ground truth)`,
-      `assd        ${m.assd.toFixed(4)} ${unit}`,
-      `nsd@${tau ?? 2}${' '.repeat(Math.max(1, 8 - String(tau ?? 2).length))}${m.nsd.toFixed(6)}`,
+    // One line per metric of the table: fractions as they are (the CLI does not scale), distances with units.
+    const lines = TABLE.map((d) => {
+      const name = d.usesTolerance ? `${d.name}@${tau ?? 2}` : d.name;
+      const v = d.extract(m);
+      return `${name.padEnd(11)} ${d.unit === 'px' ? `${v.toFixed(4)} ${unit}` : v.toFixed(6)}`;
+    });
+    lines.push(
       `areas       prediction ${m.predArea}, ground truth ${m.gtArea}, intersection ${m.intersection}`,
-    ];
+    );
     io.stdout(lines.join('\n') + '\n');
     return EXIT.ok;
   },

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { CurvePoint, JobStatus, SampleRecord } from '../../bench/types.ts';
-import { MIGRATIONS } from '../migrations.ts';
+import { MIGRATIONS, metricColumnAdditions } from '../migrations.ts';
 import {
   SAMPLE_COLUMNS,
   groupCurves,
@@ -138,6 +138,11 @@ export class PgStore implements StateStore {
           }
           version = m.version;
         }
+        const columns = await client.query(
+          "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'samples'",
+        );
+        const names = columns.rows.map((c: DbRow) => c.column_name as string);
+        for (const add of metricColumnAdditions(names, 'postgres')) await client.query(add);
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
       }

@@ -8,8 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CurvePoint, JobStatus, SampleRecord } from '../../bench/types.ts';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.ts';
+import type { CurvePoint, JobStatus, MetricTable, SampleRecord } from '../../bench/types.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, metricColumnAdditions } from '../migrations.ts';
 import {
   SAMPLE_COLUMNS,
   groupCurves,
@@ -535,8 +535,9 @@ function readVersion(db: Database.Database): number {
  * Brings a database to the latest schema inside one `BEGIN IMMEDIATE` transaction: concurrent openers wait
  * on SQLite's write lock (busy_timeout) and then find nothing left to do. A file newer than this release
  * (written by a later one) is used as is: migrations only add, so this release's statements still work.
+ * Then adds the metric columns of `metrics` (default the benchmark's table) the samples table lacks.
  */
-export function migrateSqlite(db: Database.Database): number {
+export function migrateSqlite(db: Database.Database, metrics?: MetricTable): number {
   const run = db.transaction((): number => {
     db.exec(
       'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
@@ -551,6 +552,9 @@ export function migrateSqlite(db: Database.Database): number {
       );
       version = m.version;
     }
+    const columns = db.prepare('PRAGMA table_info(samples)').all() as Array<{ name: string }>;
+    const names = columns.map((c) => c.name);
+    for (const add of metricColumnAdditions(names, 'sqlite', metrics)) db.exec(add);
     return Math.max(version, LATEST_SCHEMA_VERSION);
   });
   return run.immediate();
