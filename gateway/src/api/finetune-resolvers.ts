@@ -4,6 +4,7 @@
  */
 import { FineTuneError, type FineTuneEvent } from '../finetune/finetune-service.ts';
 import type { EpochRow, FineTuneJobRow, FineTuneResult } from '../finetune/finetune-store.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError, toGraphQLError } from './errors.ts';
 import { guarded } from './resolver-kit.ts';
@@ -59,8 +60,8 @@ function eventOut(e: FineTuneEvent) {
     : { jobId: e.jobId, type: 'status', status: e.status, errorCode: e.errorCode, error: e.error };
 }
 
-function found(ctx: ApiContext, id: string): FineTuneJobRow {
-  const j = ctx.services.finetune.job(id);
+async function found(ctx: ApiContext, id: string): Promise<FineTuneJobRow> {
+  const j = await ctx.services.finetune.job(id);
   if (!j) throw new ApiError('NOT_FOUND', `no fine-tuning job '${id}'`);
   return j;
 }
@@ -79,11 +80,11 @@ interface StartArgs {
 /** Query, Mutation, Subscription and Model fields of fine-tuning. */
 export const finetuneResolvers = {
   Query: {
-    fineTuneJobs: guarded((_: unknown, __: unknown, ctx: ApiContext) =>
-      ctx.services.finetune.jobs().map(jobOut),
+    fineTuneJobs: guarded(async (_: unknown, __: unknown, ctx: ApiContext) =>
+      (await ctx.services.finetune.jobs()).map(jobOut),
     ),
-    fineTuneJob: guarded((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const j = ctx.services.finetune.job(a.id);
+    fineTuneJob: guarded(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const j = await ctx.services.finetune.job(a.id);
       return j ? jobOut(j) : null;
     }),
   },
@@ -91,33 +92,38 @@ export const finetuneResolvers = {
     startFineTune: guarded(
       async (_: unknown, a: StartArgs, ctx: ApiContext) =>
         jobOut(
-          await ctx.services.finetune.start({
-            dataset: a.input.dataset,
-            baseModel: a.input.baseModel,
-            split: a.input.split,
-            epochs: a.input.epochs,
-            seed: a.input.seed,
-            modelName: a.input.modelName ?? undefined,
-          }),
+          await ctx.services.finetune.start(
+            {
+              dataset: a.input.dataset,
+              baseModel: a.input.baseModel,
+              split: a.input.split,
+              epochs: a.input.epochs,
+              seed: a.input.seed,
+              modelName: a.input.modelName ?? undefined,
+            },
+            callerOf(ctx).id,
+          ),
         ),
       mapError,
     ),
-    cancelFineTune: guarded((_: unknown, a: { id: string }, ctx: ApiContext) => {
-      const j = found(ctx, a.id);
-      if (!ctx.services.finetune.cancel(a.id)) {
+    cancelFineTune: guarded(async (_: unknown, a: { id: string }, ctx: ApiContext) => {
+      const j = await found(ctx, a.id);
+      // On any replica: the one running the job hears it through the store.
+      if (!(await ctx.services.finetune.cancel(a.id))) {
         throw new ApiError('BAD_REQUEST', `job '${a.id}' is not running (status ${j.status})`);
       }
-      return jobOut(found(ctx, a.id));
+      return jobOut(await found(ctx, a.id));
     }, mapError),
     resumeFineTune: guarded(
-      (_: unknown, a: { id: string }, ctx: ApiContext) => jobOut(ctx.services.finetune.resume(a.id)),
+      async (_: unknown, a: { id: string }, ctx: ApiContext) =>
+        jobOut(await ctx.services.finetune.resume(a.id)),
       mapError,
     ),
   },
   Subscription: {
     fineTuneProgress: {
       subscribe: async function* (_: unknown, a: { id: string }, ctx: ApiContext) {
-        if (!ctx.services.finetune.job(a.id)) {
+        if (!(await ctx.services.finetune.job(a.id))) {
           throw toGraphQLError(new ApiError('NOT_FOUND', `no fine-tuning job '${a.id}'`), ctx.requestId);
         }
         for await (const e of ctx.services.finetune.events(a.id)) yield { fineTuneProgress: eventOut(e) };
@@ -125,8 +131,8 @@ export const finetuneResolvers = {
     },
   },
   Model: {
-    fineTune: (parent: { name: string }, _: unknown, ctx: ApiContext) => {
-      const job = ctx.services.finetune.store.byModel(parent.name);
+    fineTune: async (parent: { name: string }, _: unknown, ctx: ApiContext) => {
+      const job = await ctx.services.finetune.byModel(parent.name);
       return job?.result ? provenanceOut(job.result, job.id) : null;
     },
   },
