@@ -373,6 +373,47 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(await b.getRecord('session', 'k1'), undefined);
     });
 
+    test('bounded records: replicas racing for the last slots of a bound take exactly the slots left', async () => {
+      const [a, b] = await two();
+      const entry = (key: string, expiresMs: number | null = null) => ({
+        namespace: 'bound',
+        key,
+        value: { key },
+        bytes: null,
+        expiresMs,
+      });
+      assert.equal(await a.putRecordBounded(entry('alice|1'), 'alice|', 3), 1);
+      // Eight writers on two replicas race for the two slots left.
+      const race = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? a : b).putRecordBounded(entry(`alice|r${i}`), 'alice|', 3),
+        ),
+      );
+      assert.equal(race.filter((v) => v === 1).length, 2, JSON.stringify(race));
+      assert.equal(await a.countRecords('bound', 'alice|'), 3, 'nothing stored for the refused writers');
+      assert.equal(await b.putRecordBounded(entry('bob|1'), 'bob|', 3), 1, 'another prefix, another bound');
+      assert.equal(await b.putRecordBounded(entry('alice|1'), 'x|', 3), null, 'an existing record is kept');
+      // An expired record frees its slot and can be written again.
+      await a.putRecord(entry('carol|old', Date.now() + 50));
+      assert.equal(await a.putRecordBounded(entry('carol|new'), 'carol|', 1), null);
+      await until(async () => (await a.countRecords('bound', 'carol|')) === 0, 'the old record to expire');
+      assert.equal(await b.putRecordBounded(entry('carol|old'), 'carol|', 1), 1);
+      // Listing: live records of the namespace and prefix, in key order, with their values.
+      const listed = await b.listRecords('bound', 'alice|');
+      assert.equal(listed.length, 3);
+      assert.deepEqual(
+        listed.map((r) => r.key),
+        listed.map((r) => r.key).sort(),
+      );
+      assert.deepEqual(listed[0].value, { key: listed[0].key });
+      assert.equal(listed[0].version, 1);
+      assert.deepEqual(
+        (await a.listRecords('bound')).map((r) => r.key.split('|')[0]),
+        ['alice', 'alice', 'alice', 'bob', 'carol'],
+      );
+      assert.deepEqual(await a.listRecords('nothing-here'), []);
+    });
+
     test('rate buckets: burst, then refused, refilled over time, per caller, shared by every replica', async () => {
       const [a, b] = await two();
       // A refill of one token per 1000 s: nothing refills while the test runs, however slow the machine.

@@ -325,6 +325,15 @@ export interface StateStore {
   deleteRecord(namespace: string, key: string): Promise<boolean>;
   /** Live records of a namespace (optionally whose key starts with `prefix`). */
   countRecords(namespace: string, prefix?: string): Promise<number>;
+  /** Live records of a namespace (optionally whose key starts with `prefix`), in key order. */
+  listRecords(namespace: string, prefix?: string): Promise<RecordEntry[]>;
+  /**
+   * Writes a new record (which must not exist live) only while fewer than `max` live records of its
+   * namespace have keys starting with `prefix`, counted in the same transaction as the insert, so that
+   * replicas racing for the last slot of a bound cannot both take it. Returns the version (1), or null when
+   * the bound is reached or the record exists.
+   */
+  putRecordBounded(entry: Omit<RecordEntry, 'version'>, prefix: string, max: number): Promise<number | null>;
   /** Deletes expired records; returns how many. */
   sweepRecords(): Promise<number>;
 

@@ -42,6 +42,8 @@ import {
 const MIGRATION_LOCK_KEY = 715_150_001;
 /** The transaction advisory lock that serialises fine-tuning job creation (the per-caller bound). */
 const FINETUNE_CREATE_LOCK_KEY = 715_150_002;
+/** The first key of the two-key advisory locks of bounded record inserts (the second hashes the bound). */
+const BOUND_LOCK_CLASS = 715_150;
 /** The tables whose rows carry a lease (same columns in both). */
 type LeasedTable = 'jobs' | 'finetune_jobs';
 /** The one NOTIFY channel; the store's channels travel inside the payload. */
@@ -680,6 +682,52 @@ export class PgStore implements StateStore {
       [namespace, prefix.length, prefix, this.now()],
     );
     return num(r.rows[0].n);
+  }
+
+  async listRecords(namespace: string, prefix = ''): Promise<RecordEntry[]> {
+    const r = await this.q(
+      `SELECT * FROM records WHERE namespace = $1 AND left(key, $2) = $3
+       AND (expires_ms IS NULL OR expires_ms > $4) ORDER BY key`,
+      [namespace, prefix.length, prefix, this.now()],
+    );
+    return r.rows.map((row) => ({
+      namespace,
+      key: row.key as string,
+      value: JSON.parse(row.value_json as string) as unknown,
+      bytes: (row.bytes as Buffer | null) ?? null,
+      version: num(row.version),
+      expiresMs: row.expires_ms === null ? null : num(row.expires_ms),
+    }));
+  }
+
+  async putRecordBounded(
+    entry: Omit<RecordEntry, 'version'>,
+    prefix: string,
+    max: number,
+  ): Promise<number | null> {
+    const now = this.now();
+    return this.tx(async (c) => {
+      // A transaction advisory lock per bound (namespace and prefix) makes the count and the insert one step
+      // for every replica; other bounds do not wait.
+      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+        BOUND_LOCK_CLASS,
+        `${entry.namespace}|${prefix}`,
+      ]);
+      const n = await c.query(
+        `SELECT COUNT(*) AS n FROM records WHERE namespace = $1 AND left(key, $2) = $3
+         AND (expires_ms IS NULL OR expires_ms > $4)`,
+        [entry.namespace, prefix.length, prefix, now],
+      );
+      if (num((n.rows[0] as DbRow).n) >= max) return null;
+      const r = await c.query(
+        `INSERT INTO records (namespace, key, value_json, bytes, version, expires_ms) VALUES ($1, $2, $3, $4, 1, $5)
+         ON CONFLICT (namespace, key) DO UPDATE SET value_json = EXCLUDED.value_json, bytes = EXCLUDED.bytes,
+           version = 1, expires_ms = EXCLUDED.expires_ms
+         WHERE records.expires_ms IS NOT NULL AND records.expires_ms <= $6`,
+        [entry.namespace, entry.key, JSON.stringify(entry.value ?? null), entry.bytes, entry.expiresMs, now],
+      );
+      return r.rowCount === 1 ? 1 : null;
+    });
   }
 
   async sweepRecords(): Promise<number> {

@@ -585,6 +585,57 @@ export class SqliteStore implements StateStore {
     return r.n;
   }
 
+  async listRecords(namespace: string, prefix = ''): Promise<RecordEntry[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM records WHERE namespace = ? AND substr(key, 1, ?) = ?
+         AND (expires_ms IS NULL OR expires_ms > ?) ORDER BY key`,
+      )
+      .all(namespace, prefix.length, prefix, this.now()) as DbRow[];
+    return rows.map((r) => ({
+      namespace,
+      key: r.key as string,
+      value: JSON.parse(r.value_json as string) as unknown,
+      bytes: r.bytes === null ? null : Buffer.from(r.bytes as Uint8Array),
+      version: Number(r.version),
+      expiresMs: r.expires_ms === null ? null : Number(r.expires_ms),
+    }));
+  }
+
+  async putRecordBounded(
+    entry: Omit<RecordEntry, 'version'>,
+    prefix: string,
+    max: number,
+  ): Promise<number | null> {
+    // BEGIN IMMEDIATE holds SQLite's write lock from the count to the insert, for every process on the file.
+    const tx = this.db.transaction((): number | null => {
+      const r = this.db
+        .prepare(
+          `SELECT COUNT(*) AS n FROM records WHERE namespace = ? AND substr(key, 1, ?) = ?
+           AND (expires_ms IS NULL OR expires_ms > ?)`,
+        )
+        .get(entry.namespace, prefix.length, prefix, this.now()) as { n: number };
+      if (r.n >= max) return null;
+      const info = this.db
+        .prepare(
+          `INSERT INTO records (namespace, key, value_json, bytes, version, expires_ms) VALUES (?, ?, ?, ?, 1, ?)
+           ON CONFLICT (namespace, key) DO UPDATE SET value_json = excluded.value_json, bytes = excluded.bytes,
+             version = 1, expires_ms = excluded.expires_ms
+           WHERE records.expires_ms IS NOT NULL AND records.expires_ms <= ?`,
+        )
+        .run(
+          entry.namespace,
+          entry.key,
+          JSON.stringify(entry.value ?? null),
+          entry.bytes,
+          entry.expiresMs,
+          this.now(),
+        );
+      return info.changes === 1 ? 1 : null;
+    });
+    return tx.immediate();
+  }
+
   async sweepRecords(): Promise<number> {
     return this.db
       .prepare('DELETE FROM records WHERE expires_ms IS NOT NULL AND expires_ms <= ?')
