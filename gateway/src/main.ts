@@ -11,6 +11,7 @@ import { SharedHandles } from './api/shared-handles.ts';
 import { StoreRateLimiter } from './api/rate-limit.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import { FineTuneService } from './finetune/finetune-service.ts';
+import { volumeRunner } from './api/medical-resolvers.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -234,11 +235,18 @@ export async function startGateway(
     return undefined;
   };
   if (store.kind === 'postgres') {
-    await medical.volumeJobs.attach({
-      store,
-      ttlMs: config.embeddingTtlS * 1000,
-      onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
-    });
+    // Volume jobs are leased too: a replica that dies leaves its jobs to another, which runs them again.
+    await medical.volumeJobs.attach(
+      {
+        store,
+        ttlMs: config.embeddingTtlS * 1000,
+        leaseMs: config.jobLeaseMs,
+        replicaId: benchmark.replicaId,
+        onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
+        onTakeover: (id) => log.info({ job: id }, 'took over a volume job'),
+      },
+      volumeRunner(services),
+    );
   }
   const http = await startHttpServer(services, ready);
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
@@ -257,7 +265,7 @@ export async function startGateway(
     services,
     client,
     async close() {
-      services.medical.volumeJobs.cancelAll();
+      await services.medical.volumeJobs.cancelAll();
       await Promise.all([benchmark.drain(true), finetune.drain(true)]);
       await benchmark.store.close();
       await http.close();
