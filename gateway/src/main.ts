@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { SessionStore } from './api/annotation-sessions.ts';
 import { Semaphore } from './core/semaphore.ts';
@@ -12,7 +11,7 @@ import { SharedHandles } from './api/shared-handles.ts';
 import { StoreRateLimiter } from './api/rate-limit.ts';
 import { BenchmarkService } from './bench/benchmark-service.ts';
 import { FineTuneService } from './finetune/finetune-service.ts';
-import { openFineTuneDatabase } from './finetune/finetune-store.ts';
+import { volumeRunner } from './api/medical/resolvers.ts';
 import type { ApiServices } from './api/context.ts';
 import { startHttpServer } from './api/http-server.ts';
 import { LowResStore } from './api/low-res-store.ts';
@@ -26,7 +25,6 @@ import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
 import { SamSession } from './sam/session.ts';
 import { openStore, redact } from './store/open-store.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -168,13 +166,12 @@ export async function startGateway(
         ? log.info({ job: e.jobId }, 'picked up benchmark job')
         : log.warn({ err: e.error }, 'benchmark sweeper error'),
   });
-  // Fine-tuning jobs live in the SQLite store's file; beside PostgreSQL they keep a SQLite file of this
-  // replica's own (a fine-tuning job runs where it was started: its trainer process and work folder are local).
-  const finetuneDb =
-    store instanceof SqliteStore ? undefined : openFineTuneDatabase(join(config.stateDir, 'finetune.sqlite'));
+  // Fine-tuning jobs live in the shared store, leased like benchmark jobs (the same replica id and lease).
   const finetune = new FineTuneService({
     jobStore: benchmark.store,
-    ...(finetuneDb ? { finetuneDb } : {}),
+    replicaId: benchmark.replicaId,
+    leaseMs: config.jobLeaseMs,
+    maxJobsPerCaller: config.maxJobsPerCaller,
     session: sam,
     cache,
     repository: config.modelRepository,
@@ -238,20 +235,28 @@ export async function startGateway(
     return undefined;
   };
   if (store.kind === 'postgres') {
-    await medical.volumeJobs.attach({
-      store,
-      ttlMs: config.embeddingTtlS * 1000,
-      onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
-    });
+    // Volume jobs are leased too: a replica that dies leaves its jobs to another, which runs them again.
+    await medical.volumeJobs.attach(
+      {
+        store,
+        ttlMs: config.embeddingTtlS * 1000,
+        leaseMs: config.jobLeaseMs,
+        replicaId: benchmark.replicaId,
+        onError: (err) => log.warn({ err }, 'could not mirror a volume job to the store'),
+        onTakeover: (id) => log.info({ job: id }, 'took over a volume job'),
+      },
+      volumeRunner(services),
+    );
   }
   const http = await startHttpServer(services, ready);
   // Jobs a crash or a stop left running continue where they stopped; stored samples are never repeated.
   for (const h of await benchmark.resumeInterrupted())
     log.info({ job: h.jobId }, 'resuming interrupted benchmark job');
-  for (const id of finetune.resumeInterrupted())
+  for (const id of await finetune.resumeInterrupted())
     log.info({ job: id }, 'resuming interrupted fine-tuning job');
   // Jobs of replicas that die later (and queued ones) are picked up once their lease runs out.
   await benchmark.startSweeper();
+  await finetune.startSweeper((err) => log.warn({ err }, 'fine-tuning sweeper error'));
   log.info({ url: http.url }, 'gateway listening');
   return {
     url: http.url,
@@ -260,10 +265,9 @@ export async function startGateway(
     services,
     client,
     async close() {
-      services.medical.volumeJobs.cancelAll();
+      await services.medical.volumeJobs.cancelAll();
       await Promise.all([benchmark.drain(true), finetune.drain(true)]);
       await benchmark.store.close();
-      finetuneDb?.close();
       await http.close();
       await backend.close();
     },

@@ -1,6 +1,7 @@
 /**
  * One conformance suite for every StateStore implementation (SQLite and PostgreSQL): datasets, jobs, leases,
- * cancel requests, prompts, samples exactly once, curves, expiring records with compare-and-set, and events.
+ * cancel requests, prompts, samples exactly once, curves, expiring records with compare-and-set, events, and
+ * fine-tuning jobs (atomic per-caller bound, fenced writes, leases).
  * `open` returns a fresh, empty, migrated store each call; several calls of one suite may share a database
  * (they model replicas) when `shared` is set.
  */
@@ -9,7 +10,12 @@ import { after, describe, test } from 'node:test';
 import { normalizeConfig } from '../../gateway/src/bench/runner.ts';
 import type { SampleRecord } from '../../gateway/src/bench/types.ts';
 import { LATEST_SCHEMA_VERSION } from '../../gateway/src/store/migrations.ts';
-import { sampleKey, StoreError, type StateStore } from '../../gateway/src/store/state-store.ts';
+import {
+  sampleKey,
+  StoreError,
+  type FineTuneConfig,
+  type StateStore,
+} from '../../gateway/src/store/state-store.ts';
 
 /** What a suite needs from an implementation. */
 export interface StoreFactory {
@@ -367,6 +373,47 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(await b.getRecord('session', 'k1'), undefined);
     });
 
+    test('bounded records: replicas racing for the last slots of a bound take exactly the slots left', async () => {
+      const [a, b] = await two();
+      const entry = (key: string, expiresMs: number | null = null) => ({
+        namespace: 'bound',
+        key,
+        value: { key },
+        bytes: null,
+        expiresMs,
+      });
+      assert.equal(await a.putRecordBounded(entry('alice|1'), 'alice|', 3), 1);
+      // Eight writers on two replicas race for the two slots left.
+      const race = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? a : b).putRecordBounded(entry(`alice|r${i}`), 'alice|', 3),
+        ),
+      );
+      assert.equal(race.filter((v) => v === 1).length, 2, JSON.stringify(race));
+      assert.equal(await a.countRecords('bound', 'alice|'), 3, 'nothing stored for the refused writers');
+      assert.equal(await b.putRecordBounded(entry('bob|1'), 'bob|', 3), 1, 'another prefix, another bound');
+      assert.equal(await b.putRecordBounded(entry('alice|1'), 'x|', 3), null, 'an existing record is kept');
+      // An expired record frees its slot and can be written again.
+      await a.putRecord(entry('carol|old', Date.now() + 50));
+      assert.equal(await a.putRecordBounded(entry('carol|new'), 'carol|', 1), null);
+      await until(async () => (await a.countRecords('bound', 'carol|')) === 0, 'the old record to expire');
+      assert.equal(await b.putRecordBounded(entry('carol|old'), 'carol|', 1), 1);
+      // Listing: live records of the namespace and prefix, in key order, with their values.
+      const listed = await b.listRecords('bound', 'alice|');
+      assert.equal(listed.length, 3);
+      assert.deepEqual(
+        listed.map((r) => r.key),
+        listed.map((r) => r.key).sort(),
+      );
+      assert.deepEqual(listed[0].value, { key: listed[0].key });
+      assert.equal(listed[0].version, 1);
+      assert.deepEqual(
+        (await a.listRecords('bound')).map((r) => r.key.split('|')[0]),
+        ['alice', 'alice', 'alice', 'bob', 'carol'],
+      );
+      assert.deepEqual(await a.listRecords('nothing-here'), []);
+    });
+
     test('rate buckets: burst, then refused, refilled over time, per caller, shared by every replica', async () => {
       const [a, b] = await two();
       // A refill of one token per 1000 s: nothing refills while the test runs, however slow the machine.
@@ -382,6 +429,160 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal((await a.takeToken('k3', slow, 1)).allowed, false);
       // At 1000 tokens/s the bucket refills within milliseconds.
       await until(async () => (await b.takeToken('k3', 1000, 1)).allowed, 'a token refilled');
+    });
+
+    test('fine-tuning jobs: created leased, listed on every replica, patched, fenced, leased and cancelled', async () => {
+      const [a, b] = await two();
+      const ft = (modelName: string): FineTuneConfig => ({
+        dataset: 'd',
+        baseModel: 'mobilesam',
+        modelName,
+        split: 'auto',
+        epochs: 2,
+        seed: 0,
+        threads: 1,
+      });
+      const created = await a.createFineTuneJob('f1', ft('m1'), {
+        owner: 'key:alice',
+        lease: { owner: 'ra', ttlMs: 60_000 },
+        maxActivePerOwner: 2,
+      });
+      assert.equal(created.status, 'queued');
+      assert.equal(created.owner, 'key:alice');
+      assert.equal(created.leaseOwner, 'ra');
+      assert.deepEqual(created.history, []);
+      assert.equal(created.split, null);
+      assert.deepEqual((await b.getFineTuneJob('f1'))?.config, ft('m1'), 'another replica reads it');
+      assert.equal(await b.getFineTuneJob('nope'), undefined);
+      assert.deepEqual(await b.claimableFineTuneJobs(), [], 'created leased: no sweeper takes it');
+      // The model name is taken while the job is active, on every replica.
+      await assert.rejects(
+        b.createFineTuneJob('f2', ft('m1'), { owner: 'key:bob', lease: { owner: 'rb', ttlMs: 60_000 } }),
+        (e: unknown) => e instanceof StoreError && e.code === 'CONFLICT',
+      );
+      await assert.rejects(
+        b.createFineTuneJob('f1', ft('other'), { owner: null, lease: { owner: 'rb', ttlMs: 60_000 } }),
+        (e: unknown) => e instanceof StoreError && e.code === 'CONFLICT',
+      );
+      // The per-caller bound holds when replicas race: of six starts with room for one more, one passes.
+      const race = await Promise.allSettled(
+        [a, b, a, b, a, b].map((s, i) =>
+          s.createFineTuneJob(`r${i}`, ft(`race${i}`), {
+            owner: 'key:alice',
+            lease: { owner: 'ra', ttlMs: 60_000 },
+            maxActivePerOwner: 2,
+          }),
+        ),
+      );
+      assert.equal(race.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(race));
+      for (const r of race) {
+        if (r.status === 'rejected') {
+          assert.ok(r.reason instanceof StoreError && r.reason.code === 'LIMIT_EXCEEDED', String(r.reason));
+        }
+      }
+      assert.equal(
+        (await a.listFineTuneJobs()).filter((j) => j.owner === 'key:alice').length,
+        2,
+        'nothing stored for the refused starts',
+      );
+      const other = await b.createFineTuneJob('fb', ft('mb'), {
+        owner: 'key:bob',
+        lease: { owner: 'rb', ttlMs: 60_000 },
+        maxActivePerOwner: 2,
+      });
+      assert.equal(other.owner, 'key:bob', 'another caller has a bound of its own');
+      // Patches, fenced by the lease.
+      const epoch = { epoch: 1, loss: 0.5, valDice: 0.7, seconds: 1, decoderSeconds: 0.5, peakRssMiB: 300 };
+      await a.updateFineTuneJob('f1', { status: 'running', history: [epoch], baseValDice: 0.6 }, 'ra');
+      await assert.rejects(
+        b.updateFineTuneJob('f1', { history: [] }, 'intruder'),
+        (e: unknown) => e instanceof StoreError && e.code === 'CONFLICT',
+      );
+      await assert.rejects(
+        b.updateFineTuneJob('nope', { history: [] }),
+        (e: unknown) => e instanceof StoreError && e.code === 'NOT_FOUND',
+      );
+      const split = { train: ['a'], val: ['b'], test: [], groups: { x: ['a', 'b'] } };
+      await b.updateFineTuneJob('f1', { split }, 'ra');
+      const running = await b.getFineTuneJob('f1');
+      assert.equal(running?.status, 'running');
+      assert.deepEqual(running?.history, [epoch], 'a fenced-out write changes nothing');
+      assert.equal(running?.baseValDice, 0.6);
+      assert.deepEqual(running?.split, split);
+      assert.equal(running?.leaseOwner, 'ra', 'running keeps the lease');
+      // Leases: renewals, cancel requests, take-over after expiry with one winner.
+      assert.deepEqual(await b.renewFineTuneLease('f1', 'rb', 60_000), {
+        held: false,
+        cancelRequested: false,
+      });
+      assert.deepEqual(await b.renewFineTuneLease('f1', 'ra', 50), { held: true, cancelRequested: false });
+      await until(async () => (await b.claimableFineTuneJobs()).includes('f1'), 'the short lease to expire');
+      const claims = await Promise.all([a, b, a, b].map((s, i) => s.claimFineTuneJob('f1', `c${i}`, 60_000)));
+      assert.equal(claims.filter(Boolean).length, 1, 'of concurrent claimers exactly one gets the lease');
+      const holder = `c${claims.indexOf(true)}`;
+      assert.equal((await a.renewFineTuneLease('f1', 'ra', 60_000)).held, false, 'the old holder lost it');
+      await assert.rejects(
+        a.updateFineTuneJob('f1', { history: [] }, 'ra'),
+        (e: unknown) => e instanceof StoreError && e.code === 'CONFLICT',
+      );
+      assert.equal(await a.requestFineTuneCancel('f1'), true);
+      assert.deepEqual(await b.renewFineTuneLease('f1', holder, 60_000), {
+        held: true,
+        cancelRequested: true,
+      });
+      await b.updateFineTuneJob(
+        'f1',
+        { status: 'cancelled', error: { code: 'CANCELLED', message: 'asked to' } },
+        holder,
+      );
+      const ended = await a.getFineTuneJob('f1');
+      assert.equal(ended?.status, 'cancelled');
+      assert.equal(ended?.errorCode, 'CANCELLED');
+      assert.equal(ended?.leaseOwner, null, 'a terminal status drops the lease');
+      assert.equal(ended?.cancelRequested, false);
+      assert.equal(await a.requestFineTuneCancel('f1'), false, 'a finished job cannot be cancelled');
+      assert.equal(await a.claimFineTuneJob('f1', 'x', 60_000), false, 'nor claimed');
+      // A finished job frees its caller's slot and its model name.
+      await a.createFineTuneJob('f3', ft('m1'), {
+        owner: 'key:alice',
+        lease: { owner: 'ra', ttlMs: 60_000 },
+        maxActivePerOwner: 2,
+      });
+      // Re-queued by exactly one of two resumers, error cleared.
+      const requeued = await Promise.all([
+        a.requeueFineTuneJob('f1', 'qa', 60_000),
+        b.requeueFineTuneJob('f1', 'qb', 60_000),
+      ]);
+      assert.equal(requeued.filter(Boolean).length, 1);
+      const back = await b.getFineTuneJob('f1');
+      assert.equal(back?.status, 'queued');
+      assert.equal(back?.errorCode, null);
+      assert.equal(back?.error, null);
+      assert.equal(back?.leaseOwner, requeued[0] ? 'qa' : 'qb');
+      // Queued by a stopping replica: the lease goes, any replica may take it.
+      await b.updateFineTuneJob('f1', { status: 'queued' }, back!.leaseOwner!);
+      assert.ok((await a.claimableFineTuneJobs()).includes('f1'));
+      // A result round-trips; the list is newest first.
+      const result = {
+        modelName: 'mb',
+        baseModel: 'mobilesam',
+        dataset: 'd',
+        split: 'auto',
+        splitGroups: { train: ['a'], val: ['b'], test: ['c'] },
+        epochs: 2,
+        bestEpoch: 1,
+        valDice: 0.8,
+        baseValDice: 0.6,
+        exportMaxAbsDiff: 1e-6,
+        date: '2026-01-01T00:00:00Z',
+      };
+      await b.updateFineTuneJob('fb', { result, status: 'completed', error: null }, 'rb');
+      const done = await a.getFineTuneJob('fb');
+      assert.deepEqual(done?.result, result);
+      assert.equal(done?.status, 'completed');
+      const list = await a.listFineTuneJobs();
+      assert.equal(list.length, 4);
+      assert.ok(list[0].createdAt >= list[list.length - 1].createdAt);
     });
 
     test('events: a publish reaches listeners of every store on the database; bad channels and payloads are refused', async () => {

@@ -104,6 +104,56 @@ test('sqlite: a file of the release before versioning that already gained job ow
   }
 });
 
+test('sqlite: a file whose fine-tuning table the previous release made is migrated, its jobs kept', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'medseg-sqlite-ft-'));
+  try {
+    const file = join(dir, 'old.sqlite');
+    // That release ran migrations 1-4 and created the table itself, without owners or leases.
+    const old = new Database(file);
+    old.exec('CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 4)) {
+      old.exec(m.sqlite);
+      old.prepare('INSERT INTO schema_version VALUES (?, ?)').run(m.version, '2026-01-01T00:00:00Z');
+    }
+    old.exec(`CREATE TABLE finetune_jobs (id TEXT PRIMARY KEY, config_json TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('queued','running','cancelled','completed','failed')),
+      split_json TEXT, history_json TEXT NOT NULL DEFAULT '[]', base_val_dice REAL, result_json TEXT,
+      error_code TEXT, error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)`);
+    old
+      .prepare(
+        `INSERT INTO finetune_jobs (id, config_json, status, history_json, created_at, updated_at)
+         VALUES ('ft', ?, 'running', '[]', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+      )
+      .run(
+        JSON.stringify({
+          dataset: 'd',
+          baseModel: 'mobilesam',
+          modelName: 'old_model',
+          split: 'auto',
+          epochs: 1,
+          seed: 0,
+          threads: 1,
+        }),
+      );
+    old.close();
+    const store = new SqliteStore(file);
+    assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
+    const job = await store.getFineTuneJob('ft');
+    assert.equal(job?.config.modelName, 'old_model');
+    assert.equal(job?.leaseOwner, null);
+    assert.equal(job?.owner, null);
+    assert.deepEqual(await store.claimableFineTuneJobs(), ['ft'], 'an interrupted old job is taken up');
+    // Its model name is known to the new clash check.
+    await assert.rejects(
+      store.createFineTuneJob('new', { ...job!.config }, { owner: null, lease: { owner: 'r', ttlMs: 1000 } }),
+      /already training 'old_model'/,
+    );
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sqlite: WAL with synchronous FULL by default, NORMAL on request, anything else refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'medseg-sqlite-sync-'));
   try {

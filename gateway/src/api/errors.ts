@@ -181,6 +181,7 @@ const ERROR_TABLE: readonly ErrorRule[] = [
     BAD_DATASET: 'BAD_REQUEST',
     BAD_SPLIT: 'BAD_SPLIT',
     MODEL_NOT_FOUND: 'MODEL_NOT_FOUND',
+    LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
     // Raised inside a running job and stored with it, never thrown to a request; a bug if it ever is.
     CANCELLED: 'INTERNAL',
     EXPORT_MISMATCH: 'INTERNAL',
@@ -192,6 +193,7 @@ const ERROR_TABLE: readonly ErrorRule[] = [
     NOT_FOUND: 'NOT_FOUND',
     CONFLICT: 'CONFLICT',
     BAD_REQUEST: 'BAD_REQUEST',
+    LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
     UNAVAILABLE: 'STORE_UNAVAILABLE',
   }),
   // Socket errors that escaped the inference client's own mapping: the backend is not there.

@@ -4,6 +4,7 @@
  */
 import type { FineTuneEvent } from '../finetune/finetune-service.ts';
 import type { EpochRow, FineTuneJobRow, FineTuneResult } from '../finetune/finetune-store.ts';
+import { callerOf } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 
@@ -76,7 +77,8 @@ interface StartArgs {
 /** Query, Mutation, Subscription and Model fields of fine-tuning. */
 export const finetuneResolvers = {
   Query: {
-    fineTuneJobs: (_: unknown, __: unknown, ctx: ApiContext) => ctx.services.finetune.jobs().map(jobOut),
+    fineTuneJobs: async (_: unknown, __: unknown, ctx: ApiContext) =>
+      (await ctx.services.finetune.jobs()).map(jobOut),
     fineTuneJob: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const j = await ctx.loaders.fineTuneJob.load(a.id);
       return j ? jobOut(j) : null;
@@ -85,24 +87,28 @@ export const finetuneResolvers = {
   Mutation: {
     startFineTune: async (_: unknown, a: StartArgs, ctx: ApiContext) =>
       jobOut(
-        await ctx.services.finetune.start({
-          dataset: a.input.dataset,
-          baseModel: a.input.baseModel,
-          split: a.input.split,
-          epochs: a.input.epochs,
-          seed: a.input.seed,
-          modelName: a.input.modelName ?? undefined,
-        }),
+        await ctx.services.finetune.start(
+          {
+            dataset: a.input.dataset,
+            baseModel: a.input.baseModel,
+            split: a.input.split,
+            epochs: a.input.epochs,
+            seed: a.input.seed,
+            modelName: a.input.modelName ?? undefined,
+          },
+          callerOf(ctx).id,
+        ),
       ),
     cancelFineTune: async (_: unknown, a: { id: string }, ctx: ApiContext) => {
       const j = await found(ctx, a.id);
-      if (!ctx.services.finetune.cancel(a.id)) {
+      // On any replica: the one running the job hears it through the store.
+      if (!(await ctx.services.finetune.cancel(a.id))) {
         throw new ApiError('BAD_REQUEST', `job '${a.id}' is not running (status ${j.status})`);
       }
       return jobOut(await found(ctx, a.id, true));
     },
-    resumeFineTune: (_: unknown, a: { id: string }, ctx: ApiContext) =>
-      jobOut(ctx.services.finetune.resume(a.id)),
+    resumeFineTune: async (_: unknown, a: { id: string }, ctx: ApiContext) =>
+      jobOut(await ctx.services.finetune.resume(a.id)),
   },
   Subscription: {
     fineTuneProgress: {
@@ -115,8 +121,8 @@ export const finetuneResolvers = {
     },
   },
   Model: {
-    fineTune: (parent: { name: string }, _: unknown, ctx: ApiContext) => {
-      const job = ctx.services.finetune.store.byModel(parent.name);
+    fineTune: async (parent: { name: string }, _: unknown, ctx: ApiContext) => {
+      const job = await ctx.services.finetune.byModel(parent.name);
       return job?.result ? provenanceOut(job.result, job.id) : null;
     },
   },

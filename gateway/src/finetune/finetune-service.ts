@@ -18,20 +18,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatasetError, type Dataset } from '../bench/datasets/dataset.ts';
 import { openRegisteredDataset, slug } from '../bench/datasets/registry.ts';
-import type Database from 'better-sqlite3';
 import type { JobStore } from '../bench/job-store.ts';
-import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { isStaleLocalOwner, newReplicaId } from '../bench/benchmark-service.ts';
+import { StoreError } from '../store/state-store.ts';
 import { maskBounds } from '../core/mask.ts';
 import { mapPointStretched, mapPointToModel } from '../core/sam-transform.ts';
 import type { EmbeddingCache } from '../sam/embedding-cache.ts';
 import type { SamSession } from '../sam/session.ts';
-import {
-  FineTuneStore,
-  type EpochRow,
-  type FineTuneConfig,
-  type FineTuneJobRow,
-  type FineTuneResult,
-  type FineTuneStatus,
+import type {
+  EpochRow,
+  FineTuneConfig,
+  FineTuneJobRow,
+  FineTunePatch,
+  FineTuneResult,
+  FineTuneStatus,
 } from './finetune-store.ts';
 // Only the type: onnx-check loads ONNX Runtime, which runs in a child process (see checkExport).
 import type { DecoderComparison } from './onnx-check.ts';
@@ -68,6 +68,7 @@ export type FineTuneErrorCode =
   | 'BAD_DATASET'
   | 'BAD_SPLIT'
   | 'MODEL_NOT_FOUND'
+  | 'LIMIT_EXCEEDED'
   | 'CANCELLED'
   | 'EXPORT_MISMATCH'
   | 'INTERNAL';
@@ -108,10 +109,16 @@ export type FineTuneEvent =
 
 /** The services a job uses. */
 export interface FineTuneDeps {
-  /** The benchmark store: it knows the datasets, and on SQLite its database holds the fine-tuning table. */
+  /** The shared state store: datasets and fine-tuning jobs (SQLite by default, PostgreSQL across replicas). */
   jobStore: JobStore;
-  /** The database of the fine-tuning table when the store is not SQLite (PostgreSQL). */
-  finetuneDb?: Database.Database;
+  /** This replica's lease owner id (default `host/pid/uuid`; the gateway passes its benchmark service's). */
+  replicaId?: string;
+  /** Lease length in ms (default 30000): a dead replica's job is taken over after this. */
+  leaseMs?: number;
+  /** How often a lease is renewed, the sweeper looks for jobs and a watcher re-reads a job, in ms (default leaseMs/3). */
+  pollMs?: number;
+  /** Most queued or running jobs of one API caller across every replica (default unbounded). */
+  maxJobsPerCaller?: number;
   session: SamSession;
   cache: EmbeddingCache;
   /** The model repository folder the embedded server (or Triton, in poll mode) serves. */
@@ -122,7 +129,7 @@ export interface FineTuneDeps {
   threads?: number;
   /** Environment of the trainer and check processes (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Jobs running at once (default 1); a start beyond is RESOURCE_EXHAUSTED. */
+  /** Jobs running at once on this replica (default 1); a start beyond is RESOURCE_EXHAUSTED. */
   maxRunning?: number;
   /** How long to wait for a published model to be listed ready (default 120 s). */
   readyTimeoutMs?: number;
@@ -131,30 +138,310 @@ export interface FineTuneDeps {
 
 interface Running {
   cancelled: boolean;
-  /** Stopped by a shutdown rather than a user: left queued, to resume at the next start. */
+  /** Stopped by a shutdown rather than a user: left queued, for any replica to resume. */
   requeue: boolean;
+  /** Another replica holds the lease now: stop without writing anything more. */
+  lost: boolean;
   trainer?: TrainerProcess;
-  listeners: Set<(e: FineTuneEvent) => void>;
   done: Promise<void>;
+  /** Publishes one at a time, so events keep their order across pooled connections. */
+  chain: Promise<void>;
 }
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/medseg.js');
+const CANCEL_CHANNEL = 'finetune-cancel';
+const TERMINAL: ReadonlySet<FineTuneStatus> = new Set<FineTuneStatus>(['completed', 'failed', 'cancelled']);
+/** Longest error message carried in an event (a store payload is at most 7 KiB; the row keeps it whole). */
+const EVENT_ERROR_CHARS = 2000;
 
-/** Fine-tuning jobs over one store, session and model repository. */
+/** The store channel carrying one fine-tuning job's events. */
+export function fineTuneChannel(jobId: string): string {
+  return `finetune:${jobId.replace(/[^\w:.-]/g, '_').slice(0, 100)}`;
+}
+
+/**
+ * Fine-tuning jobs over one store, session and model repository. Jobs live in the shared store (issue 15):
+ * a job runs on the replica holding its lease, which renews it; any replica lists it, streams its progress
+ * (store channels, with the row re-read so a missed notification never loses the end), cancels it (store
+ * flag and cancel channel) and reads its result. A sweeper takes over the job of a replica that died once
+ * its lease runs out; the new holder starts the training again in a work folder of its own.
+ */
 export class FineTuneService {
-  /** The stored jobs. */
-  readonly store: FineTuneStore;
+  /** This replica's lease owner id. */
+  readonly replicaId: string;
   private readonly running = new Map<string, Running>();
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> = Promise.resolve();
+  private stopCancelListener: (() => Promise<void>) | undefined;
+  private closed = false;
 
   constructor(private readonly deps: FineTuneDeps) {
-    const db = deps.finetuneDb ?? (deps.jobStore instanceof SqliteStore ? deps.jobStore.db : undefined);
-    if (db === undefined)
-      throw new Error('fine-tuning needs a SQLite database (finetuneDb) beside a PostgreSQL store');
-    this.store = new FineTuneStore(db);
+    this.replicaId = deps.replicaId ?? newReplicaId();
+    this.leaseMs = deps.leaseMs ?? 30_000;
+    this.pollMs = deps.pollMs ?? Math.max(50, Math.floor(this.leaseMs / 3));
   }
 
-  /** Checks the input, stores a queued job and starts it; bad input throws FineTuneError and stores nothing. */
-  async start(input: FineTuneInput): Promise<FineTuneJobRow> {
+  private get store(): JobStore {
+    return this.deps.jobStore;
+  }
+
+  /**
+   * Checks the input, stores a queued job leased to this replica and starts it; bad input throws
+   * FineTuneError and stores nothing. `owner` (an API caller) is bounded by `maxJobsPerCaller` across every
+   * replica, checked atomically with the insert.
+   */
+  async start(input: FineTuneInput, owner: string | null = null): Promise<FineTuneJobRow> {
+    this.checkCapacity();
+    const config = await this.validate(input);
+    const id = randomUUID();
+    try {
+      await this.store.createFineTuneJob(id, config, {
+        owner,
+        lease: { owner: this.replicaId, ttlMs: this.leaseMs },
+        ...(owner !== null && this.deps.maxJobsPerCaller !== undefined
+          ? { maxActivePerOwner: this.deps.maxJobsPerCaller }
+          : {}),
+      });
+    } catch (err: unknown) {
+      if (err instanceof StoreError && err.code === 'LIMIT_EXCEEDED')
+        throw new FineTuneError('LIMIT_EXCEEDED', err.message);
+      if (err instanceof StoreError && err.code === 'CONFLICT')
+        throw new FineTuneError('ALREADY_EXISTS', err.message);
+      throw err;
+    }
+    this.launch(id);
+    return (await this.store.getFineTuneJob(id))!;
+  }
+
+  /**
+   * Resumes a cancelled, failed or interrupted job on this replica from its last checkpoint here (from the
+   * start when it last ran elsewhere). A job another live replica runs is BAD_REQUEST.
+   */
+  async resume(jobId: string): Promise<FineTuneJobRow> {
+    const job = await this.store.getFineTuneJob(jobId);
+    if (!job) throw new FineTuneError('NOT_FOUND', `no fine-tuning job '${jobId}'`);
+    if (this.running.has(jobId)) throw new FineTuneError('BAD_REQUEST', `job '${jobId}' is already running`);
+    if (job.status === 'completed') throw new FineTuneError('BAD_REQUEST', `job '${jobId}' has completed`);
+    this.checkCapacity();
+    const claimed =
+      job.status === 'queued' || job.status === 'running'
+        ? await this.store.claimFineTuneJob(jobId, this.replicaId, this.leaseMs, this.stale)
+        : await this.store.requeueFineTuneJob(jobId, this.replicaId, this.leaseMs);
+    if (!claimed) {
+      throw new FineTuneError('BAD_REQUEST', `job '${jobId}' is running on another replica`);
+    }
+    this.launch(jobId);
+    return (await this.store.getFineTuneJob(jobId))!;
+  }
+
+  /**
+   * Claims and starts jobs left queued or running by a stop, a crash or a replica that died (their lease is
+   * free or has run out), at most `limit` (default: the room left under `maxRunning`). Returns their ids.
+   */
+  async resumeInterrupted(limit?: number): Promise<string[]> {
+    let room = limit ?? (this.deps.maxRunning ?? 1) - this.running.size;
+    const ids: string[] = [];
+    for (const id of await this.store.claimableFineTuneJobs(this.stale)) {
+      if (room <= 0 || this.closed) break;
+      if (this.running.has(id)) continue;
+      if (!(await this.store.claimFineTuneJob(id, this.replicaId, this.leaseMs, this.stale))) continue;
+      this.launch(id);
+      ids.push(id);
+      room--;
+    }
+    return ids;
+  }
+
+  /**
+   * Starts the background work of a replica: a sweeper that takes over claimable jobs every `pollMs`, and a
+   * listener that hears cancels of jobs running here (the lease renewal hears them too).
+   */
+  async startSweeper(onError?: (err: unknown) => void): Promise<void> {
+    if (this.sweeper || this.closed) return;
+    this.stopCancelListener = await this.store
+      .listen(CANCEL_CHANNEL, (jobId) => {
+        const r = this.running.get(jobId);
+        if (r) this.stopLocal(r);
+      })
+      .catch((err: unknown) => {
+        onError?.(err);
+        return undefined;
+      });
+    this.sweeper = setInterval(() => {
+      this.sweeping = this.sweeping
+        .then(async () => {
+          for (const id of await this.resumeInterrupted())
+            (this.deps.log ?? (() => {}))(`fine-tuning ${id}: taken over by ${this.replicaId}`);
+        })
+        .catch((err: unknown) => onError?.(err));
+    }, this.pollMs);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Asks a job to stop wherever it runs (it ends as `cancelled`): at once when it runs here, through the
+   * store otherwise; a queued job nobody holds is cancelled directly. False when it is unknown or finished.
+   */
+  async cancel(jobId: string): Promise<boolean> {
+    const r = this.running.get(jobId);
+    if (r) {
+      this.stopLocal(r);
+      return true;
+    }
+    if (!(await this.store.requestFineTuneCancel(jobId))) return false;
+    const job = await this.store.getFineTuneJob(jobId);
+    if (job && job.leaseOwner === null) {
+      const error = { code: 'CANCELLED', message: 'cancelled before any replica started it' };
+      await this.store.updateFineTuneJob(jobId, { status: 'cancelled', error });
+      await this.publish(jobId, undefined, {
+        type: 'status',
+        jobId,
+        status: 'cancelled',
+        errorCode: error.code,
+        error: error.message,
+      });
+    } else {
+      await this.store.publish(CANCEL_CHANNEL, jobId).catch(() => {});
+    }
+    return true;
+  }
+
+  /** A stored job. */
+  job(jobId: string): Promise<FineTuneJobRow | undefined> {
+    return this.store.getFineTuneJob(jobId);
+  }
+
+  /** Stored jobs, newest first. */
+  jobs(): Promise<FineTuneJobRow[]> {
+    return this.store.listFineTuneJobs();
+  }
+
+  /** The completed job that published a model, or undefined for any other model. */
+  async byModel(modelName: string): Promise<FineTuneJobRow | undefined> {
+    return (await this.jobs()).find((j) => j.status === 'completed' && j.result?.modelName === modelName);
+  }
+
+  /** The provenance of a published fine-tuned model, or undefined for any other model. */
+  async provenance(modelName: string): Promise<FineTuneResult | undefined> {
+    return (await this.byModel(modelName))?.result ?? undefined;
+  }
+
+  /** Resolves when a job running here has stopped (at once when none is). */
+  async settled(jobId: string): Promise<FineTuneJobRow | undefined> {
+    await this.running.get(jobId)?.done;
+    return this.store.getFineTuneJob(jobId);
+  }
+
+  /**
+   * Stops the sweeper and waits for every running job to stop; with `stop` (a shutdown), asks them to stop
+   * first and leaves them queued without a lease, so that any replica continues them.
+   */
+  async drain(stop = false): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    await this.sweeping;
+    await this.stopCancelListener?.().catch(() => {});
+    const all = [...this.running.values()];
+    if (stop) {
+      for (const r of all) {
+        r.requeue = true;
+        this.stopLocal(r);
+      }
+    }
+    await Promise.all(all.map((r) => r.done));
+  }
+
+  /**
+   * Events of a job, on any replica: every stored epoch first, then live ones until it ends with a status
+   * event (completed, failed or cancelled). Live events come from the store's channel; the row is re-read
+   * every `pollMs`, so a lost notification delays an event but never loses it or the end.
+   */
+  async *events(jobId: string): AsyncGenerator<FineTuneEvent> {
+    const queue: FineTuneEvent[] = [];
+    let wake: (() => void) | undefined;
+    const stop = await this.store.listen(fineTuneChannel(jobId), (payload) => {
+      try {
+        queue.push(JSON.parse(payload) as FineTuneEvent);
+      } catch {
+        return;
+      }
+      wake?.();
+    });
+    try {
+      const first = await this.store.getFineTuneJob(jobId);
+      if (!first) throw new FineTuneError('NOT_FOUND', `no fine-tuning job '${jobId}'`);
+      const seen = new Set<number>();
+      let best = first.baseValDice ?? 0;
+      let status: FineTuneStatus = first.status;
+      const stored = function* (job: FineTuneJobRow): Generator<FineTuneEvent> {
+        for (const row of job.history) {
+          if (seen.has(row.epoch)) continue;
+          seen.add(row.epoch);
+          best = Math.max(best, row.valDice);
+          yield {
+            type: 'epoch',
+            jobId,
+            epochs: job.config.epochs,
+            row,
+            bestValDice: best,
+            baseValDice: job.baseValDice,
+          };
+        }
+      };
+      const final = (job: FineTuneJobRow): FineTuneEvent => ({
+        type: 'status',
+        jobId,
+        status: job.status,
+        errorCode: job.errorCode,
+        error: job.error,
+      });
+      yield* stored(first);
+      if (TERMINAL.has(first.status)) {
+        yield final(first);
+        return;
+      }
+      for (;;) {
+        while (queue.length > 0) {
+          const e = queue.shift()!;
+          if (e.type === 'epoch') {
+            if (seen.has(e.row.epoch)) continue;
+            seen.add(e.row.epoch);
+            best = Math.max(best, e.bestValDice);
+            yield e;
+            continue;
+          }
+          if (e.status === status && !TERMINAL.has(e.status)) continue;
+          status = e.status;
+          yield e;
+          if (TERMINAL.has(e.status)) return;
+        }
+        await new Promise<void>((w) => {
+          const timer = setTimeout(w, this.pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            w();
+          };
+        });
+        wake = undefined;
+        if (queue.length > 0) continue;
+        const job = await this.store.getFineTuneJob(jobId);
+        if (!job) throw new FineTuneError('NOT_FOUND', `fine-tuning job '${jobId}' was removed`);
+        yield* stored(job);
+        if (TERMINAL.has(job.status)) {
+          yield final(job);
+          return;
+        }
+      }
+    } finally {
+      await stop();
+    }
+  }
+
+  /** RESOURCE_EXHAUSTED when this replica already runs `maxRunning` jobs. */
+  private checkCapacity(): void {
     const max = this.deps.maxRunning ?? 1;
     if (this.running.size >= max) {
       // Each job holds a trainer process (cores, about 1 GiB): more queue up as an error, not as load.
@@ -163,121 +450,16 @@ export class FineTuneService {
         `${this.running.size} fine-tuning job(s) running; at most ${max} at once`,
       );
     }
-    const config = await this.validate(input);
-    const id = randomUUID();
-    this.store.create(id, config);
-    this.launch(id);
-    return this.store.get(id)!;
   }
 
-  /** Resumes a cancelled, failed or interrupted job from its last checkpoint. */
-  resume(jobId: string): FineTuneJobRow {
-    const job = this.store.get(jobId);
-    if (!job) throw new FineTuneError('NOT_FOUND', `no fine-tuning job '${jobId}'`);
-    if (this.running.has(jobId)) throw new FineTuneError('BAD_REQUEST', `job '${jobId}' is already running`);
-    if (job.status === 'completed') throw new FineTuneError('BAD_REQUEST', `job '${jobId}' has completed`);
-    this.launch(jobId);
-    return this.store.get(jobId)!;
-  }
+  // Our own lease on a job not running here is a run that stopped: take it back at once. Jobs running here
+  // are skipped before any claim.
+  private readonly stale = (owner: string): boolean =>
+    owner === this.replicaId || isStaleLocalOwner(owner, this.replicaId);
 
-  /** Resumes every job a crash left queued or running; call once at start-up. */
-  resumeInterrupted(): string[] {
-    const ids = this.store
-      .list()
-      .filter((j) => (j.status === 'running' || j.status === 'queued') && !this.running.has(j.id))
-      .map((j) => j.id);
-    for (const id of ids) this.launch(id);
-    return ids;
-  }
-
-  /** Asks a running job to stop (it ends as `cancelled`); false when it is not running here. */
-  cancel(jobId: string): boolean {
-    const r = this.running.get(jobId);
-    if (!r) return false;
+  private stopLocal(r: Running): void {
     r.cancelled = true;
     r.trainer?.cancel();
-    return true;
-  }
-
-  /** A stored job. */
-  job(jobId: string): FineTuneJobRow | undefined {
-    return this.store.get(jobId);
-  }
-
-  /** Stored jobs, newest first. */
-  jobs(): FineTuneJobRow[] {
-    return this.store.list();
-  }
-
-  /** The provenance of a published fine-tuned model, or undefined for any other model. */
-  provenance(modelName: string): FineTuneResult | undefined {
-    return this.store.byModel(modelName)?.result ?? undefined;
-  }
-
-  /** Resolves when a job running here has stopped (at once when none is). */
-  async settled(jobId: string): Promise<FineTuneJobRow | undefined> {
-    await this.running.get(jobId)?.done;
-    return this.store.get(jobId);
-  }
-
-  /**
-   * Waits for every running job to stop; with `stop` (a shutdown), asks them to stop first and leaves them
-   * queued, so that {@link resumeInterrupted} continues them from their last checkpoint at the next start.
-   */
-  async drain(stop = false): Promise<void> {
-    const all = [...this.running.entries()];
-    if (stop) {
-      for (const [id, r] of all) {
-        r.requeue = true;
-        this.cancel(id);
-      }
-    }
-    await Promise.all(all.map(([, r]) => r.done));
-  }
-
-  /**
-   * Events of a job: every stored epoch first, then live ones until it stops with a status event. A job not
-   * running here yields its stored epochs and status.
-   */
-  async *events(jobId: string): AsyncGenerator<FineTuneEvent> {
-    const job = this.store.get(jobId);
-    if (!job) throw new FineTuneError('NOT_FOUND', `no fine-tuning job '${jobId}'`);
-    const r = this.running.get(jobId);
-    const queue: FineTuneEvent[] = [];
-    let wake: (() => void) | undefined;
-    const listener = (e: FineTuneEvent) => {
-      queue.push(e);
-      wake?.();
-    };
-    r?.listeners.add(listener);
-    try {
-      let best = job.baseValDice ?? 0;
-      for (const row of job.history) {
-        best = Math.max(best, row.valDice);
-        yield {
-          type: 'epoch',
-          jobId,
-          epochs: job.config.epochs,
-          row,
-          bestValDice: best,
-          baseValDice: job.baseValDice,
-        };
-      }
-      if (!r) {
-        yield { type: 'status', jobId, status: job.status, errorCode: job.errorCode, error: job.error };
-        return;
-      }
-      const seen = new Set(job.history.map((h) => h.epoch));
-      while (true) {
-        while (queue.length === 0) await new Promise<void>((w) => (wake = w));
-        const e = queue.shift()!;
-        if (e.type === 'epoch' && seen.has(e.row.epoch)) continue;
-        yield e;
-        if (e.type === 'status' && e.status !== 'running') return;
-      }
-    } finally {
-      r?.listeners.delete(listener);
-    }
   }
 
   private async validate(input: FineTuneInput): Promise<FineTuneConfig> {
@@ -298,11 +480,9 @@ export class FineTuneService {
     if (modelFolders(this.deps.repository, modelName).some((d) => existsSync(d))) {
       throw new FineTuneError('ALREADY_EXISTS', `model '${modelName}' already exists; choose another name`);
     }
-    const clash = this.store
-      .list()
-      .find(
-        (j) => j.config.modelName === modelName && !['completed', 'failed', 'cancelled'].includes(j.status),
-      );
+    const clash = (await this.jobs()).find(
+      (j) => j.config.modelName === modelName && !['completed', 'failed', 'cancelled'].includes(j.status),
+    );
     if (clash)
       throw new FineTuneError('ALREADY_EXISTS', `job ${clash.id} is already training '${modelName}'`);
     const split = this.split(dataset, input.split ?? 'auto', seed);
@@ -377,23 +557,70 @@ export class FineTuneService {
   }
 
   private launch(jobId: string): void {
-    const r: Running = { cancelled: false, requeue: false, listeners: new Set(), done: Promise.resolve() };
+    const r: Running = {
+      cancelled: false,
+      requeue: false,
+      lost: false,
+      done: Promise.resolve(),
+      chain: Promise.resolve(),
+    };
     this.running.set(jobId, r);
-    r.done = this.run(jobId, r).finally(() => this.running.delete(jobId));
+    // The lease is renewed while the job runs; a renewal that finds a cancel request or another holder stops it.
+    const renew = setInterval(() => {
+      this.store
+        .renewFineTuneLease(jobId, this.replicaId, this.leaseMs)
+        .then((state) => {
+          if (!state.held) r.lost = true;
+          if (!state.held || state.cancelRequested) this.stopLocal(r);
+        })
+        // The database away for a moment: the next renewal tries again; the lease outlives a few misses.
+        .catch(() => {});
+    }, this.pollMs);
+    renew.unref();
+    r.done = this.run(jobId, r)
+      .catch((err: unknown) =>
+        (this.deps.log ?? (() => {}))(
+          `fine-tuning ${jobId}: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      )
+      .finally(async () => {
+        clearInterval(renew);
+        await r.chain;
+        this.running.delete(jobId);
+      });
   }
 
-  private emit(r: Running, e: FineTuneEvent): void {
-    for (const l of r.listeners) l(e);
+  /** Publishes an event on the job's store channel, after the events before it. */
+  private publish(jobId: string, r: Running | undefined, e: FineTuneEvent): Promise<void> {
+    const event =
+      e.type === 'status' && e.error !== null && e.error.length > EVENT_ERROR_CHARS
+        ? { ...e, error: `${e.error.slice(0, EVENT_ERROR_CHARS)}...` }
+        : e;
+    const send = () => this.store.publish(fineTuneChannel(jobId), JSON.stringify(event)).catch(() => {});
+    if (!r) return send();
+    r.chain = r.chain.then(send);
+    return r.chain;
   }
 
-  private setStatus(
+  /** Writes to the job's row, fenced by this replica's lease (StoreError CONFLICT once another holds it). */
+  private async write(jobId: string, r: Running, patch: FineTunePatch): Promise<void> {
+    if (r.lost) throw new StoreError(`fine-tuning job '${jobId}' is leased to another replica`, 'CONFLICT');
+    try {
+      await this.store.updateFineTuneJob(jobId, patch, this.replicaId);
+    } catch (err: unknown) {
+      if (err instanceof StoreError && err.code === 'CONFLICT') r.lost = true;
+      throw err;
+    }
+  }
+
+  private async setStatus(
     jobId: string,
     r: Running,
     status: FineTuneStatus,
     err?: { code: string; message: string },
-  ): void {
-    this.store.setStatus(jobId, status, err ?? null);
-    this.emit(r, {
+  ): Promise<void> {
+    await this.write(jobId, r, { status, ...(status === 'running' ? {} : { error: err ?? null }) });
+    await this.publish(jobId, r, {
       type: 'status',
       jobId,
       status,
@@ -405,14 +632,33 @@ export class FineTuneService {
   private async run(jobId: string, r: Running): Promise<void> {
     const log = this.deps.log ?? (() => {});
     try {
-      const job = this.store.get(jobId)!;
-      this.setStatus(jobId, r, 'running');
+      const job = (await this.store.getFineTuneJob(jobId))!;
       const { config } = job;
+      const work = join(this.deps.stateDir, 'finetune', jobId);
+      if (job.result && modelFolders(this.deps.repository, config.modelName).some((d) => existsSync(d))) {
+        // Published before its replica stopped: only the final status was missing.
+        await this.setStatus(jobId, r, 'completed');
+        return;
+      }
+      // A job taken over from another replica starts again here (its checkpoints are in that replica's work
+      // folder): its old epochs go, so that the history is this run's.
+      const restart = !existsSync(work) && (job.history.length > 0 || job.baseValDice !== null);
+      await this.write(jobId, r, {
+        status: 'running',
+        error: null,
+        ...(restart ? { history: [], baseValDice: null } : {}),
+      });
+      await this.publish(jobId, r, {
+        type: 'status',
+        jobId,
+        status: 'running',
+        errorCode: null,
+        error: null,
+      });
       const dataset = await this.openDataset(config.dataset);
       const split = this.split(dataset, config.split, config.seed);
-      this.store.setSplit(jobId, split);
+      await this.write(jobId, r, { split });
       const base = await this.baseDecoderFile(config.baseModel);
-      const work = join(this.deps.stateDir, 'finetune', jobId);
       const samples = join(work, 'samples');
       mkdirSync(samples, { recursive: true });
       const trainFiles = await this.prepare(dataset, split.train, config.baseModel, samples, r);
@@ -421,7 +667,17 @@ export class FineTuneService {
       const trainer = TrainerProcess.start({ threads: config.threads, env: this.deps.env });
       r.trainer = trainer;
       let done: TrainerEvent;
-      let baseValDice = this.store.get(jobId)?.baseValDice ?? null;
+      let baseValDice = restart ? null : job.baseValDice;
+      const history = restart ? [] : [...job.history];
+      // The trainer reports synchronously; its store writes go one after another and are awaited below.
+      let writes = Promise.resolve();
+      const queueWrite = (patch: FineTunePatch, then?: () => Promise<void>) => {
+        writes = writes.then(async () => {
+          await this.write(jobId, r, patch);
+          await then?.();
+        });
+        writes.catch(() => this.stopLocal(r));
+      };
       try {
         if (r.cancelled) trainer.cancel();
         done = await trainer.request(
@@ -438,7 +694,7 @@ export class FineTuneService {
           (e) => {
             if (e.event === 'baseline') {
               baseValDice = Number(e.valDice);
-              this.store.setBaseValDice(jobId, baseValDice);
+              queueWrite({ baseValDice });
             } else if (e.event === 'epoch') {
               const row: EpochRow = {
                 epoch: Number(e.epoch),
@@ -448,18 +704,24 @@ export class FineTuneService {
                 decoderSeconds: Number(e.decoderSeconds),
                 peakRssMiB: Number(e.peakRssMiB),
               };
-              this.store.addEpoch(jobId, row);
+              // A resumed job may repeat an epoch: the new row replaces the old one.
+              const at = history.findIndex((h) => h.epoch === row.epoch);
+              if (at >= 0) history.splice(at, 1);
+              history.push(row);
+              history.sort((x, y) => x.epoch - y.epoch);
               log(
                 `fine-tuning ${jobId}: epoch ${row.epoch}/${config.epochs} loss ${row.loss.toFixed(4)} val Dice ${row.valDice.toFixed(4)}`,
               );
-              this.emit(r, {
+              const event: FineTuneEvent = {
                 type: 'epoch',
                 jobId,
                 epochs: config.epochs,
                 row,
                 bestValDice: Number(e.bestValDice),
                 baseValDice,
-              });
+              };
+              // Stored before it is announced: a watcher that re-reads the row never misses an epoch it saw.
+              queueWrite({ history: [...history] }, () => this.publish(jobId, r, event));
             }
           },
         );
@@ -467,6 +729,7 @@ export class FineTuneService {
         await trainer.close();
         r.trainer = undefined;
       }
+      await writes;
       const diff = await this.checkExport(String(done.onnx), String(done.probe));
       if (!(diff.scaled <= EXPORT_TOLERANCE)) {
         throw new FineTuneError(
@@ -488,6 +751,9 @@ export class FineTuneService {
         exportMaxAbsDiff: diff.absolute,
         date: new Date().toISOString(),
       };
+      // The result is stored before the model is published (fenced: a replica that lost the lease stops
+      // here), and the job completes once the server lists the model.
+      await this.write(jobId, r, { result });
       publishModel({
         repository: this.deps.repository,
         baseModel: config.baseModel,
@@ -510,12 +776,16 @@ export class FineTuneService {
           date: result.date,
         },
       });
-      this.store.complete(jobId, result);
       await this.waitReady(config.modelName);
+      await this.setStatus(jobId, r, 'completed');
       rmSync(work, { recursive: true, force: true });
-      this.emit(r, { type: 'status', jobId, status: 'completed', errorCode: null, error: null });
       log(`fine-tuning ${jobId}: published ${config.modelName} (val Dice ${result.valDice.toFixed(4)})`);
     } catch (err: unknown) {
+      if (r.lost) {
+        // Another replica holds the job now: it writes the job's state from here on.
+        log(`fine-tuning ${jobId}: stopped here, another replica holds its lease`);
+        return;
+      }
       const e =
         err instanceof FineTuneError || err instanceof TrainerError || err instanceof PublishError
           ? { code: err.code, message: err.message }
@@ -526,7 +796,7 @@ export class FineTuneService {
           ? 'cancelled'
           : 'failed';
       log(`fine-tuning ${jobId}: ${status} (${e.code}: ${e.message})`);
-      this.setStatus(
+      await this.setStatus(
         jobId,
         r,
         status,

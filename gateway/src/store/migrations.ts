@@ -240,6 +240,57 @@ ALTER TABLE jobs ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, status);
 `,
   },
+  {
+    version: 5,
+    description:
+      'fine-tuning jobs in the shared store, with owners, leases and cancel requests (SQLite files of the ' +
+      'previous release already hold the table without those columns)',
+    sqlite: `
+CREATE TABLE IF NOT EXISTS finetune_jobs (
+  id TEXT PRIMARY KEY,
+  config_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued','running','cancelled','completed','failed')),
+  split_json TEXT,
+  history_json TEXT NOT NULL DEFAULT '[]',
+  base_val_dice REAL,
+  result_json TEXT,
+  error_code TEXT,
+  error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+ALTER TABLE finetune_jobs ADD COLUMN owner TEXT;
+ALTER TABLE finetune_jobs ADD COLUMN model_name TEXT;
+ALTER TABLE finetune_jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE finetune_jobs ADD COLUMN lease_expires_ms INTEGER;
+ALTER TABLE finetune_jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+UPDATE finetune_jobs SET model_name = json_extract(config_json, '$.modelName') WHERE model_name IS NULL;
+CREATE INDEX IF NOT EXISTS finetune_jobs_owner ON finetune_jobs (owner, status);
+CREATE INDEX IF NOT EXISTS finetune_jobs_model ON finetune_jobs (model_name, status);
+`,
+    postgres: `
+CREATE TABLE IF NOT EXISTS finetune_jobs (
+  id TEXT PRIMARY KEY,
+  config_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued','running','cancelled','completed','failed')),
+  split_json TEXT,
+  history_json TEXT NOT NULL DEFAULT '[]',
+  base_val_dice DOUBLE PRECISION,
+  result_json TEXT,
+  error_code TEXT,
+  error TEXT,
+  owner TEXT,
+  model_name TEXT,
+  lease_owner TEXT,
+  lease_expires_ms BIGINT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS finetune_jobs_owner ON finetune_jobs (owner, status);
+CREATE INDEX IF NOT EXISTS finetune_jobs_model ON finetune_jobs (model_name, status);
+`,
+  },
 ];
 
 /** The newest schema version this release knows. */

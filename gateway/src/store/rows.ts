@@ -13,7 +13,16 @@ import type {
 } from '../bench/types.ts';
 import { METRICS, metricValue } from '../bench/types.ts';
 import { metricColumnNames } from './migrations.ts';
-import type { DatasetRow, JobRow } from './state-store.ts';
+import type {
+  DatasetRow,
+  EpochRow,
+  FineTuneConfig,
+  FineTuneJobRow,
+  FineTunePatch,
+  FineTuneResult,
+  FineTuneStatus,
+  JobRow,
+} from './state-store.ts';
 
 /** A database row as the driver returns it. */
 export type DbRow = Record<string, unknown>;
@@ -196,4 +205,60 @@ export function groupCurves(rows: DbRow[]): Array<{
     }
   }
   return out;
+}
+
+/** A fine-tuning job row from the database. */
+export function toFineTuneRow(r: DbRow): FineTuneJobRow {
+  return {
+    id: r.id as string,
+    config: JSON.parse(r.config_json as string) as FineTuneConfig,
+    status: r.status as FineTuneStatus,
+    split: r.split_json === null ? null : (JSON.parse(r.split_json as string) as FineTuneJobRow['split']),
+    history: JSON.parse(r.history_json as string) as EpochRow[],
+    baseValDice: r.base_val_dice === null ? null : num(r.base_val_dice),
+    result: r.result_json === null ? null : (JSON.parse(r.result_json as string) as FineTuneResult),
+    errorCode: (r.error_code as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    owner: (r.owner as string | null | undefined) ?? null,
+    leaseOwner: (r.lease_owner as string | null) ?? null,
+    leaseExpiresMs:
+      r.lease_expires_ms === null || r.lease_expires_ms === undefined ? null : num(r.lease_expires_ms),
+    cancelRequested: Boolean(num(r.cancel_requested ?? 0)),
+    createdAt: r.created_at as string,
+    updatedAt: r.updated_at as string,
+  };
+}
+
+/**
+ * The SET list and values of a fine-tuning patch, with `$n`-style placeholders numbered from `first` when
+ * `dollar` is set (PostgreSQL) and `?` otherwise (SQLite). `updated_at` is always set.
+ */
+export function fineTunePatchSql(
+  patch: FineTunePatch,
+  first: number,
+  dollar: boolean,
+): { set: string; values: unknown[] } {
+  const cols: string[] = [];
+  const values: unknown[] = [];
+  const put = (col: string, v: unknown) => {
+    values.push(v);
+    cols.push(`${col} = ${dollar ? `$${first + values.length - 1}` : '?'}`);
+  };
+  if (patch.status !== undefined) {
+    put('status', patch.status);
+    // A terminal status ends the lease; queued hands the job to whichever replica claims it next.
+    if (patch.status !== 'running') {
+      cols.push('lease_owner = NULL', 'lease_expires_ms = NULL', 'cancel_requested = 0');
+    }
+  }
+  if (patch.error !== undefined) {
+    put('error_code', patch.error?.code ?? null);
+    put('error', patch.error?.message ?? null);
+  }
+  if (patch.split !== undefined) put('split_json', JSON.stringify(patch.split));
+  if (patch.history !== undefined) put('history_json', JSON.stringify(patch.history));
+  if (patch.baseValDice !== undefined) put('base_val_dice', patch.baseValDice);
+  if (patch.result !== undefined) put('result_json', JSON.stringify(patch.result));
+  put('updated_at', new Date().toISOString());
+  return { set: cols.join(', '), values };
 }

@@ -91,6 +91,106 @@ export interface RecordEntry {
   expiresMs: number | null;
 }
 
+/** Status of a fine-tuning job. */
+export type FineTuneStatus = 'queued' | 'running' | 'cancelled' | 'completed' | 'failed';
+
+/** What a fine-tuning job was asked to do. */
+export interface FineTuneConfig {
+  dataset: string;
+  baseModel: string;
+  /** Name of the model it publishes (`<base>_ft_<dataset>` unless given). */
+  modelName: string;
+  /** `auto` or `train=..;val=..;test=..` (groups: volumes or patients). */
+  split: string;
+  epochs: number;
+  seed: number;
+  /** Trainer threads (CPU). */
+  threads: number;
+}
+
+/** One finished epoch of a fine-tuning job. */
+export interface EpochRow {
+  epoch: number;
+  loss: number;
+  valDice: number;
+  /** Seconds of the epoch, validation included. */
+  seconds: number;
+  /** Seconds in the decoder's forward and backward passes (the rest: loading, loss, optimizer, validation). */
+  decoderSeconds: number;
+  /** Peak resident memory of the trainer process so far, MiB. */
+  peakRssMiB: number;
+}
+
+/** Provenance of a model published by a fine-tuning job. */
+export interface FineTuneResult {
+  modelName: string;
+  baseModel: string;
+  dataset: string;
+  split: string;
+  splitGroups: { train: string[]; val: string[]; test: string[] };
+  epochs: number;
+  bestEpoch: number;
+  valDice: number;
+  baseValDice: number;
+  exportMaxAbsDiff: number;
+  date: string;
+}
+
+/** The split a fine-tuning job uses (image ids, and the groups they came from). */
+export interface FineTuneSplit {
+  train: string[];
+  val: string[];
+  test: string[];
+  groups: Record<string, string[]>;
+}
+
+/** A stored fine-tuning job. */
+export interface FineTuneJobRow {
+  id: string;
+  config: FineTuneConfig;
+  status: FineTuneStatus;
+  split: FineTuneSplit | null;
+  history: EpochRow[];
+  baseValDice: number | null;
+  result: FineTuneResult | null;
+  errorCode: string | null;
+  error: string | null;
+  /** The API caller that started it (principal kind:id), or null for the CLI. */
+  owner: string | null;
+  /** The replica holding the job's lease, or null. */
+  leaseOwner: string | null;
+  /** When that lease ends, in ms since the epoch of the store's clock (null without a lease). */
+  leaseExpiresMs: number | null;
+  /** True once someone asked the job to stop; the holder hears it on the cancel channel or at its renewal. */
+  cancelRequested: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * A change to a fine-tuning job; fields left out keep their value. A terminal status or `queued` drops the
+ * lease and the cancel request (`queued`: another replica may take the job at once).
+ */
+export interface FineTunePatch {
+  status?: FineTuneStatus;
+  /** The error of a failure or cancellation (null clears it). */
+  error?: { code: string; message: string } | null;
+  split?: FineTuneSplit;
+  history?: EpochRow[];
+  baseValDice?: number | null;
+  result?: FineTuneResult;
+}
+
+/** Bounds checked atomically with the insert of a fine-tuning job. */
+export interface FineTuneCreate {
+  /** The API caller that starts it (null: the CLI). */
+  owner: string | null;
+  /** The replica that runs it, leased from the start so that no sweeper takes it first. */
+  lease: { owner: string; ttlMs: number };
+  /** Most queued or running jobs of `owner` (StoreError LIMIT_EXCEEDED beyond); unbounded when absent. */
+  maxActivePerOwner?: number;
+}
+
 /** Called with each payload published on a channel. */
 export type ChannelListener = (payload: string) => void;
 
@@ -183,6 +283,38 @@ export interface StateStore {
   listCurves(jobId: string): Promise<StoredCurve[]>;
 
   /**
+   * Creates a queued fine-tuning job leased to `create.lease.owner`. The per-caller bound and the model name
+   * are checked in the same transaction as the insert, so two replicas starting at once cannot both pass:
+   * StoreError LIMIT_EXCEEDED when `owner` has `maxActivePerOwner` queued or running jobs, CONFLICT when a
+   * queued or running job already trains `config.modelName` or the id exists.
+   */
+  createFineTuneJob(id: string, config: FineTuneConfig, create: FineTuneCreate): Promise<FineTuneJobRow>;
+  /** A fine-tuning job by id, or undefined. */
+  getFineTuneJob(id: string): Promise<FineTuneJobRow | undefined>;
+  /** Every fine-tuning job, newest first. */
+  listFineTuneJobs(): Promise<FineTuneJobRow[]>;
+  /**
+   * Applies a patch (see {@link FineTunePatch}). With `leaseOwner` the write is fenced: StoreError CONFLICT
+   * (nothing written) unless that replica still holds the lease. NOT_FOUND for an unknown job.
+   */
+  updateFineTuneJob(id: string, patch: FineTunePatch, leaseOwner?: string): Promise<void>;
+  /** {@link claimJob} for a fine-tuning job. */
+  claimFineTuneJob(
+    id: string,
+    owner: string,
+    ttlMs: number,
+    stale?: (owner: string) => boolean,
+  ): Promise<boolean>;
+  /** {@link requeueJob} for a fine-tuning job (clears its error code too). */
+  requeueFineTuneJob(id: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** {@link renewLease} for a fine-tuning job. */
+  renewFineTuneLease(id: string, owner: string, ttlMs: number): Promise<LeaseState>;
+  /** {@link requestCancel} for a fine-tuning job. */
+  requestFineTuneCancel(id: string): Promise<boolean>;
+  /** {@link claimableJobs} for fine-tuning jobs. */
+  claimableFineTuneJobs(stale?: (owner: string) => boolean): Promise<string[]>;
+
+  /**
    * Writes a record. `expectVersion` undefined writes unconditionally; a number writes only when the stored
    * version equals it (0 = must not exist). Returns the new version, or null when the condition failed.
    */
@@ -193,6 +325,15 @@ export interface StateStore {
   deleteRecord(namespace: string, key: string): Promise<boolean>;
   /** Live records of a namespace (optionally whose key starts with `prefix`). */
   countRecords(namespace: string, prefix?: string): Promise<number>;
+  /** Live records of a namespace (optionally whose key starts with `prefix`), in key order. */
+  listRecords(namespace: string, prefix?: string): Promise<RecordEntry[]>;
+  /**
+   * Writes a new record (which must not exist live) only while fewer than `max` live records of its
+   * namespace have keys starting with `prefix`, counted in the same transaction as the insert, so that
+   * replicas racing for the last slot of a bound cannot both take it. Returns the version (1), or null when
+   * the bound is reached or the record exists.
+   */
+  putRecordBounded(entry: Omit<RecordEntry, 'version'>, prefix: string, max: number): Promise<number | null>;
   /** Deletes expired records; returns how many. */
   sweepRecords(): Promise<number>;
 
@@ -217,8 +358,8 @@ export interface StateStore {
 export class StoreError extends Error {
   constructor(
     message: string,
-    /** `NOT_FOUND`, `CONFLICT`, `BAD_REQUEST` or `UNAVAILABLE`. */
-    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST' | 'UNAVAILABLE',
+    /** `NOT_FOUND`, `CONFLICT`, `BAD_REQUEST`, `LIMIT_EXCEEDED` (a bound) or `UNAVAILABLE`. */
+    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST' | 'LIMIT_EXCEEDED' | 'UNAVAILABLE',
   ) {
     super(message);
     this.name = 'StoreError';

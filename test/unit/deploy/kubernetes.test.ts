@@ -188,6 +188,19 @@ describe('deploy/k8s manifests', () => {
     assert.ok(container(gateway).resources.requests.cpu);
   });
 
+  it('the Ingress routes to the gateway Service with caller affinity for the embedding cache, and says why', () => {
+    const ingress = find('Ingress', 'medseg-gateway');
+    assert.equal(ingress.apiVersion, 'networking.k8s.io/v1');
+    const backend = ingress.spec.rules[0].http.paths[0].backend.service;
+    assert.deepEqual(backend, { name: gatewayService.metadata.name, port: { number: GATEWAY_PORT } });
+    const a = ingress.metadata.annotations;
+    assert.equal(a['nginx.ingress.kubernetes.io/upstream-hash-by'], '$http_authorization');
+    assert.ok(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout']) >= 600, 'subscriptions stay open');
+    assert.match(readRepoFile('deploy/k8s/gateway-ingress.yaml'), /embedding cache/);
+    // Affinity lives at the ingress: behind it, ClientIP affinity on the Service would pin everything to one pod.
+    assert.equal(gatewayService.spec.sessionAffinity, 'None');
+  });
+
   it('every persistentVolumeClaim a pod uses is declared', () => {
     const claims = new Set(
       resources.filter((r) => r.kind === 'PersistentVolumeClaim').map((r) => r.metadata.name as string),

@@ -3,6 +3,7 @@
  * `volumeJob`, `cancelVolume`, the `volumeProgress` subscription), DICOM SEG export (`exportDicomSeg`),
  * configured PACS names, and the pixel spacing of embeddings.
  */
+import { randomUUID } from 'node:crypto';
 import type { BinaryMask } from '../../core/mask.ts';
 import { decodeRle, encodeRle, RleError, rleToBbox } from '../../core/rle.ts';
 import type { PromptPoint } from '../../core/segmenter.ts';
@@ -24,6 +25,7 @@ import {
   type JobReporter,
   type VolumeJob,
   type VolumeProgressEvent,
+  type VolumeRunner,
 } from '../propagation-jobs.ts';
 import type { VolumeResultOut } from './services.ts';
 
@@ -201,6 +203,14 @@ async function run(
   };
 }
 
+/** Runs a volume job taken over from a replica that died, from its stored input, with this replica's services. */
+export function volumeRunner(services: ApiContext['services']): VolumeRunner<VolumeResultOut> {
+  return async (spec, reporter) => {
+    const ctx: ApiContext = { requestId: randomUUID(), services, loaders: createLoaders(services) };
+    return run(ctx, await prepare(ctx, spec as VolumeSegmentArg), reporter);
+  };
+}
+
 function jobOut(ctx: ApiContext, job: VolumeJob<VolumeResultOut>) {
   const snap = ctx.services.medical.volumeJobs.snapshot(job);
   return {
@@ -277,7 +287,8 @@ export const medicalResolvers = {
         services: ctx.services,
         loaders: createLoaders(ctx.services),
       };
-      await ctx.services.medical.volumeJobs.checkSharedQuota(
+      // Atomic across replicas: a slot of the caller's bound is taken in the store for this job.
+      const reserved = await ctx.services.medical.volumeJobs.checkSharedQuota(
         callerOf(ctx).id,
         ctx.services.config.maxJobsPerCaller,
       );
@@ -285,6 +296,8 @@ export const medicalResolvers = {
         (reporter) => run(jobCtx, prepared, reporter),
         callerOf(ctx).id,
         ctx.services.config.maxJobsPerCaller,
+        // The input is kept with the job, so a replica taking it over (this one died) runs it again.
+        { ...(reserved !== undefined ? { id: reserved } : {}), spec: a.input },
       );
       await ctx.services.medical.volumeJobs.flush(job.id);
       return jobOut(ctx, job);

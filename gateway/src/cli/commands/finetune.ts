@@ -100,8 +100,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const jobStore = new SqliteStore(dbFile);
   try {
     if (sub === 'list') {
-      const { FineTuneStore } = await import('../../finetune/finetune-store.ts');
-      for (const j of new FineTuneStore(jobStore.db).list()) {
+      for (const j of await jobStore.listFineTuneJobs()) {
         const best = j.result
           ? ` val Dice ${j.result.valDice.toFixed(4)} (base ${j.result.baseValDice.toFixed(4)})`
           : '';
@@ -193,7 +192,7 @@ async function runJob(
     log: (line) => io.stderr(line + '\n'),
   });
   const onSignal = () => {
-    for (const j of service.jobs()) service.cancel(j.id);
+    void service.jobs().then((jobs) => jobs.forEach((j) => void service.cancel(j.id)));
   };
   process.once('SIGINT', onSignal);
   try {
@@ -201,11 +200,11 @@ async function runJob(
     try {
       if (sub && positionals.length === 0) {
         // No id: every job a crash or a stop left queued or running (a Job's replacement pod does this).
-        const ids = service.resumeInterrupted();
+        const ids = await service.resumeInterrupted(Number.POSITIVE_INFINITY);
         if (ids.length === 0) throw new CliError('no interrupted fine-tuning job to resume', EXIT.usage);
         for (const id of ids.slice(0, -1)) await service.settled(id);
         jobId = ids[ids.length - 1];
-      } else jobId = sub ? service.resume(positionals[0]).id : (await service.start(input!)).id;
+      } else jobId = sub ? (await service.resume(positionals[0])).id : (await service.start(input!)).id;
     } catch (err: unknown) {
       if (err instanceof FineTuneError) {
         throw new CliError(

@@ -12,7 +12,9 @@ import {
   groupCurves,
   num,
   sampleValues,
+  fineTunePatchSql,
   toDatasetRow,
+  toFineTuneRow,
   toJobRow,
   toSampleRecord,
   type DbRow,
@@ -23,6 +25,10 @@ import {
   StoreError,
   type ChannelListener,
   type DatasetRow,
+  type FineTuneConfig,
+  type FineTuneCreate,
+  type FineTuneJobRow,
+  type FineTunePatch,
   type JobRow,
   type LeaseState,
   type PromptKey,
@@ -34,6 +40,12 @@ import {
 
 /** The advisory lock key that serialises migrations (any constant shared by every release). */
 const MIGRATION_LOCK_KEY = 715_150_001;
+/** The transaction advisory lock that serialises fine-tuning job creation (the per-caller bound). */
+const FINETUNE_CREATE_LOCK_KEY = 715_150_002;
+/** The first key of the two-key advisory locks of bounded record inserts (the second hashes the bound). */
+const BOUND_LOCK_CLASS = 715_150;
+/** The tables whose rows carry a lease (same columns in both). */
+type LeasedTable = 'jobs' | 'finetune_jobs';
 /** The one NOTIFY channel; the store's channels travel inside the payload. */
 const NOTIFY_CHANNEL = 'medseg_events';
 const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
@@ -300,8 +312,144 @@ export class PgStore implements StateStore {
     ttlMs: number,
     stale?: (owner: string) => boolean,
   ): Promise<boolean> {
+    return this.claimIn('jobs', id, owner, ttlMs, stale);
+  }
+
+  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.requeueIn('jobs', id, owner, ttlMs, '');
+  }
+
+  async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+    return this.renewIn('jobs', id, owner, ttlMs);
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.q(
+      'UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = $1 AND lease_owner = $2',
+      [id, owner],
+    );
+  }
+
+  async requestCancel(id: string): Promise<boolean> {
+    return this.cancelIn('jobs', id);
+  }
+
+  async claimableJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+    return this.claimableIn('jobs', stale);
+  }
+
+  async createFineTuneJob(
+    id: string,
+    config: FineTuneConfig,
+    create: FineTuneCreate,
+  ): Promise<FineTuneJobRow> {
+    const now = new Date().toISOString();
+    await this.tx(async (c) => {
+      // A transaction-scoped advisory lock serialises fine-tuning starts on every replica, so the counts
+      // below and the insert are one step (two replicas cannot both see room for one more job).
+      await c.query('SELECT pg_advisory_xact_lock($1)', [FINETUNE_CREATE_LOCK_KEY]);
+      if (create.maxActivePerOwner !== undefined) {
+        const r = await c.query(
+          `SELECT COUNT(*) AS n FROM finetune_jobs WHERE owner IS NOT DISTINCT FROM $1::text
+           AND status IN ('queued','running')`,
+          [create.owner],
+        );
+        const n = num((r.rows[0] as DbRow).n);
+        if (n >= create.maxActivePerOwner) {
+          throw new StoreError(
+            `this caller runs ${n} fine-tuning jobs (limit ${create.maxActivePerOwner} per caller); wait or cancel one`,
+            'LIMIT_EXCEEDED',
+          );
+        }
+      }
+      const clash = await c.query(
+        `SELECT id FROM finetune_jobs WHERE model_name = $1 AND status IN ('queued','running')`,
+        [config.modelName],
+      );
+      if (clash.rows[0]) {
+        throw new StoreError(
+          `job ${(clash.rows[0] as DbRow).id as string} is already training '${config.modelName}'`,
+          'CONFLICT',
+        );
+      }
+      const ins = await c.query(
+        `INSERT INTO finetune_jobs (id, config_json, status, owner, model_name, lease_owner, lease_expires_ms,
+           created_at, updated_at) VALUES ($1, $2, 'queued', $3, $4, $5, ${NOW_MS} + $6::bigint, $7, $7)
+         ON CONFLICT (id) DO NOTHING`,
+        [
+          id,
+          JSON.stringify(config),
+          create.owner,
+          config.modelName,
+          create.lease.owner,
+          create.lease.ttlMs,
+          now,
+        ],
+      );
+      if (ins.rowCount !== 1) throw new StoreError(`fine-tuning job '${id}' already exists`, 'CONFLICT');
+    });
+    return (await this.getFineTuneJob(id))!;
+  }
+
+  async getFineTuneJob(id: string): Promise<FineTuneJobRow | undefined> {
+    const r = await this.q('SELECT * FROM finetune_jobs WHERE id = $1', [id]);
+    return r.rows[0] === undefined ? undefined : toFineTuneRow(r.rows[0]);
+  }
+
+  async listFineTuneJobs(): Promise<FineTuneJobRow[]> {
+    return (await this.q('SELECT * FROM finetune_jobs ORDER BY created_at DESC, id')).rows.map(toFineTuneRow);
+  }
+
+  async updateFineTuneJob(id: string, patch: FineTunePatch, leaseOwner?: string): Promise<void> {
+    const { set, values } = fineTunePatchSql(patch, 2, true);
+    const fence = leaseOwner === undefined ? '' : ` AND lease_owner = $${values.length + 2}`;
+    const r = await this.q(`UPDATE finetune_jobs SET ${set} WHERE id = $1${fence}`, [
+      id,
+      ...values,
+      ...(leaseOwner === undefined ? [] : [leaseOwner]),
+    ]);
+    if (r.rowCount === 1) return;
+    if ((await this.getFineTuneJob(id)) === undefined) {
+      throw new StoreError(`fine-tuning job '${id}' does not exist`, 'NOT_FOUND');
+    }
+    throw new StoreError(`fine-tuning job '${id}' is no longer leased to ${leaseOwner}`, 'CONFLICT');
+  }
+
+  async claimFineTuneJob(
+    id: string,
+    owner: string,
+    ttlMs: number,
+    stale?: (owner: string) => boolean,
+  ): Promise<boolean> {
+    return this.claimIn('finetune_jobs', id, owner, ttlMs, stale);
+  }
+
+  async requeueFineTuneJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.requeueIn('finetune_jobs', id, owner, ttlMs, ', error_code = NULL');
+  }
+
+  async renewFineTuneLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+    return this.renewIn('finetune_jobs', id, owner, ttlMs);
+  }
+
+  async requestFineTuneCancel(id: string): Promise<boolean> {
+    return this.cancelIn('finetune_jobs', id);
+  }
+
+  async claimableFineTuneJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+    return this.claimableIn('finetune_jobs', stale);
+  }
+
+  // The lease operations of both leased tables (`jobs`, `finetune_jobs`: the same lease columns).
+  private async claimIn(
+    table: LeasedTable,
+    id: string,
+    owner: string,
+    ttlMs: number,
+    stale?: (owner: string) => boolean,
+  ): Promise<boolean> {
     const r = await this.q(
-      `SELECT status, lease_owner, lease_expires_ms, ${NOW_MS} AS now FROM jobs WHERE id = $1`,
+      `SELECT status, lease_owner, lease_expires_ms, ${NOW_MS} AS now FROM ${table} WHERE id = $1`,
       [id],
     );
     const row = r.rows[0];
@@ -313,7 +461,7 @@ export class PgStore implements StateStore {
     if (!free) return false;
     // Compare-and-set on the lease we looked at: of two claimers only the first UPDATE still matches.
     const u = await this.q(
-      `UPDATE jobs SET lease_owner = $2, lease_expires_ms = ${NOW_MS} + $3
+      `UPDATE ${table} SET lease_owner = $2, lease_expires_ms = ${NOW_MS} + $3
        WHERE id = $1 AND status IN ('queued','running') AND lease_owner IS NOT DISTINCT FROM $4
          AND lease_expires_ms IS NOT DISTINCT FROM $5::bigint`,
       [id, owner, ttlMs, holder, expires],
@@ -321,9 +469,15 @@ export class PgStore implements StateStore {
     return u.rowCount === 1;
   }
 
-  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+  private async requeueIn(
+    table: LeasedTable,
+    id: string,
+    owner: string,
+    ttlMs: number,
+    extra: string,
+  ): Promise<boolean> {
     const r = await this.q(
-      `UPDATE jobs SET status = 'queued', error = NULL, cancel_requested = 0, lease_owner = $2,
+      `UPDATE ${table} SET status = 'queued', error = NULL${extra}, cancel_requested = 0, lease_owner = $2,
          lease_expires_ms = ${NOW_MS} + $3, updated_at = $4
        WHERE id = $1 AND status IN ('cancelled','failed')`,
       [id, owner, ttlMs, new Date().toISOString()],
@@ -331,12 +485,12 @@ export class PgStore implements StateStore {
     return r.rowCount === 1;
   }
 
-  async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+  private async renewIn(table: LeasedTable, id: string, owner: string, ttlMs: number): Promise<LeaseState> {
     const r = await this.q(
       `WITH renewed AS (
-         UPDATE jobs SET lease_expires_ms = ${NOW_MS} + $3
+         UPDATE ${table} SET lease_expires_ms = ${NOW_MS} + $3
          WHERE id = $1 AND lease_owner = $2 AND status IN ('queued','running') RETURNING id)
-       SELECT (SELECT COUNT(*) FROM renewed) AS held, cancel_requested FROM jobs WHERE id = $1`,
+       SELECT (SELECT COUNT(*) FROM renewed) AS held, cancel_requested FROM ${table} WHERE id = $1`,
       [id, owner, ttlMs],
     );
     const row = r.rows[0];
@@ -346,24 +500,17 @@ export class PgStore implements StateStore {
     };
   }
 
-  async releaseLease(id: string, owner: string): Promise<void> {
-    await this.q(
-      'UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = $1 AND lease_owner = $2',
-      [id, owner],
-    );
-  }
-
-  async requestCancel(id: string): Promise<boolean> {
+  private async cancelIn(table: LeasedTable, id: string): Promise<boolean> {
     const r = await this.q(
-      `UPDATE jobs SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status IN ('queued','running')`,
+      `UPDATE ${table} SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status IN ('queued','running')`,
       [id, new Date().toISOString()],
     );
     return r.rowCount === 1;
   }
 
-  async claimableJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+  private async claimableIn(table: LeasedTable, stale?: (owner: string) => boolean): Promise<string[]> {
     const r = await this.q(
-      `SELECT id, lease_owner, lease_expires_ms, ${NOW_MS} AS now FROM jobs WHERE status IN ('queued','running')
+      `SELECT id, lease_owner, lease_expires_ms, ${NOW_MS} AS now FROM ${table} WHERE status IN ('queued','running')
        ORDER BY created_at, id`,
     );
     return r.rows
@@ -540,6 +687,52 @@ export class PgStore implements StateStore {
       [namespace, prefix.length, prefix, this.now()],
     );
     return num(r.rows[0].n);
+  }
+
+  async listRecords(namespace: string, prefix = ''): Promise<RecordEntry[]> {
+    const r = await this.q(
+      `SELECT * FROM records WHERE namespace = $1 AND left(key, $2) = $3
+       AND (expires_ms IS NULL OR expires_ms > $4) ORDER BY key`,
+      [namespace, prefix.length, prefix, this.now()],
+    );
+    return r.rows.map((row) => ({
+      namespace,
+      key: row.key as string,
+      value: JSON.parse(row.value_json as string) as unknown,
+      bytes: (row.bytes as Buffer | null) ?? null,
+      version: num(row.version),
+      expiresMs: row.expires_ms === null ? null : num(row.expires_ms),
+    }));
+  }
+
+  async putRecordBounded(
+    entry: Omit<RecordEntry, 'version'>,
+    prefix: string,
+    max: number,
+  ): Promise<number | null> {
+    const now = this.now();
+    return this.tx(async (c) => {
+      // A transaction advisory lock per bound (namespace and prefix) makes the count and the insert one step
+      // for every replica; other bounds do not wait.
+      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+        BOUND_LOCK_CLASS,
+        `${entry.namespace}|${prefix}`,
+      ]);
+      const n = await c.query(
+        `SELECT COUNT(*) AS n FROM records WHERE namespace = $1 AND left(key, $2) = $3
+         AND (expires_ms IS NULL OR expires_ms > $4)`,
+        [entry.namespace, prefix.length, prefix, now],
+      );
+      if (num((n.rows[0] as DbRow).n) >= max) return null;
+      const r = await c.query(
+        `INSERT INTO records (namespace, key, value_json, bytes, version, expires_ms) VALUES ($1, $2, $3, $4, 1, $5)
+         ON CONFLICT (namespace, key) DO UPDATE SET value_json = EXCLUDED.value_json, bytes = EXCLUDED.bytes,
+           version = 1, expires_ms = EXCLUDED.expires_ms
+         WHERE records.expires_ms IS NOT NULL AND records.expires_ms <= $6`,
+        [entry.namespace, entry.key, JSON.stringify(entry.value ?? null), entry.bytes, entry.expiresMs, now],
+      );
+      return r.rowCount === 1 ? 1 : null;
+    });
   }
 
   async sweepRecords(): Promise<number> {

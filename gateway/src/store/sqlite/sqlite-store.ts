@@ -14,7 +14,9 @@ import {
   SAMPLE_COLUMNS,
   groupCurves,
   sampleValues,
+  fineTunePatchSql,
   toDatasetRow,
+  toFineTuneRow,
   toJobRow,
   toSampleRecord,
   type DbRow,
@@ -25,6 +27,10 @@ import {
   StoreError,
   type ChannelListener,
   type DatasetRow,
+  type FineTuneConfig,
+  type FineTuneCreate,
+  type FineTuneJobRow,
+  type FineTunePatch,
   type JobRow,
   type LeaseState,
   type PromptKey,
@@ -46,6 +52,9 @@ export interface SqliteStoreOptions {
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
 }
+
+/** The tables whose rows carry a lease (same columns in both). */
+type LeasedTable = 'jobs' | 'finetune_jobs';
 
 // Listeners of one database file within this process, by absolute path.
 const channels = new Map<string, EventEmitter>();
@@ -209,10 +218,146 @@ export class SqliteStore implements StateStore {
     ttlMs: number,
     stale?: (owner: string) => boolean,
   ): Promise<boolean> {
+    return this.claimIn('jobs', id, owner, ttlMs, stale);
+  }
+
+  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.requeueIn('jobs', id, owner, ttlMs, '');
+  }
+
+  async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+    return this.renewIn('jobs', id, owner, ttlMs);
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    this.db
+      .prepare('UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ? AND lease_owner = ?')
+      .run(id, owner);
+  }
+
+  async requestCancel(id: string): Promise<boolean> {
+    return this.cancelIn('jobs', id);
+  }
+
+  async claimableJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+    return this.claimableIn('jobs', stale);
+  }
+
+  async createFineTuneJob(
+    id: string,
+    config: FineTuneConfig,
+    create: FineTuneCreate,
+  ): Promise<FineTuneJobRow> {
+    const now = new Date().toISOString();
+    const tx = this.db.transaction((): void => {
+      // Under BEGIN IMMEDIATE (SQLite's write lock) the counts and the insert are one step for every process.
+      if (create.maxActivePerOwner !== undefined) {
+        const r = this.db
+          .prepare(
+            `SELECT COUNT(*) AS n FROM finetune_jobs WHERE owner IS ? AND status IN ('queued','running')`,
+          )
+          .get(create.owner) as { n: number };
+        if (r.n >= create.maxActivePerOwner) {
+          throw new StoreError(
+            `this caller runs ${r.n} fine-tuning jobs (limit ${create.maxActivePerOwner} per caller); wait or cancel one`,
+            'LIMIT_EXCEEDED',
+          );
+        }
+      }
+      const clash = this.db
+        .prepare(`SELECT id FROM finetune_jobs WHERE model_name = ? AND status IN ('queued','running')`)
+        .get(config.modelName) as { id: string } | undefined;
+      if (clash) {
+        throw new StoreError(`job ${clash.id} is already training '${config.modelName}'`, 'CONFLICT');
+      }
+      try {
+        this.db
+          .prepare(
+            `INSERT INTO finetune_jobs (id, config_json, status, owner, model_name, lease_owner, lease_expires_ms,
+               created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            id,
+            JSON.stringify(config),
+            create.owner,
+            config.modelName,
+            create.lease.owner,
+            this.now() + create.lease.ttlMs,
+            now,
+            now,
+          );
+      } catch (err: unknown) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new StoreError(`fine-tuning job '${id}' already exists`, 'CONFLICT');
+        }
+        throw err;
+      }
+    });
+    tx.immediate();
+    return (await this.getFineTuneJob(id))!;
+  }
+
+  async getFineTuneJob(id: string): Promise<FineTuneJobRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM finetune_jobs WHERE id = ?').get(id) as DbRow | undefined;
+    return r === undefined ? undefined : toFineTuneRow(r);
+  }
+
+  async listFineTuneJobs(): Promise<FineTuneJobRow[]> {
+    return (this.db.prepare('SELECT * FROM finetune_jobs ORDER BY created_at DESC, id').all() as DbRow[]).map(
+      toFineTuneRow,
+    );
+  }
+
+  async updateFineTuneJob(id: string, patch: FineTunePatch, leaseOwner?: string): Promise<void> {
+    const { set, values } = fineTunePatchSql(patch, 1, false);
+    const fence = leaseOwner === undefined ? '' : ' AND lease_owner = ?';
+    const info = this.db
+      .prepare(`UPDATE finetune_jobs SET ${set} WHERE id = ?${fence}`)
+      .run(...values, id, ...(leaseOwner === undefined ? [] : [leaseOwner]));
+    if (info.changes === 1) return;
+    if ((await this.getFineTuneJob(id)) === undefined) {
+      throw new StoreError(`fine-tuning job '${id}' does not exist`, 'NOT_FOUND');
+    }
+    throw new StoreError(`fine-tuning job '${id}' is no longer leased to ${leaseOwner}`, 'CONFLICT');
+  }
+
+  async claimFineTuneJob(
+    id: string,
+    owner: string,
+    ttlMs: number,
+    stale?: (owner: string) => boolean,
+  ): Promise<boolean> {
+    return this.claimIn('finetune_jobs', id, owner, ttlMs, stale);
+  }
+
+  async requeueFineTuneJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.requeueIn('finetune_jobs', id, owner, ttlMs, ', error_code = NULL');
+  }
+
+  async renewFineTuneLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+    return this.renewIn('finetune_jobs', id, owner, ttlMs);
+  }
+
+  async requestFineTuneCancel(id: string): Promise<boolean> {
+    return this.cancelIn('finetune_jobs', id);
+  }
+
+  async claimableFineTuneJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+    return this.claimableIn('finetune_jobs', stale);
+  }
+
+  // The lease operations of both leased tables (`jobs`, `finetune_jobs`: the same lease columns).
+  private claimIn(
+    table: LeasedTable,
+    id: string,
+    owner: string,
+    ttlMs: number,
+    stale?: (owner: string) => boolean,
+  ): boolean {
     const now = this.now();
     const tx = this.db.transaction((): boolean => {
       const r = this.db
-        .prepare('SELECT status, lease_owner, lease_expires_ms FROM jobs WHERE id = ?')
+        .prepare(`SELECT status, lease_owner, lease_expires_ms FROM ${table} WHERE id = ?`)
         .get(id) as
         { status: string; lease_owner: string | null; lease_expires_ms: number | null } | undefined;
       if (!r || (r.status !== 'queued' && r.status !== 'running')) return false;
@@ -223,17 +368,17 @@ export class SqliteStore implements StateStore {
         (stale?.(r.lease_owner) ?? false);
       if (!free) return false;
       this.db
-        .prepare('UPDATE jobs SET lease_owner = ?, lease_expires_ms = ? WHERE id = ?')
+        .prepare(`UPDATE ${table} SET lease_owner = ?, lease_expires_ms = ? WHERE id = ?`)
         .run(owner, now + ttlMs, id);
       return true;
     });
     return tx.immediate();
   }
 
-  async requeueJob(id: string, owner: string, ttlMs: number): Promise<boolean> {
+  private requeueIn(table: LeasedTable, id: string, owner: string, ttlMs: number, extra: string): boolean {
     const info = this.db
       .prepare(
-        `UPDATE jobs SET status = 'queued', error = NULL, cancel_requested = 0, lease_owner = ?,
+        `UPDATE ${table} SET status = 'queued', error = NULL${extra}, cancel_requested = 0, lease_owner = ?,
            lease_expires_ms = ?, updated_at = ?
          WHERE id = ? AND status IN ('cancelled','failed')`,
       )
@@ -241,36 +386,30 @@ export class SqliteStore implements StateStore {
     return info.changes === 1;
   }
 
-  async renewLease(id: string, owner: string, ttlMs: number): Promise<LeaseState> {
+  private renewIn(table: LeasedTable, id: string, owner: string, ttlMs: number): LeaseState {
     const info = this.db
       .prepare(
-        `UPDATE jobs SET lease_expires_ms = ? WHERE id = ? AND lease_owner = ? AND status IN ('queued','running')`,
+        `UPDATE ${table} SET lease_expires_ms = ? WHERE id = ? AND lease_owner = ? AND status IN ('queued','running')`,
       )
       .run(this.now() + ttlMs, id, owner);
-    const r = this.db.prepare('SELECT cancel_requested FROM jobs WHERE id = ?').get(id) as
+    const r = this.db.prepare(`SELECT cancel_requested FROM ${table} WHERE id = ?`).get(id) as
       { cancel_requested: number } | undefined;
     return { held: info.changes === 1, cancelRequested: r?.cancel_requested === 1 };
   }
 
-  async releaseLease(id: string, owner: string): Promise<void> {
-    this.db
-      .prepare('UPDATE jobs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ? AND lease_owner = ?')
-      .run(id, owner);
-  }
-
-  async requestCancel(id: string): Promise<boolean> {
+  private cancelIn(table: LeasedTable, id: string): boolean {
     const info = this.db
       .prepare(
-        `UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued','running')`,
+        `UPDATE ${table} SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued','running')`,
       )
       .run(new Date().toISOString(), id);
     return info.changes === 1;
   }
 
-  async claimableJobs(stale?: (owner: string) => boolean): Promise<string[]> {
+  private claimableIn(table: LeasedTable, stale?: (owner: string) => boolean): string[] {
     const rows = this.db
       .prepare(
-        `SELECT id, lease_owner, lease_expires_ms FROM jobs WHERE status IN ('queued','running')
+        `SELECT id, lease_owner, lease_expires_ms FROM ${table} WHERE status IN ('queued','running')
          ORDER BY created_at, id`,
       )
       .all() as Array<{ id: string; lease_owner: string | null; lease_expires_ms: number | null }>;
@@ -444,6 +583,57 @@ export class SqliteStore implements StateStore {
       )
       .get(namespace, prefix.length, prefix, this.now()) as { n: number };
     return r.n;
+  }
+
+  async listRecords(namespace: string, prefix = ''): Promise<RecordEntry[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM records WHERE namespace = ? AND substr(key, 1, ?) = ?
+         AND (expires_ms IS NULL OR expires_ms > ?) ORDER BY key`,
+      )
+      .all(namespace, prefix.length, prefix, this.now()) as DbRow[];
+    return rows.map((r) => ({
+      namespace,
+      key: r.key as string,
+      value: JSON.parse(r.value_json as string) as unknown,
+      bytes: r.bytes === null ? null : Buffer.from(r.bytes as Uint8Array),
+      version: Number(r.version),
+      expiresMs: r.expires_ms === null ? null : Number(r.expires_ms),
+    }));
+  }
+
+  async putRecordBounded(
+    entry: Omit<RecordEntry, 'version'>,
+    prefix: string,
+    max: number,
+  ): Promise<number | null> {
+    // BEGIN IMMEDIATE holds SQLite's write lock from the count to the insert, for every process on the file.
+    const tx = this.db.transaction((): number | null => {
+      const r = this.db
+        .prepare(
+          `SELECT COUNT(*) AS n FROM records WHERE namespace = ? AND substr(key, 1, ?) = ?
+           AND (expires_ms IS NULL OR expires_ms > ?)`,
+        )
+        .get(entry.namespace, prefix.length, prefix, this.now()) as { n: number };
+      if (r.n >= max) return null;
+      const info = this.db
+        .prepare(
+          `INSERT INTO records (namespace, key, value_json, bytes, version, expires_ms) VALUES (?, ?, ?, ?, 1, ?)
+           ON CONFLICT (namespace, key) DO UPDATE SET value_json = excluded.value_json, bytes = excluded.bytes,
+             version = 1, expires_ms = excluded.expires_ms
+           WHERE records.expires_ms IS NOT NULL AND records.expires_ms <= ?`,
+        )
+        .run(
+          entry.namespace,
+          entry.key,
+          JSON.stringify(entry.value ?? null),
+          entry.bytes,
+          entry.expiresMs,
+          this.now(),
+        );
+      return info.changes === 1 ? 1 : null;
+    });
+    return tx.immediate();
   }
 
   async sweepRecords(): Promise<number> {
