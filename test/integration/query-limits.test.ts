@@ -180,7 +180,7 @@ describe('operation limits on HTTP and WebSocket', () => {
       'inside',
       `subscription { benchmarkProgress(id: "x") { ${times(COST - 1, 'jobId')} } }`,
     );
-    assert.equal(wsErrorCode(m), 'BAD_REQUEST', JSON.stringify(m));
+    assert.equal(wsErrorCode(m), 'NOT_FOUND', JSON.stringify(m));
     assert.match(JSON.stringify(m.payload), /no benchmark job 'x'/);
   });
 });

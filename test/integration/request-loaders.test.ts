@@ -177,7 +177,7 @@ describe('per-request loaders', () => {
       }
       assert.equal(tune.calls(), 3, 'each subscription has loaders of its own');
       const m = await ws.subscribe('s3', 'subscription { benchmarkProgress(id: "j1") { jobId } }');
-      assert.equal(wsErrorCode(m), 'BAD_REQUEST', JSON.stringify(m));
+      assert.equal(wsErrorCode(m), 'NOT_FOUND', JSON.stringify(m));
       assert.equal(bench.calls(), 3);
     } finally {
       ws?.close();
