@@ -5,6 +5,7 @@
 import type { AggregateRow, MetricStat } from '../bench/aggregate.ts';
 import { DatasetError, type DatasetLayout, type DatasetStats } from '../bench/datasets/dataset.ts';
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
+import { BenchmarkLimitError } from '../bench/benchmark-service.ts';
 import { ReportError } from '../bench/report/build-report.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
 import {
@@ -148,6 +149,7 @@ function eventOut(e: BenchmarkEvent) {
 
 /** Maps the engine's own errors (bad input, unknown job or dataset) onto BAD_REQUEST. */
 function engineError(err: unknown): unknown {
+  if (err instanceof BenchmarkLimitError) return new ApiError('LIMIT_EXCEEDED', err.message);
   if (err instanceof BenchmarkError || err instanceof ReportError)
     return new ApiError('BAD_REQUEST', err.message);
   if (err instanceof DatasetError)
@@ -270,13 +272,7 @@ export const benchmarkResolvers = {
           `this caller runs ${mine} benchmark jobs (limit ${ctx.services.config.maxJobsPerCaller} per caller); wait or cancel one`,
         );
       }
-      const running = active.filter((j) => j.status === 'running').length;
-      if (running >= ctx.services.config.maxBenchmarkJobs) {
-        throw new ApiError(
-          'LIMIT_EXCEEDED',
-          `${running} benchmark jobs are running (limit ${ctx.services.config.maxBenchmarkJobs}); wait or cancel one`,
-        );
-      }
+      // MAX_BENCHMARK_JOBS is the service's rule (start and resume alike): BenchmarkLimitError below.
       if ((input.shardIndex == null) !== (input.shardCount == null)) {
         throw new ApiError('BAD_REQUEST', 'give both shardIndex and shardCount, or neither');
       }

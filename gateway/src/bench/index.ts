@@ -8,7 +8,7 @@ export type {
   FactorCorrelation,
   MetricStat,
 } from './aggregate.ts';
-export { BenchmarkService } from './benchmark-service.ts';
+export { BenchmarkLimitError, BenchmarkService, checkRunningJobLimit } from './benchmark-service.ts';
 export { DatasetError, MIN_OBJECT_PIXELS } from './datasets/dataset.ts';
 export type {
   Dataset,
