@@ -23,7 +23,7 @@ import { EmbeddedServerWorker } from './embedded/worker-server.ts';
 import { EmbeddingCache } from './sam/embedding-cache.ts';
 import { KServeClient } from './inference/kserve-client.ts';
 import { GuardedBackend } from './inference/backpressure.ts';
-import { SamSession } from './sam/session.ts';
+import { SamSession, type SessionObserver } from './sam/session.ts';
 import { openStore, redact } from './store/open-store.ts';
 
 /** A running gateway. */
@@ -100,6 +100,62 @@ export async function startInferenceBackend(
   };
 }
 
+/** The gateway's inference stack: backend, KServe client, backend guard, embedding cache and SAM session. */
+export interface InferenceStack {
+  backend: InferenceBackendHandle;
+  client: KServeClient;
+  /** The bounded queue per model and retries every session call goes through. */
+  guard: GuardedBackend;
+  cache: EmbeddingCache;
+  /** The SAM session (with its decode batcher) over the guard. */
+  sam: SamSession;
+  /** Closes the client and stops the embedded server (if any). */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createInferenceStack}. */
+export interface InferenceStackOptions {
+  /** Embedding lifetime in milliseconds (default EMBEDDING_TTL_S). */
+  cacheTtlMs?: number;
+  /** Keep embeddings as FP16 (default CACHE_FP16). */
+  cacheFp16?: boolean;
+  /** Receives the session's timings and backend failures (metrics). */
+  observer?: SessionObserver;
+}
+
+/**
+ * Builds the inference stack every front door uses, `medseg start` and the CLI commands alike: the backend
+ * of {@link startInferenceBackend}, a bounded queue per model and retries of idempotent calls in front of it
+ * (backpressure.ts, BACKEND_MAX_INFLIGHT, BACKEND_MAX_QUEUED, BACKEND_RETRIES), the embedding cache, and the
+ * SAM session with its decode batcher.
+ */
+export async function createInferenceStack(
+  config: Readonly<GatewayConfig>,
+  log: Logger,
+  options: InferenceStackOptions = {},
+): Promise<InferenceStack> {
+  const backend = await startInferenceBackend(config, log);
+  const cache = new EmbeddingCache({
+    capacityBytes: config.cacheBytes,
+    fp16: options.cacheFp16 ?? config.cacheFp16,
+    ttlMs: options.cacheTtlMs ?? config.embeddingTtlS * 1000,
+  });
+  const guard = new GuardedBackend(backend.client, {
+    maxInflight: config.security.backendMaxInflight,
+    maxQueued: config.security.backendMaxQueued,
+    retries: config.security.backendRetries,
+    deadlineMs: config.backendDeadlineMs,
+    onEvent: (e) => log[e.type === 'retry' ? 'warn' : 'debug'](e, `backend call ${e.type}`),
+  });
+  const sam = new SamSession(guard, {
+    cache,
+    batchWindowMs: config.batchWindowMs,
+    deadlineMs: config.backendDeadlineMs,
+    ...(options.observer ? { observer: options.observer } : {}),
+  });
+  return { backend, client: backend.client, guard, cache, sam, close: () => backend.close() };
+}
+
 /** Starts everything the configuration asks for. */
 export async function startGateway(
   config: Readonly<GatewayConfig>,
@@ -119,48 +175,34 @@ export async function startGateway(
     { store: store.kind, ...(config.databaseUrl ? { url: redact(config.databaseUrl) } : {}) },
     'state store ready',
   );
-  let backend: InferenceBackendHandle;
+  let stack: InferenceStack;
   try {
-    backend = await startInferenceBackend(config, log);
+    stack = await createInferenceStack(config, log, {
+      // Read when the first call ends, by which time the metrics below exist.
+      observer: {
+        encoder: (model, s) => metrics.encoderSeconds.observe({ model }, s),
+        decoder: (model, s, n) => {
+          metrics.decoderSeconds.observe({ model }, s);
+          metrics.decoderBatchSize.observe({ model }, n);
+        },
+        backendError: (code) => metrics.backendErrors.inc({ code }),
+      },
+    });
   } catch (err: unknown) {
     await store.close();
     throw err;
   }
-  const { client, address } = backend;
-  const cache = new EmbeddingCache({
-    capacityBytes: config.cacheBytes,
-    fp16: config.cacheFp16,
-    ttlMs: config.embeddingTtlS * 1000,
-  });
+  const { backend, client, cache, sam } = stack;
+  const { address } = backend;
   // Read at scrape time, when the benchmark service below exists.
   const metrics = new GatewayMetrics(cache, {
     jobs: () => benchmark.jobs(),
     progress: (id) => benchmark.progress(id),
   });
   const pubsub = new PubSub();
-  // A bounded queue per model and retries of idempotent calls in front of the backend (backpressure.ts).
-  const guarded = new GuardedBackend(client, {
-    maxInflight: config.security.backendMaxInflight,
-    maxQueued: config.security.backendMaxQueued,
-    retries: config.security.backendRetries,
-    deadlineMs: config.backendDeadlineMs,
-    onEvent: (e) => log[e.type === 'retry' ? 'warn' : 'debug'](e, `backend call ${e.type}`),
-  });
-  const sam = new SamSession(guarded, {
-    cache,
-    batchWindowMs: config.batchWindowMs,
-    deadlineMs: config.backendDeadlineMs,
-    observer: {
-      encoder: (model, s) => metrics.encoderSeconds.observe({ model }, s),
-      decoder: (model, s, n) => {
-        metrics.decoderSeconds.observe({ model }, s);
-        metrics.decoderBatchSize.observe({ model }, n);
-      },
-      backendError: (code) => metrics.backendErrors.inc({ code }),
-    },
-  });
   const benchmark = new BenchmarkService(store, sam, {
     leaseMs: config.jobLeaseMs,
+    maxRunningJobs: config.maxBenchmarkJobs,
     onEvent: (e) =>
       e.type === 'resumed'
         ? log.info({ job: e.jobId }, 'picked up benchmark job')

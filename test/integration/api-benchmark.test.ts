@@ -236,4 +236,45 @@ describe('benchmark API', () => {
       sam.decode = realDecode;
     }
   });
+
+  test('MAX_BENCHMARK_JOBS (2 by default): a third job is LIMIT_EXCEEDED while two run', async () => {
+    // Decodes are held until the third start was answered, so both jobs are running, on any machine.
+    const sam = gw.services.sam;
+    const realDecode = sam.decode.bind(sam);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    sam.decode = async (...args: Parameters<typeof sam.decode>) => {
+      await released;
+      return realDecode(...args);
+    };
+    const start = () =>
+      gql<{ startBenchmark: { id: string } }>(
+        gw.url,
+        `mutation { startBenchmark(input: { dataset: "synth", models: ["sam_reference"], strategies: [S5] }) { id } }`,
+      );
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await start();
+        assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+        ids.push(r.data!.startBenchmark.id);
+      }
+      const refused = await start();
+      assert.equal(errorCode(refused), 'LIMIT_EXCEEDED', JSON.stringify(refused.errors));
+      assert.match(
+        refused.errors![0].message,
+        /2 benchmark jobs are running \(limit 2, MAX_BENCHMARK_JOBS\)/,
+      );
+    } finally {
+      release();
+      sam.decode = realDecode;
+      // The next test must find the slots free again.
+      for (const id of ids) {
+        await waitFor('the held job to finish', async () => {
+          const job = await gw.services.benchmark.job(id);
+          return job !== undefined && !['running', 'queued'].includes(job.status);
+        });
+      }
+    }
+  });
 });

@@ -211,13 +211,7 @@ export const benchmarkResolvers = {
           `this caller runs ${mine} benchmark jobs (limit ${ctx.services.config.maxJobsPerCaller} per caller); wait or cancel one`,
         );
       }
-      const running = active.filter((j) => j.status === 'running').length;
-      if (running >= ctx.services.config.maxBenchmarkJobs) {
-        throw new ApiError(
-          'LIMIT_EXCEEDED',
-          `${running} benchmark jobs are running (limit ${ctx.services.config.maxBenchmarkJobs}); wait or cancel one`,
-        );
-      }
+      // MAX_BENCHMARK_JOBS is the service's rule (start and resume alike): BenchmarkLimitError below.
       if ((input.shardIndex == null) !== (input.shardCount == null)) {
         throw new ApiError('BAD_REQUEST', 'give both shardIndex and shardCount, or neither');
       }

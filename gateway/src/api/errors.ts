@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { DatasetError } from '../bench/datasets/dataset.ts';
 import { ReportError } from '../bench/report/build-report.ts';
+import { BenchmarkLimitError } from '../bench/benchmark-service.ts';
 import { BenchmarkError } from '../bench/runner.ts';
 import { RleError } from '../core/rle.ts';
 import { SemaphoreFullError } from '../core/semaphore.ts';
@@ -164,6 +165,8 @@ const ERROR_TABLE: readonly ErrorRule[] = [
   }),
   // A malformed RLE is a malformed argument wherever it is sent (a segment prior, a mask to export).
   rule(RleError, (err) => new ApiError('BAD_REQUEST', err.message)),
+  // Before its parent class: MAX_BENCHMARK_JOBS running is a limit, not a bad request.
+  rule(BenchmarkLimitError, (err) => new ApiError('LIMIT_EXCEEDED', err.message)),
   rule(BenchmarkError, (err) => new ApiError('BAD_REQUEST', err.message)),
   rule(ReportError, (err) => new ApiError('BAD_REQUEST', err.message)),
   byCode(

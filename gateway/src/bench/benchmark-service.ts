@@ -36,6 +36,12 @@ export interface BenchmarkServiceOptions {
   pollMs?: number;
   /** Most jobs this replica runs at once; the sweeper leaves the rest to other replicas (default unbounded). */
   maxLocalJobs?: number;
+  /**
+   * Most jobs running at once across every replica of the store (MAX_BENCHMARK_JOBS; default unbounded):
+   * starting or resuming one more is refused with {@link BenchmarkLimitError}, and the sweeper leaves queued
+   * jobs queued until a slot frees.
+   */
+  maxRunningJobs?: number;
   /** Hears jobs this replica picks up and background errors. */
   onEvent?: (
     e: { type: 'resumed'; jobId: string; handle: BenchmarkHandle } | { type: 'error'; error: unknown },
@@ -76,6 +82,43 @@ export function isStaleLocalOwner(owner: string, self: string): boolean {
     // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+}
+
+/** A job refused because `limit` jobs are running already (MAX_BENCHMARK_JOBS). */
+export class BenchmarkLimitError extends BenchmarkError {
+  constructor(
+    readonly running: number,
+    readonly limit: number,
+  ) {
+    super(
+      `${running} benchmark jobs are running (limit ${limit}, MAX_BENCHMARK_JOBS); wait for one to finish or cancel one`,
+    );
+    this.name = 'BenchmarkLimitError';
+  }
+}
+
+/**
+ * Throws {@link BenchmarkLimitError} when `limit` jobs of the store run already: jobs `running`, and jobs
+ * `queued` under a replica's lease (started, about to run). `jobId`, a job being resumed, is not counted,
+ * and one taken over in status `running` is never refused: it was counted already, so taking it over adds
+ * none. `admitted` names jobs the caller has just let through without a lease (the CLI's), counted whatever
+ * their stored status. The count is read from the store, so it holds across replicas and processes, the CLI
+ * included.
+ */
+export async function checkRunningJobLimit(
+  store: JobStore,
+  limit: number | undefined,
+  jobId?: string,
+  admitted: readonly string[] = [],
+): Promise<void> {
+  if (limit === undefined) return;
+  const jobs = await store.listJobs();
+  if (jobs.some((j) => j.id === jobId && j.status === 'running')) return;
+  const counted = (j: JobRow): boolean =>
+    j.status === 'running' || (j.status === 'queued' && j.leaseOwner !== null);
+  const running =
+    admitted.length + jobs.filter((j) => j.id !== jobId && !admitted.includes(j.id) && counted(j)).length;
+  if (running >= limit) throw new BenchmarkLimitError(running, limit);
 }
 
 /** Jobs, datasets and reports over one store and one Segmenter. */
@@ -119,15 +162,18 @@ export class BenchmarkService {
    * input.
    */
   async start(input: BenchmarkInput, jobId?: string, owner?: string): Promise<BenchmarkHandle> {
-    return this.track(
-      await startBenchmark(input, {
-        store: this.store,
-        segmenter: this.segmenter,
-        jobId,
-        lease: this.lease(),
-        ...(owner !== undefined ? { owner } : {}),
-      }),
-    );
+    return this.admitted(async () => {
+      await checkRunningJobLimit(this.store, this.options.maxRunningJobs);
+      return this.track(
+        await startBenchmark(input, {
+          store: this.store,
+          segmenter: this.segmenter,
+          jobId,
+          lease: this.lease(),
+          ...(owner !== undefined ? { owner } : {}),
+        }),
+      );
+    });
   }
 
   /** Resumes one stored job (cancelled, failed or interrupted) on this replica. */
@@ -136,8 +182,13 @@ export class BenchmarkService {
     const job = await this.store.getJob(jobId);
     if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
     if (job.status === 'completed') throw new BenchmarkError(`job '${jobId}' is already completed`);
+    return this.admitted(() => this.claimAndResume(jobId, job.status));
+  }
+
+  private async claimAndResume(jobId: string, status: JobStatus): Promise<BenchmarkHandle> {
+    await checkRunningJobLimit(this.store, this.options.maxRunningJobs, jobId);
     // Re-queued and leased in one step (an old cancel request dropped); a live lease elsewhere keeps the job there.
-    const claimed = TERMINAL.has(job.status)
+    const claimed = TERMINAL.has(status)
       ? await this.store.requeueJob(jobId, this.replicaId, this.leaseMs)
       : await this.store.claimJob(jobId, this.replicaId, this.leaseMs, this.stale);
     if (!claimed) {
@@ -157,7 +208,17 @@ export class BenchmarkService {
     for (const id of await this.store.claimableJobs(this.stale)) {
       if (this.closed || this.running.has(id)) continue;
       if (this.options.maxLocalJobs !== undefined && this.running.size >= this.options.maxLocalJobs) break;
-      if (!(await this.store.claimJob(id, this.replicaId, this.leaseMs, this.stale))) continue;
+      // A queued job waits while MAX_BENCHMARK_JOBS run; a running one whose holder died is taken over.
+      const admitted = await this.admitted(async () => {
+        try {
+          await checkRunningJobLimit(this.store, this.options.maxRunningJobs, id);
+        } catch (err: unknown) {
+          if (err instanceof BenchmarkLimitError) return false;
+          throw err;
+        }
+        return this.store.claimJob(id, this.replicaId, this.leaseMs, this.stale);
+      });
+      if (!admitted) continue;
       const h = this.track(
         await resumeBenchmark(id, { store: this.store, segmenter: this.segmenter, lease: this.lease() }),
       );
@@ -333,6 +394,16 @@ export class BenchmarkService {
   // back at once. Jobs running here are skipped before any claim.
   private readonly stale = (owner: string): boolean =>
     owner === this.replicaId || isStaleLocalOwner(owner, this.replicaId);
+
+  // Admissions of this replica run one at a time, so two starts here cannot both take the last slot (across
+  // replicas the store's count bounds it, give or take a start that races another replica's).
+  private admission: Promise<unknown> = Promise.resolve();
+
+  private admitted<T>(admit: () => Promise<T>): Promise<T> {
+    const next = this.admission.then(admit);
+    this.admission = next.catch(() => undefined);
+    return next;
+  }
 
   private lease(): { owner: string; ttlMs: number } {
     return { owner: this.replicaId, ttlMs: this.leaseMs };

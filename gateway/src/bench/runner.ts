@@ -6,10 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { batches, boxNms, gridPoints, type EverythingCandidate } from '../core/everything.ts';
-import { decodeRle, encodeRle, type CocoRle } from '../core/rle.ts';
+import { everythingOnGrid, type EverythingCandidate } from '../core/everything.ts';
 import { nextClick, runBoxThenClicks, runInteractive } from '../core/interactive.ts';
-import { emptyMask, maskBounds, type BinaryMask } from '../core/mask.ts';
+import { emptyMask, type BinaryMask } from '../core/mask.ts';
 import { overlapMetrics } from '../core/metrics.ts';
 import { EVERYTHING_MODE, simulatePrompt, type ObjectPrompt } from '../core/prompts.ts';
 import type { Raster } from '../core/raster.ts';
@@ -298,6 +297,62 @@ interface PlannedObject {
   pending: Set<string>;
 }
 
+/** What a job covers: its configuration, dataset, objects and sample keys (strategies, then interactive). */
+interface JobPlan {
+  config: BenchmarkConfig;
+  dataset: Dataset;
+  objects: DatasetObject[];
+  strategyKeys: string[];
+  /** Samples of the whole plan: objects x models x strategy keys. */
+  total: number;
+}
+
+/** Plans a stored job; jobs stored before models were de-duplicated are run with each model once. */
+function planJob(stored: BenchmarkConfig, dataset: Dataset): JobPlan {
+  const config = {
+    ...stored,
+    models: [...new Set(stored.models)],
+    strategies: [...new Set(stored.strategies)],
+  };
+  const objects = selectObjects(dataset.objects, config);
+  const strategyKeys: string[] = [
+    ...config.strategies,
+    ...(config.interactive ? [interactiveKey(config.interactive.protocol)] : []),
+  ];
+  return {
+    config,
+    dataset,
+    objects,
+    strategyKeys,
+    total: objects.length * config.models.length * strategyKeys.length,
+  };
+}
+
+/**
+ * The plan's samples not in `stored`, grouped by image in dataset order (images with none left are left
+ * out), and how many of the plan's samples are stored (the dataset may have changed since they were).
+ */
+function pendingByImage(
+  plan: JobPlan,
+  stored: ReadonlySet<string>,
+): { byImage: Map<string, PlannedObject[]>; done: number } {
+  const byImage = new Map<string, PlannedObject[]>();
+  let pendingCount = 0;
+  for (const object of plan.objects) {
+    const pending = new Set<string>();
+    for (const model of plan.config.models) {
+      for (const s of plan.strategyKeys)
+        if (!stored.has(sampleKey(model, s, object.id, 0))) pending.add(`${model}|${s}`);
+    }
+    pendingCount += pending.size;
+    if (pending.size === 0) continue;
+    const list = byImage.get(object.imageId) ?? [];
+    list.push({ object, pending });
+    byImage.set(object.imageId, list);
+  }
+  return { byImage, done: plan.total - pendingCount };
+}
+
 function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHandle {
   const { store, segmenter } = deps;
   const events = new EventEmitter<{ event: [BenchmarkEvent] }>();
@@ -321,30 +376,15 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
   };
   // Set when another replica holds the lease now: this run stops and leaves the job's status to it.
   let leaseLost = false;
-  let renewal: NodeJS.Timeout | undefined;
   const lease = deps.lease;
-  if (lease) {
-    let renewing = false;
-    renewal = setInterval(
-      () => {
-        if (renewing) return;
-        renewing = true;
-        store
-          .renewLease(jobId, lease.owner, lease.ttlMs)
-          .then((state) => {
-            if (!state.held) {
-              leaseLost = true;
-              cancelled = true;
-            } else if (state.cancelRequested) cancelled = true;
-          })
-          // An unreachable store is retried at the next tick; the lease runs out if it stays away.
-          .catch(() => {})
-          .finally(() => (renewing = false));
-      },
-      Math.max(50, Math.floor(lease.ttlMs / 3)),
-    );
-    renewal.unref();
-  }
+  const renewal = lease
+    ? renewLease(store, jobId, lease, (state) => {
+        if (!state.held) {
+          leaseLost = true;
+          cancelled = true;
+        } else if (state.cancelRequested) cancelled = true;
+      })
+    : undefined;
 
   const done = (async (): Promise<JobSummary> => {
     // Let the caller subscribe before the first event.
@@ -377,35 +417,16 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
     try {
       const job = (await store.getJob(jobId))!;
       if (job.cancelRequested) cancelled = true;
-      // Jobs stored before models were de-duplicated are run (and resumed) with each model once.
-      const config = {
-        ...job.config,
-        models: [...new Set(job.config.models)],
-        strategies: [...new Set(job.config.strategies)],
-      };
       const dataset = await (deps.openDataset ?? ((id: string) => openRegisteredDataset(store, id)))(
-        config.dataset,
+        job.config.dataset,
       );
-      const objects = selectObjects(dataset.objects, config);
-      const strategyKeys: string[] = [
-        ...config.strategies,
-        ...(config.interactive ? [interactiveKey(config.interactive.protocol)] : []),
-      ];
-      total = objects.length * config.models.length * strategyKeys.length;
+      const plan = planJob(job.config, dataset);
+      total = plan.total;
       await store.setJobTotal(jobId, total);
-      const stored = await store.doneKeys(jobId);
+      const pending = pendingByImage(plan, await store.doneKeys(jobId));
       failed = await store.countSamples(jobId, 'failed');
       await setStatus('running');
-      const planned: PlannedObject[] = objects.map((object) => {
-        const pending = new Set<string>();
-        for (const model of config.models) {
-          for (const s of strategyKeys)
-            if (!stored.has(sampleKey(model, s, object.id, 0))) pending.add(`${model}|${s}`);
-        }
-        return { object, pending };
-      });
-      // Count only stored samples that belong to the plan (the dataset may have changed since).
-      doneCount = total - planned.reduce((n, p) => n + p.pending.size, 0);
+      doneCount = pending.done;
       const progress = (): void => {
         const elapsed = (performance.now() - started) / 1000;
         const rate = elapsed > 0 ? computed / elapsed : 0;
@@ -420,185 +441,34 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
         });
       };
       progress();
-      const record = async (
-        sample: SampleRecord,
-        curve?: { protocol: string; points: CurvePoint[] },
-      ): Promise<void> => {
-        let stored: boolean;
-        try {
-          stored = await store.putSample(sample, curve, lease?.owner);
-        } catch (err: unknown) {
-          // Fenced out: another replica holds the lease now and continues the job.
-          if (err instanceof StoreError && err.code === 'CONFLICT' && lease) leaseLost = true;
-          throw err;
-        }
-        if (stored) {
-          doneCount++;
-          computed++;
-          if (sample.status === 'failed') failed++;
-        }
-        progress();
+      const run: JobRun = {
+        jobId,
+        store,
+        segmenter,
+        plan,
+        timed,
+        segmenterMs: () => segmenterMs,
+        cancelled: () => cancelled,
+        async record(sample, curve) {
+          let stored: boolean;
+          try {
+            stored = await store.putSample(sample, curve, lease?.owner);
+          } catch (err: unknown) {
+            // Fenced out: another replica holds the lease now and continues the job.
+            if (err instanceof StoreError && err.code === 'CONFLICT' && lease) leaseLost = true;
+            throw err;
+          }
+          if (stored) {
+            doneCount++;
+            computed++;
+            if (sample.status === 'failed') failed++;
+          }
+          progress();
+        },
       };
-
-      const byImage = new Map<string, PlannedObject[]>();
-      for (const p of planned) {
-        if (p.pending.size === 0) continue;
-        const list = byImage.get(p.object.imageId) ?? [];
-        list.push(p);
-        byImage.set(p.object.imageId, list);
-      }
-
-      for (const [imageId, plannedHere] of byImage) {
+      for (const [imageId, objects] of pending.byImage) {
         if (cancelled) break;
-        const loaded = await dataset.loadImage(imageId);
-        const maskOf = new Map(loaded.objects.map((o) => [o.object.id, o.mask]));
-        const factorCache = new Map<string, FactorValues | null>();
-        const factorsOf = (object: DatasetObject): FactorValues | null => {
-          if (!factorCache.has(object.id)) {
-            factorCache.set(object.id, safeFactors(loaded.image, maskOf.get(object.id)!));
-          }
-          return factorCache.get(object.id)!;
-        };
-        for (const model of config.models) {
-          if (cancelled) break;
-          const wants = (p: PlannedObject, s: string): boolean => p.pending.has(`${model}|${s}`);
-          if (!plannedHere.some((p) => strategyKeys.some((s) => wants(p, s)))) continue;
-          const embedding = await timed(() => segmenter.encode(loaded.image, model));
-          let everything: EverythingMask[] | undefined;
-          // Each prompt strategy decodes every object of the image in one request: a decoder that batches
-          // prompts takes them in one call on the shared embedding; the call's time is charged to the first
-          // sample that reads it, as the S1 grid's is.
-          const prefetched = new Map<string, Promise<MaskCandidate[]>>();
-          for (const s of strategyKeys) {
-            if (s === 'S1' || s.startsWith('interactive-')) continue;
-            const strategy = s as Exclude<StrategyName, 'S1'>;
-            const ready: Array<{ id: string; prompt: PromptSet }> = [];
-            for (const p of plannedHere) {
-              const gt = maskOf.get(p.object.id);
-              if (gt === undefined || !wants(p, s)) continue;
-              const prompt = await objectPrompt(store, dataset, config, p.object, gt, strategy, loaded.image);
-              if (!('failure' in prompt)) ready.push({ id: p.object.id, prompt: prompt.prompt });
-            }
-            if (ready.length === 0) continue;
-            const all = timed(() =>
-              segmenter.decode(
-                embedding.id,
-                ready.map((r) => r.prompt),
-                { multimask: true },
-              ),
-            );
-            ready.forEach((r, i) => {
-              const one = all.then((lists) => lists[i]);
-              // A cancel can leave a prefetched result unread: its failure must not go unhandled.
-              one.catch(() => undefined);
-              prefetched.set(`${r.id}|${s}`, one);
-            });
-          }
-          for (const p of plannedHere) {
-            const gt = maskOf.get(p.object.id);
-            if (gt === undefined) throw new Error(`object ${p.object.id} has no mask in its image`);
-            for (const s of strategyKeys) {
-              if (cancelled) break;
-              if (!wants(p, s)) continue;
-              const t0 = performance.now();
-              const segBefore = segmenterMs;
-              const base = {
-                jobId,
-                model,
-                strategy: s,
-                variant: 0,
-                objectId: p.object.id,
-                imageId,
-                classValue: p.object.classValue,
-                className: p.object.className,
-                modality: dataset.modality,
-              };
-              if (s === 'S1') {
-                // The grid decode is shared by the image's objects; its time is charged to the first S1 sample.
-                everything ??= await runEverything(segmenter, embedding.id, loaded.image, timed);
-                await record({
-                  ...base,
-                  ...scoreEverything(everything, gt, config.nsdTolerance),
-                  factors: factorsOf(p.object),
-                  prompt: { everything: EVERYTHING_MODE },
-                  segmenterMs: segmenterMs - segBefore,
-                  totalMs: performance.now() - t0,
-                });
-              } else if (s.startsWith('interactive-')) {
-                const protocol = config.interactive!.protocol;
-                const result = await runInteractiveSession(
-                  segmenter,
-                  embedding.id,
-                  gt,
-                  protocol,
-                  config,
-                  timed,
-                );
-                await record(
-                  {
-                    ...base,
-                    status: 'ok',
-                    failureReason: null,
-                    oracle: result.final,
-                    deployable: result.final,
-                    candidates: [],
-                    factors: factorsOf(p.object),
-                    prompt: result.prompts,
-                    segmenterMs: segmenterMs - segBefore,
-                    totalMs: performance.now() - t0,
-                  },
-                  { protocol, points: result.curve },
-                );
-              } else {
-                const strategy = s as Exclude<StrategyName, 'S1'>;
-                const prompt = await objectPrompt(
-                  store,
-                  dataset,
-                  config,
-                  p.object,
-                  gt,
-                  strategy,
-                  loaded.image,
-                );
-                if ('failure' in prompt) {
-                  await record({
-                    ...base,
-                    status: 'failed',
-                    failureReason: prompt.failure,
-                    oracle: null,
-                    deployable: null,
-                    candidates: [],
-                    factors: factorsOf(p.object),
-                    prompt: null,
-                    segmenterMs: 0,
-                    totalMs: performance.now() - t0,
-                  });
-                  continue;
-                }
-                const cands =
-                  (await prefetched.get(`${p.object.id}|${s}`)) ??
-                  (
-                    await timed(() => segmenter.decode(embedding.id, [prompt.prompt], { multimask: true }))
-                  )[0];
-                const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
-                  nsdTolerance: config.nsdTolerance,
-                });
-                await record({
-                  ...base,
-                  status: 'ok',
-                  failureReason: null,
-                  oracle: scored.oracle,
-                  deployable: scored.deployable,
-                  candidates: scored.all,
-                  factors: factorsOf(p.object),
-                  prompt: prompt.prompt,
-                  segmenterMs: segmenterMs - segBefore,
-                  totalMs: performance.now() - t0,
-                });
-              }
-            }
-          }
-        }
+        await runImage(run, imageId, objects);
       }
       if (leaseLost) return summary('running', LEASE_LOST);
       // A job that was asked to stop is reported cancelled, never completed: it stays resumable, and a
@@ -635,6 +505,292 @@ function runJob(jobId: string, deps: Omit<BenchmarkDeps, 'jobId'>): BenchmarkHan
     },
     subscribe: () => subscribe(events),
   };
+}
+
+/**
+ * Renews a job's lease every third of its length, handing each answer to `onState`; an unreachable store is
+ * retried at the next tick (the lease runs out if it stays away). Returns the timer to clear.
+ */
+function renewLease(
+  store: JobStore,
+  jobId: string,
+  lease: JobLease,
+  onState: (state: { held: boolean; cancelRequested: boolean }) => void,
+): NodeJS.Timeout {
+  let renewing = false;
+  const timer = setInterval(
+    () => {
+      if (renewing) return;
+      renewing = true;
+      store
+        .renewLease(jobId, lease.owner, lease.ttlMs)
+        .then(onState)
+        .catch(() => {})
+        .finally(() => (renewing = false));
+    },
+    Math.max(50, Math.floor(lease.ttlMs / 3)),
+  );
+  timer.unref();
+  return timer;
+}
+
+/** One run of a job as its image loop and strategy kinds see it. */
+interface JobRun {
+  jobId: string;
+  store: JobStore;
+  segmenter: Segmenter;
+  plan: JobPlan;
+  /** Awaits a Segmenter call, adding its time to the run's segmenter time. */
+  timed: Timed;
+  /** Milliseconds spent awaiting the Segmenter in this run so far. */
+  segmenterMs(): number;
+  /** True once the job was asked to stop (or lost its lease): no further sample starts. */
+  cancelled(): boolean;
+  /** Stores one finished sample (and its interactive curve) and reports progress. */
+  record(sample: SampleRecord, curve?: { protocol: string; points: CurvePoint[] }): Promise<void>;
+}
+
+/** One image encoded for one model: what the strategy kinds of its samples share. */
+interface ImageModel {
+  run: JobRun;
+  model: string;
+  image: Raster;
+  embeddingId: string;
+  /** The ground-truth mask of an object of the image. */
+  maskOf: ReadonlyMap<string, BinaryMask>;
+  /** An object's protocol factors, computed once per image. */
+  factorsOf(object: DatasetObject): FactorValues | null;
+  /** True when the object's sample for this model and strategy key is still to compute. */
+  wants(p: PlannedObject, key: string): boolean;
+}
+
+/** The fields every sample of an object, model and strategy key starts with. */
+type SampleBase = Pick<
+  SampleRecord,
+  | 'jobId'
+  | 'model'
+  | 'strategy'
+  | 'variant'
+  | 'objectId'
+  | 'imageId'
+  | 'classValue'
+  | 'className'
+  | 'modality'
+>;
+
+/** The time one sample took: Segmenter time charged to it, and wall time. */
+type SampleTiming = () => Pick<SampleRecord, 'segmenterMs' | 'totalMs'>;
+
+/** How the samples of one kind of strategy key are computed. */
+interface StrategyKind {
+  /**
+   * Called once per image and model before its samples, with the objects that want this key: starts work
+   * its samples share; the returned state is handed to each {@link StrategyKind.sample}.
+   */
+  prepare(at: ImageModel, key: string, objects: readonly PlannedObject[]): Promise<KindState>;
+  /** Computes and records the sample of one object. */
+  sample(
+    at: ImageModel,
+    state: KindState,
+    p: PlannedObject,
+    gt: BinaryMask,
+    base: SampleBase,
+    timing: SampleTiming,
+  ): Promise<void>;
+}
+
+/** What a strategy kind shares between the samples of one image, model and key. */
+interface KindState {
+  /** Prefetched decodes of a prompt strategy, by object id. */
+  prefetched?: Map<string, Promise<MaskCandidate[]>>;
+  /** S1's kept masks, computed by the first S1 sample of the image. */
+  everything?: EverythingMask[];
+}
+
+/** S1: SAM's automatic masks of the image, each object matched to its best one. */
+const EVERYTHING_KIND: StrategyKind = {
+  prepare: async () => ({}),
+  async sample(at, state, p, gt, base, timing) {
+    const { run } = at;
+    // The grid decode is shared by the image's objects; its time is charged to the first S1 sample.
+    state.everything ??= await runEverything(run.segmenter, at.embeddingId, at.image, run.timed);
+    await run.record({
+      ...base,
+      ...scoreEverything(state.everything, gt, run.plan.config.nsdTolerance),
+      factors: at.factorsOf(p.object),
+      prompt: { everything: EVERYTHING_MODE },
+      ...timing(),
+    });
+  },
+};
+
+/** S2-S6: a simulated prompt per object, decoded with multimask; the oracle and deployable choices. */
+const PROMPT_KIND: StrategyKind = {
+  async prepare(at, key, objects) {
+    const { run } = at;
+    const strategy = key as Exclude<StrategyName, 'S1'>;
+    // Each prompt strategy decodes every object of the image in one request: a decoder that batches
+    // prompts takes them in one call on the shared embedding; the call's time is charged to the first
+    // sample that reads it, as the S1 grid's is.
+    const prefetched = new Map<string, Promise<MaskCandidate[]>>();
+    const ready: Array<{ id: string; prompt: PromptSet }> = [];
+    for (const p of objects) {
+      const gt = at.maskOf.get(p.object.id);
+      if (gt === undefined || !at.wants(p, key)) continue;
+      const prompt = await objectPrompt(run, p.object, gt, strategy, at.image);
+      if (!('failure' in prompt)) ready.push({ id: p.object.id, prompt: prompt.prompt });
+    }
+    if (ready.length === 0) return { prefetched };
+    const all = run.timed(() =>
+      run.segmenter.decode(
+        at.embeddingId,
+        ready.map((r) => r.prompt),
+        { multimask: true },
+      ),
+    );
+    ready.forEach((r, i) => {
+      const one = all.then((lists) => lists[i]);
+      // A cancel can leave a prefetched result unread: its failure must not go unhandled.
+      one.catch(() => undefined);
+      prefetched.set(r.id, one);
+    });
+    return { prefetched };
+  },
+  async sample(at, state, p, gt, base, timing) {
+    const { run } = at;
+    const strategy = base.strategy as Exclude<StrategyName, 'S1'>;
+    const prompt = await objectPrompt(run, p.object, gt, strategy, at.image);
+    if ('failure' in prompt) {
+      await run.record({
+        ...base,
+        status: 'failed',
+        failureReason: prompt.failure,
+        oracle: null,
+        deployable: null,
+        candidates: [],
+        factors: at.factorsOf(p.object),
+        prompt: null,
+        segmenterMs: 0,
+        totalMs: timing().totalMs,
+      });
+      return;
+    }
+    const cands =
+      (await state.prefetched?.get(p.object.id)) ??
+      (await run.timed(() => run.segmenter.decode(at.embeddingId, [prompt.prompt], { multimask: true })))[0];
+    const scored = scoreCandidates(multimaskCandidates(cands ?? []), gt, {
+      nsdTolerance: run.plan.config.nsdTolerance,
+    });
+    await run.record({
+      ...base,
+      status: 'ok',
+      failureReason: null,
+      oracle: scored.oracle,
+      deployable: scored.deployable,
+      candidates: scored.all,
+      factors: at.factorsOf(p.object),
+      prompt: prompt.prompt,
+      ...timing(),
+    });
+  },
+};
+
+/** `interactive-*`: a simulated click session per object, stored with its Dice curve. */
+const INTERACTIVE_KIND: StrategyKind = {
+  prepare: async () => ({}),
+  async sample(at, _state, p, gt, base, timing) {
+    const { run } = at;
+    const protocol = run.plan.config.interactive!.protocol;
+    const result = await runInteractiveSession(
+      run.segmenter,
+      at.embeddingId,
+      gt,
+      protocol,
+      run.plan.config,
+      run.timed,
+    );
+    await run.record(
+      {
+        ...base,
+        status: 'ok',
+        failureReason: null,
+        oracle: result.final,
+        deployable: result.final,
+        candidates: [],
+        factors: at.factorsOf(p.object),
+        prompt: result.prompts,
+        ...timing(),
+      },
+      { protocol, points: result.curve },
+    );
+  },
+};
+
+/** The strategy kind of a sample key: S1, an interactive protocol, or a prompt strategy. */
+function strategyKind(key: string): StrategyKind {
+  if (key === 'S1') return EVERYTHING_KIND;
+  if (key.startsWith('interactive-')) return INTERACTIVE_KIND;
+  return PROMPT_KIND;
+}
+
+/**
+ * The samples of one image still to compute: the image is loaded once, encoded once per model, each
+ * strategy kind prepares what its samples share, then every object's samples run in strategy order.
+ */
+async function runImage(run: JobRun, imageId: string, objects: readonly PlannedObject[]): Promise<void> {
+  const { config, dataset, strategyKeys } = run.plan;
+  const loaded = await dataset.loadImage(imageId);
+  const maskOf = new Map(loaded.objects.map((o) => [o.object.id, o.mask]));
+  const factorCache = new Map<string, FactorValues | null>();
+  const factorsOf = (object: DatasetObject): FactorValues | null => {
+    if (!factorCache.has(object.id)) {
+      factorCache.set(object.id, safeFactors(loaded.image, maskOf.get(object.id)!));
+    }
+    return factorCache.get(object.id)!;
+  };
+  for (const model of config.models) {
+    if (run.cancelled()) break;
+    const wants = (p: PlannedObject, s: string): boolean => p.pending.has(`${model}|${s}`);
+    if (!objects.some((p) => strategyKeys.some((s) => wants(p, s)))) continue;
+    const embedding = await run.timed(() => run.segmenter.encode(loaded.image, model));
+    const at: ImageModel = {
+      run,
+      model,
+      image: loaded.image,
+      embeddingId: embedding.id,
+      maskOf,
+      factorsOf,
+      wants,
+    };
+    const states = new Map<string, KindState>();
+    for (const s of strategyKeys) states.set(s, await strategyKind(s).prepare(at, s, objects));
+    for (const p of objects) {
+      const gt = maskOf.get(p.object.id);
+      if (gt === undefined) throw new Error(`object ${p.object.id} has no mask in its image`);
+      for (const s of strategyKeys) {
+        if (run.cancelled()) break;
+        if (!wants(p, s)) continue;
+        const t0 = performance.now();
+        const segBefore = run.segmenterMs();
+        const base: SampleBase = {
+          jobId: run.jobId,
+          model,
+          strategy: s,
+          variant: 0,
+          objectId: p.object.id,
+          imageId,
+          classValue: p.object.classValue,
+          className: p.object.className,
+          modality: dataset.modality,
+        };
+        const timing: SampleTiming = () => ({
+          segmenterMs: run.segmenterMs() - segBefore,
+          totalMs: performance.now() - t0,
+        });
+        await strategyKind(s).sample(at, states.get(s)!, p, gt, base, timing);
+      }
+    }
+  }
 }
 
 /** The objects a job covers: the shard's share in dataset order, then the first `limit`. */
@@ -685,14 +841,14 @@ function subscribe(events: EventEmitter<{ event: [BenchmarkEvent] }>): AsyncIter
 
 /** The stored prompt for an object and strategy, creating (and storing) it on first use. */
 async function objectPrompt(
-  store: JobStore,
-  dataset: Dataset,
-  config: BenchmarkConfig,
+  run: JobRun,
   object: DatasetObject,
   gt: BinaryMask,
   strategy: Exclude<StrategyName, 'S1'>,
   image: Raster,
 ): Promise<{ prompt: PromptSet } | { failure: string }> {
+  const { store } = run;
+  const { config, dataset } = run.plan;
   const key = {
     datasetId: config.dataset,
     objectId: object.id,
@@ -732,10 +888,10 @@ interface EverythingMask extends EverythingCandidate {
 }
 
 /**
- * S1 without a native everything method: SAM's 32x32 grid decoded in batches of 64 points (3 masks per
- * point), each mask kept when its predicted IoU > 0.88 and stability >= 0.95, then one box NMS at 0.7 over
- * all survivors, as SAM's automatic mask generator with one crop. Survivors wait as COCO RLE (as SAM keeps
- * them) so memory stays small for large images.
+ * S1's masks: the segmenter's own everything method when it has one, else SAM's automatic mask generator
+ * over its decoder (core/everything's `everythingOnGrid`, the one the SAM session runs too: the 32x32 grid
+ * decoded in batches of 64 points, 3 masks per point, predicted IoU > 0.88, stability >= 0.95, one box NMS
+ * at 0.7). Each mask's index is its position among the native masks, or among the grid's candidates.
  */
 async function runEverything(
   segmenter: Segmenter,
@@ -753,49 +909,21 @@ async function runEverything(
       index,
     }));
   }
-  const points = gridPoints(EVERYTHING_MODE.pointsPerSide, image.width, image.height);
-  const survivors: Array<{
-    rle: CocoRle;
-    box: number[];
-    predictedIou: number;
-    stabilityScore: number;
-    index: number;
-  }> = [];
-  let index = 0;
-  for (const batch of batches(points, EVERYTHING_MODE.pointsPerBatch)) {
-    const prompts: PromptSet[] = batch.map(([x, y]) => ({ points: [{ x, y, label: 1 }] }));
-    const results = await timed(() => segmenter.decode(embeddingId, prompts, { multimask: true }));
-    for (const cands of results) {
-      for (const c of multimaskCandidates(cands)) {
-        const i = index++;
-        if (!(c.predictedIou > EVERYTHING_MODE.predIouThresh)) continue;
-        if (!(c.stabilityScore >= EVERYTHING_MODE.stabilityScoreThresh)) continue;
-        const box = maskBounds(c.mask);
-        if (box === null) continue;
-        survivors.push({
-          rle: encodeRle(c.mask),
-          box,
-          predictedIou: c.predictedIou,
-          stabilityScore: c.stabilityScore,
-          index: i,
-        });
-      }
-    }
-  }
-  const kept = boxNms(
-    survivors.map((s) => s.box),
-    survivors.map((s) => s.predictedIou),
-    EVERYTHING_MODE.boxNmsThresh,
+  const { kept } = await everythingOnGrid(
+    async (points) => {
+      const prompts: PromptSet[] = points.map(([x, y]) => ({ points: [{ x, y, label: 1 }] }));
+      const results = await timed(() => segmenter.decode(embeddingId, prompts, { multimask: true }));
+      return results.map(multimaskCandidates);
+    },
+    image.width,
+    image.height,
   );
-  return kept.map((k) => {
-    const s = survivors[k];
-    return {
-      mask: decodeRle(s.rle),
-      predictedIou: s.predictedIou,
-      stabilityScore: s.stabilityScore,
-      index: s.index,
-    };
-  });
+  return kept.map((k) => ({
+    mask: k.candidate.mask,
+    predictedIou: k.candidate.predictedIou,
+    stabilityScore: k.candidate.stabilityScore,
+    index: k.gridIndex,
+  }));
 }
 
 /** A Segmenter that produces S1's masks itself (e.g. a server-side automatic mask generator). */

@@ -6,6 +6,7 @@
  */
 import { maskBounds, type BinaryMask } from './mask.ts';
 import { EVERYTHING_MODE } from './prompts.ts';
+import { decodeRle, encodeRle, type CocoRle } from './rle.ts';
 
 /** S1's automatic-mask-generator settings (the same object as core/prompts' `EVERYTHING_MODE`). */
 export const EVERYTHING_DEFAULTS = EVERYTHING_MODE;
@@ -135,4 +136,71 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** Options of {@link everythingOnGrid}; every field defaults to S1's `EVERYTHING_MODE` (core/prompts). */
+export interface EverythingGridOptions extends EverythingFilterOptions {
+  pointsPerSide?: number;
+  pointsPerBatch?: number;
+  /** Stops the run before its next batch (client gone, deadline passed); throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A mask {@link everythingOnGrid} kept, with its position among every candidate the grid produced. */
+export interface KeptEverythingMask<T extends EverythingCandidate> {
+  candidate: T;
+  /** 0-based position of the candidate among all candidates of the grid, in decoding order. */
+  gridIndex: number;
+}
+
+/**
+ * SAM's automatic mask generator with one crop over any decoder: prompts the grid of
+ * {@link gridPoints} in batches of `pointsPerBatch` single positive points (`decodeBatch` returns the
+ * candidate masks of each point, in order), keeps per batch the masks above the predicted-IoU and stability
+ * thresholds, then runs {@link filterEverythingMasks}' box NMS over all survivors. Survivors wait as COCO RLE
+ * (as SAM keeps them), so memory holds compressed masks only, however large the image. Returns the kept
+ * masks best first, the grid size and the number of candidates considered.
+ */
+export async function everythingOnGrid<T extends EverythingCandidate>(
+  decodeBatch: (points: Array<[number, number]>) => Promise<T[][]>,
+  width: number,
+  height: number,
+  options: EverythingGridOptions = {},
+): Promise<{ kept: Array<KeptEverythingMask<T>>; pointsEvaluated: number; candidatesConsidered: number }> {
+  const predIouThresh = options.predIouThresh ?? EVERYTHING_MODE.predIouThresh;
+  const stabilityThresh = options.stabilityScoreThresh ?? EVERYTHING_MODE.stabilityScoreThresh;
+  const grid = gridPoints(options.pointsPerSide ?? EVERYTHING_MODE.pointsPerSide, width, height);
+  const survivors: Array<{
+    rest: Omit<T, 'mask'>;
+    rle: CocoRle;
+    box: [number, number, number, number];
+    gridIndex: number;
+  }> = [];
+  let considered = 0;
+  for (const batch of batches(grid, options.pointsPerBatch ?? EVERYTHING_MODE.pointsPerBatch)) {
+    options.signal?.throwIfAborted();
+    for (const list of await decodeBatch(batch)) {
+      for (const c of list) {
+        const gridIndex = considered++;
+        if (!(c.predictedIou > predIouThresh) || !(c.stabilityScore >= stabilityThresh)) continue;
+        const box = maskBounds(c.mask);
+        if (box === null) continue;
+        const { mask, ...rest } = c;
+        survivors.push({ rest, rle: encodeRle(mask), box, gridIndex });
+      }
+    }
+  }
+  const kept = boxNms(
+    survivors.map((s) => s.box),
+    survivors.map((s) => s.rest.predictedIou),
+    options.boxNmsThresh ?? EVERYTHING_MODE.boxNmsThresh,
+  );
+  return {
+    kept: kept.map((k) => {
+      const s = survivors[k];
+      return { candidate: { ...s.rest, mask: decodeRle(s.rle) } as T, gridIndex: s.gridIndex };
+    }),
+    pointsEvaluated: grid.length,
+    candidatesConsidered: considered,
+  };
 }

@@ -20,7 +20,7 @@ import {
   reconstructContour,
   traceOuterContour,
 } from './elliptic-fourier.ts';
-import type { BinaryMask } from './mask.ts';
+import { pixelBounds, type BinaryMask, type PixelBox } from './mask.ts';
 import type { Raster } from './raster.ts';
 
 /** Invalid factor input (empty object, image and mask of different sizes). */
@@ -31,50 +31,13 @@ export class FactorError extends Error {
   }
 }
 
-/** Tight inclusive box [x0, y0, x1, y1] and pixel count of a mask, or null when empty. */
-function boundsAndArea(mask: BinaryMask): { box: [number, number, number, number]; area: number } | null {
-  const { width: W, data } = mask;
-  const n = data.length;
-  let x0 = W;
-  let y0 = -1;
-  let x1 = -1;
-  let y1 = -1;
-  let area = 0;
-  const visit = (i: number): void => {
-    if (data[i] === 0) return;
-    const y = (i / W) | 0;
-    const x = i - y * W;
-    area++;
-    if (x < x0) x0 = x;
-    if (x > x1) x1 = x;
-    if (y0 < 0) y0 = y;
-    y1 = y;
-  };
-  let i = 0;
-  if (data.byteOffset % 4 === 0) {
-    // Objects are small against the image: skip four background pixels per 32-bit word.
-    const words = new Uint32Array(data.buffer, data.byteOffset, n >> 2);
-    for (let k = 0; k < words.length; k++) {
-      if (words[k] === 0) continue;
-      const base = k << 2;
-      visit(base);
-      visit(base + 1);
-      visit(base + 2);
-      visit(base + 3);
-    }
-    i = words.length << 2;
-  }
-  for (; i < n; i++) visit(i);
-  return area === 0 ? null : { box: [x0, y0, x1, y1], area };
-}
-
-function requireObject(mask: BinaryMask): { box: [number, number, number, number]; area: number } {
+function requireObject(mask: BinaryMask): { box: PixelBox; area: number } {
   if (mask.data.length !== mask.width * mask.height) {
     throw new FactorError(`mask data has ${mask.data.length} values, expected ${mask.width}x${mask.height}`);
   }
-  const b = boundsAndArea(mask);
+  const b = pixelBounds(mask);
   if (!b) throw new FactorError('the object mask is empty');
-  return b;
+  return { box: b.box, area: b.count };
 }
 
 /** Object size in pixels. */

@@ -15,7 +15,7 @@
  */
 import { labelComponents } from './connected-components.ts';
 import { squaredDistanceTransform } from './distance-transform.ts';
-import type { BinaryMask } from './mask.ts';
+import { pixelBounds, type BinaryMask } from './mask.ts';
 import type { Box, ObjectPrompt } from './prompts.ts';
 import type { PromptPoint } from './segmenter.ts';
 
@@ -39,8 +39,8 @@ export function nextClick(pred: BinaryMask, gt: BinaryMask): Click | null {
     );
   }
   // Everything below works on the bounding box of the disagreement, which holds every error region.
-  const diff = differenceBounds(pred, gt);
-  if (diff === null) return null;
+  const diff = pixelBounds(pred, gt)?.box;
+  if (diff === undefined) return null;
   const [bx, by] = diff;
   const w = diff[2] - bx + 1;
   const h = diff[3] - by + 1;
@@ -116,44 +116,6 @@ export function nextClick(pred: BinaryMask, gt: BinaryMask): Click | null {
     regionSize: bestSize,
     depth: Math.sqrt(best),
   };
-}
-
-/** Inclusive bounds [x0, y0, x1, y1] of the pixels where two masks disagree (inside vs outside), or null. */
-function differenceBounds(a: BinaryMask, b: BinaryMask): [number, number, number, number] | null {
-  const W = a.width;
-  const da = a.data;
-  const db = b.data;
-  const n = da.length;
-  let x0 = W;
-  let y0 = -1;
-  let x1 = -1;
-  let y1 = -1;
-  const visit = (i: number): void => {
-    if ((da[i] === 0) === (db[i] === 0)) return;
-    const y = (i / W) | 0;
-    const x = i - y * W;
-    if (x < x0) x0 = x;
-    if (x > x1) x1 = x;
-    if (y0 < 0) y0 = y;
-    y1 = y;
-  };
-  let i = 0;
-  if (da.byteOffset % 4 === 0 && db.byteOffset % 4 === 0) {
-    // Identical 4-byte words cannot disagree; most of an image is background in both masks.
-    const wa = new Uint32Array(da.buffer, da.byteOffset, n >> 2);
-    const wb = new Uint32Array(db.buffer, db.byteOffset, n >> 2);
-    for (let k = 0; k < wa.length; k++) {
-      if (wa[k] === wb[k]) continue;
-      const base = k << 2;
-      visit(base);
-      visit(base + 1);
-      visit(base + 2);
-      visit(base + 3);
-    }
-    i = wa.length << 2;
-  }
-  for (; i < n; i++) visit(i);
-  return y0 < 0 ? null : [x0, y0, x1, y1];
 }
 
 /** Dice of two masks of one size; 1 when both are empty (nothing to find, nothing found). */

@@ -5,12 +5,7 @@
  * SAM's predictor does, batches decoder calls across concurrent requests, and post-processes the outputs.
  */
 import { createHash } from 'node:crypto';
-import {
-  EVERYTHING_DEFAULTS,
-  filterEverythingMasks,
-  gridPoints,
-  stabilityScore,
-} from '../core/everything.ts';
+import { EVERYTHING_DEFAULTS, everythingOnGrid, stabilityScore } from '../core/everything.ts';
 import { maskArea, type BinaryMask } from '../core/mask.ts';
 import type { Raster } from '../core/raster.ts';
 import type {
@@ -452,8 +447,8 @@ export class SamSession implements Segmenter {
   }
 
   /**
-   * SAM's automatic mask generator on a cached embedding: prompts a regular grid one point at a time
-   * (multimask), keeps masks above the predicted-IoU and stability thresholds, then box NMS.
+   * SAM's automatic mask generator on a cached embedding (core/everything's `everythingOnGrid`, the one
+   * implementation the benchmark's S1 uses too), then drops masks under `minMaskRegionArea` pixels.
    */
   async everything(
     embeddingId: string,
@@ -465,32 +460,23 @@ export class SamSession implements Segmenter {
     const meta = this.options.cache.peek(embeddingId);
     if (!meta)
       throw new SessionError('EMBEDDING_NOT_FOUND', `embedding '${embeddingId}' is unknown or expired`);
-    const grid = gridPoints(o.pointsPerSide, meta.meta.width, meta.meta.height);
-    const survivors: MaskCandidate[] = [];
-    let considered = 0;
-    for (let i = 0; i < grid.length; i += o.pointsPerBatch) {
-      options.signal?.throwIfAborted();
-      const batch = grid.slice(i, i + o.pointsPerBatch);
-      const results = await this.decode(
-        embeddingId,
-        batch.map(([x, y]) => ({ points: [{ x, y, label: 1 as const }] })),
-        { multimask: true, stabilityOffset: o.stabilityScoreOffset },
-      );
-      for (const list of results) {
-        for (const c of list) {
-          considered += 1;
-          // Filter per batch as SAM does, so memory holds only survivors.
-          if (c.predictedIou > o.predIouThresh && c.stabilityScore >= o.stabilityScoreThresh)
-            survivors.push(c);
-        }
-      }
-    }
-    const kept = filterEverythingMasks(survivors, {
-      predIouThresh: o.predIouThresh,
-      stabilityScoreThresh: o.stabilityScoreThresh,
-      boxNmsThresh: o.boxNmsThresh,
-    }).filter((c) => maskArea(c.mask) >= o.minMaskRegionArea);
-    return { masks: kept, pointsEvaluated: grid.length, candidatesConsidered: considered };
+    const grid = await everythingOnGrid(
+      (points) =>
+        this.decode(
+          embeddingId,
+          points.map(([x, y]) => ({ points: [{ x, y, label: 1 as const }] })),
+          { multimask: true, stabilityOffset: o.stabilityScoreOffset },
+        ),
+      meta.meta.width,
+      meta.meta.height,
+      o,
+    );
+    const kept = grid.kept.map((k) => k.candidate).filter((c) => maskArea(c.mask) >= o.minMaskRegionArea);
+    return {
+      masks: kept,
+      pointsEvaluated: grid.pointsEvaluated,
+      candidatesConsidered: grid.candidatesConsidered,
+    };
   }
 
   /** Counters: encoder calls, decoder prompt sets and decoder ModelInfer calls. */

@@ -4,6 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
+import { registerDataset } from '../../../gateway/src/bench/datasets/registry.ts';
+import { normalizeConfig } from '../../../gateway/src/bench/runner.ts';
 import { CliError, type CliIo } from '../../../gateway/src/cli/command.ts';
 import {
   createBenchCommand,
@@ -260,4 +262,46 @@ test('progress shows seconds per sample for slow jobs, never 0.0/s', () => {
   assert.equal(formatRate(0.5), '2.0 s/sample');
   assert.equal(formatRate(0), 'rate ?');
   assert.doesNotMatch(formatRate(0.001), /0\.0/);
+});
+
+test('bench run and resume obey MAX_BENCHMARK_JOBS: exit 1 with the reason; resume of all leaves the excess queued', async () => {
+  const db = join(tmp, 'limit.sqlite');
+  const store = new SqliteStore(db);
+  await registerDataset(store, cardiac, { id: 'heart', classes: { '85': 'LV' } });
+  const config = normalizeConfig({ dataset: 'heart', models: ['m'], strategies: ['S5'] });
+  // A job left running by a crashed run, and two queued ones.
+  for (const id of ['crashed', 'queued-a', 'queued-b']) await store.createJob(id, config);
+  await store.setJobStatus('crashed', 'running');
+  await store.close();
+  const saved = process.env.MAX_BENCHMARK_JOBS;
+  process.env.MAX_BENCHMARK_JOBS = '1';
+  try {
+    const refused = capture();
+    const run = ['run', '--dataset', cardiac, '--classes', '85=LV', '--model', 'm', '--strategies', 'S5'];
+    assert.equal(await main(['bench', ...run, '--db', db, '--job', 'new'], refused), 1);
+    assert.match(refused.err, /1 benchmark jobs are running \(limit 1, MAX_BENCHMARK_JOBS\)/);
+    const resumeOne = capture();
+    assert.equal(await main(['bench', 'resume', 'queued-a', '--db', db], resumeOne), 1);
+    assert.match(resumeOne.err, /limit 1, MAX_BENCHMARK_JOBS/);
+    // Resuming every interrupted job: the crashed one counts already and runs; the queued ones wait for it.
+    const all = capture();
+    assert.equal(await bench.run(['resume', '--db', db], all), 0, all.err);
+    assert.match(all.err, /job queued-a stays queued: 1 benchmark jobs are running/);
+    assert.match(all.err, /job queued-b stays queued/);
+    // With the crashed job done, one queued job at a time may run again.
+    const next = capture();
+    assert.equal(await bench.run(['resume', 'queued-a', '--db', db], next), 0, next.err);
+    const check = new SqliteStore(db);
+    try {
+      assert.equal(await check.getJob('new'), undefined, 'the refused run stored no job');
+      assert.equal((await check.getJob('crashed'))?.status, 'completed');
+      assert.equal((await check.getJob('queued-a'))?.status, 'completed');
+      assert.equal((await check.getJob('queued-b'))?.status, 'queued');
+    } finally {
+      await check.close();
+    }
+  } finally {
+    if (saved === undefined) delete process.env.MAX_BENCHMARK_JOBS;
+    else process.env.MAX_BENCHMARK_JOBS = saved;
+  }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { BenchmarkService } from '../../../gateway/src/bench/benchmark-service.ts';
+import { BenchmarkLimitError, BenchmarkService } from '../../../gateway/src/bench/benchmark-service.ts';
 import { SqliteStore } from '../../../gateway/src/store/sqlite/sqlite-store.ts';
 import { normalizeConfig, type BenchmarkEvent } from '../../../gateway/src/bench/runner.ts';
 import { writeSyntheticDataset } from '../../helpers/synthetic-dataset.ts';
@@ -67,6 +67,81 @@ test('service: a job whose replica died with a cancel asked meanwhile ends cance
     assert.equal(h?.jobId, 'orphan', 'the expired lease is taken over');
     assert.equal((await h.done).status, 'cancelled', 'the cancel asked while nobody ran it is honoured');
     assert.equal((await store.getJob('orphan'))?.status, 'cancelled');
+  } finally {
+    await service.drain(true);
+    await store.close();
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('service: MAX_BENCHMARK_JOBS bounds start and resume, with a typed error, until a slot frees', async () => {
+  const synth = writeSyntheticDataset({ images: 3, seed: 11 });
+  const store = new SqliteStore(':memory:');
+  // Slow enough that the first job is still running when the second is asked for, on a busy machine too.
+  const service = new BenchmarkService(store, createFakeSegmenter({ decodeDelayMs: 1000 }), {
+    maxRunningJobs: 1,
+  });
+  try {
+    await service.addDataset(synth.dir, { id: 'lim' });
+    const input = { dataset: 'lim', models: ['m'], strategies: ['S2' as const, 'S5' as const] };
+    const first = await service.start(input, 'first');
+    // Refused while the first is still queued (started, not yet planned) or running.
+    await assert.rejects(service.start(input, 'second'), (err: unknown) => {
+      assert.ok(err instanceof BenchmarkLimitError);
+      assert.equal(err.running, 1);
+      assert.equal(err.limit, 1);
+      assert.match(err.message, /1 benchmark jobs are running \(limit 1, MAX_BENCHMARK_JOBS\)/);
+      return true;
+    });
+    assert.equal(await store.getJob('second'), undefined, 'a refused job is not stored');
+    assert.equal(await service.cancel('first'), true);
+    assert.equal((await first.done).status, 'cancelled');
+    const second = await service.start(input, 'second');
+    // The cancelled first job cannot come back while the second holds the one slot.
+    await assert.rejects(service.resume('first'), BenchmarkLimitError);
+    assert.equal(
+      (await store.getJob('first'))?.status,
+      'cancelled',
+      'a refused resume leaves the job as it was',
+    );
+    assert.equal((await second.done).status, 'completed');
+    assert.equal((await (await service.resume('first')).done).status, 'completed');
+  } finally {
+    await service.drain(true);
+    await store.close();
+    rmSync(synth.dir, { recursive: true, force: true });
+  }
+});
+
+test('service: the sweeper leaves queued jobs queued at MAX_BENCHMARK_JOBS but takes over a dead running one', async () => {
+  const synth = writeSyntheticDataset({ images: 2, seed: 12 });
+  const store = new SqliteStore(':memory:');
+  const service = new BenchmarkService(store, createFakeSegmenter({ decodeDelayMs: 1000 }), {
+    maxRunningJobs: 1,
+  });
+  try {
+    await service.addDataset(synth.dir, { id: 'sweep' });
+    const config = normalizeConfig({ dataset: 'sweep', models: ['m'], strategies: ['S2'] });
+    const busy = await service.start({ dataset: 'sweep', models: ['m'], strategies: ['S2', 'S4'] }, 'busy');
+    // Queued with no holder (a graceful stop checkpointed it), and running under a dead replica's lease.
+    await store.createJob('waiting', config);
+    await store.createJob('orphan', config, { owner: 'elsewhere/1/gone', ttlMs: -1 });
+    await store.setJobStatus('orphan', 'running');
+    const picked = await service.resumeInterrupted();
+    assert.deepEqual(
+      picked.map((h) => h.jobId),
+      ['orphan'],
+      'the orphan counted already; the queued job would be one too many',
+    );
+    assert.equal((await store.getJob('waiting'))?.status, 'queued');
+    await service.cancel('busy');
+    await Promise.all([busy.done, ...picked.map((h) => h.done)]);
+    const later = await service.resumeInterrupted();
+    assert.deepEqual(
+      later.map((h) => h.jobId),
+      ['waiting'],
+    );
+    assert.equal((await later[0].done).status, 'completed');
   } finally {
     await service.drain(true);
     await store.close();

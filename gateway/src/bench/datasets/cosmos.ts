@@ -3,12 +3,9 @@
  * a class map (value to name) and the modality come from `dataset.json` or the caller. An object is every
  * pixel of one class value in one image; objects of 50 pixels or fewer are dropped.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyMask } from '../../core/mask.ts';
 import {
-  datasetName,
-  datasetStats,
   DatasetError,
   objectsOfLabelImage,
   type Dataset,
@@ -16,10 +13,9 @@ import {
   type DatasetObject,
   type DatasetOptions,
   type DatasetProblem,
-  type LoadedImage,
 } from './dataset.ts';
-import { imageSize } from './image-size.ts';
-import { groupByImage, imageStem, labelValues, readRaster } from './read-raster.ts';
+import { assembleDataset, imageSizeOrProblem, isProblem, listImageFiles } from './assemble.ts';
+import { imageStem, labelValues, readRaster } from './read-raster.ts';
 
 /** Scans a COSMOS-layout directory; needs a class map. Bad files land in `problems`, their images excluded. */
 export async function loadCosmosDataset(
@@ -30,8 +26,8 @@ export async function loadCosmosDataset(
   if (Object.keys(classMap).length === 0) {
     throw new DatasetError('BAD_DATASET', `${root}: the COSMOS layout needs a class map (value -> name)`);
   }
-  const imageFiles = await listImages(join(root, 'images'));
-  const labelFiles = await listImages(join(root, 'labels'));
+  const imageFiles = await listImageFiles(join(root, 'images'));
+  const labelFiles = await listImageFiles(join(root, 'labels'));
   const labelByStem = new Map(labelFiles.map((f) => [imageStem(f)!, f]));
   const problems: DatasetProblem[] = [];
   const images: DatasetImage[] = [];
@@ -51,17 +47,15 @@ export async function loadCosmosDataset(
       continue;
     }
     const relLabel = `labels/${labelFile}`;
-    let size: { width: number; height: number };
-    let values: Uint8Array | Uint16Array;
-    let lw: number;
-    let lh: number;
-    try {
-      size = await imageSize(root, join(root, rel));
-    } catch (err) {
-      problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
+    const size = await imageSizeOrProblem(root, rel);
+    if (isProblem(size)) {
+      problems.push(size);
       excluded++;
       continue;
     }
+    let values: Uint8Array | Uint16Array;
+    let lw: number;
+    let lh: number;
     try {
       const label = await readRaster(root, join(root, relLabel));
       values = labelValues(label);
@@ -102,44 +96,16 @@ export async function loadCosmosDataset(
       problems.push({ file: `labels/${f}`, problem: 'label without an image' });
   }
 
-  const modality = options.modality ?? 'unknown';
-  const byImage = new Map(images.map((im) => [im.id, im]));
-  const objectsByImage = groupByImage(objects);
-  return {
-    name: datasetName(root, options),
-    root,
-    layout: 'cosmos',
-    modality,
-    classMap,
-    images,
-    objects,
-    problems,
-    stats: datasetStats(images, objects, dropped, modality, excluded),
-    options,
-    async loadImage(imageId: string): Promise<LoadedImage> {
-      const im = byImage.get(imageId);
-      if (im === undefined)
-        throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
-      const image = await readRaster(root, join(root, im.file));
-      const label = await readRaster(root, join(root, 'labels', labelByStem.get(imageId)!));
-      const values = labelValues(label);
-      const mine = objectsByImage.get(imageId) ?? [];
-      const masks = new Map(mine.map((o) => [o.classValue, emptyMask(im.width, im.height)]));
-      for (let i = 0; i < values.length; i++) {
-        const m = masks.get(values[i]);
-        if (m !== undefined) m.data[i] = 1;
-      }
-      return { image, objects: mine.map((o) => ({ object: o, mask: masks.get(o.classValue)! })) };
-    },
-  };
-}
-
-async function listImages(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    throw new DatasetError('NOT_FOUND', `expected a directory ${dir}`);
-  }
-  return names.filter((n) => imageStem(n) !== undefined).sort();
+  const scan = { classMap, images, objects, dropped, problems, excluded };
+  return assembleDataset(root, options, { layout: 'cosmos', ...scan }, async (im, mine) => {
+    const image = await readRaster(root, join(root, im.file));
+    const label = await readRaster(root, join(root, 'labels', labelByStem.get(im.id)!));
+    const values = labelValues(label);
+    const masks = new Map(mine.map((o) => [o.classValue, emptyMask(im.width, im.height)]));
+    for (let i = 0; i < values.length; i++) {
+      const m = masks.get(values[i]);
+      if (m !== undefined) m.data[i] = 1;
+    }
+    return { image, objects: mine.map((o) => ({ object: o, mask: masks.get(o.classValue)! })) };
+  });
 }

@@ -4,13 +4,10 @@
  * Each mask is one object of the dataset's single class. Masks must be binary, or be read with
  * `maskThreshold` (the grey value above which a pixel is inside) when they are lossy JPEG or greyscale.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BinaryMask } from '../../core/mask.ts';
 import { maskFromImage, MaskFormatError } from '../../imaging/mask-image.ts';
 import {
-  datasetName,
-  datasetStats,
   DatasetError,
   MIN_OBJECT_PIXELS,
   type Dataset,
@@ -20,7 +17,13 @@ import {
   type DatasetProblem,
   type LoadedImage,
 } from './dataset.ts';
-import { imageSize } from './image-size.ts';
+import {
+  assembleDataset,
+  imageSizeOrProblem,
+  isProblem,
+  listImageFiles,
+  objectMaskOrProblem,
+} from './assemble.ts';
 import { imageStem, readRasterWithBytes } from './read-raster.ts';
 
 /** The class value of every object of this layout. */
@@ -55,8 +58,8 @@ async function readPairMask(root: string, file: string, options: DatasetOptions)
 /** Scans an images/ + masks/ directory of same-named pairs. Bad files land in `problems`, their images excluded. */
 export async function loadImagesMasksDataset(root: string, options: DatasetOptions): Promise<Dataset> {
   const name = className(options);
-  const imageFiles = await list(join(root, 'images'));
-  const maskFiles = await list(join(root, 'masks'));
+  const imageFiles = await listImageFiles(join(root, 'images'));
+  const maskFiles = await listImageFiles(join(root, 'masks'));
   const maskOf = new Map<string, string>();
   const problems: DatasetProblem[] = [];
   for (const f of maskFiles) {
@@ -84,82 +87,39 @@ export async function loadImagesMasksDataset(root: string, options: DatasetOptio
       excluded++;
       continue;
     }
-    let size: { width: number; height: number };
-    let mask: BinaryMask;
-    try {
-      size = await imageSize(root, join(root, rel));
-    } catch (err) {
-      problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
+    const size = await imageSizeOrProblem(root, rel);
+    if (isProblem(size)) {
+      problems.push(size);
       excluded++;
       continue;
     }
-    try {
-      mask = await readPairMask(root, join(root, 'masks', maskFile), options);
-    } catch (err) {
-      problems.push({ file: `masks/${maskFile}`, problem: (err as Error).message });
+    const read = await objectMaskOrProblem(root, `masks/${maskFile}`, size, (f) =>
+      readPairMask(root, f, options),
+    );
+    if (isProblem(read)) {
+      problems.push(read);
       excluded++;
       continue;
     }
-    if (mask.width !== size.width || mask.height !== size.height) {
-      problems.push({
-        file: `masks/${maskFile}`,
-        problem: `mask is ${mask.width}x${mask.height} but its image is ${size.width}x${size.height}`,
-      });
-      excluded++;
-      continue;
-    }
-    let pixels = 0;
-    for (let i = 0; i < mask.data.length; i++) pixels += mask.data[i];
     const object: DatasetObject = {
       id: `${id}#${name}`,
       imageId: id,
       classValue: CLASS_VALUE,
       className: name,
-      pixels,
+      pixels: read.pixels,
     };
     images.push({ id, file: rel, width: size.width, height: size.height });
-    if (pixels > MIN_OBJECT_PIXELS) objects.push(object);
+    if (read.pixels > MIN_OBJECT_PIXELS) objects.push(object);
     else dropped.push(object);
   }
-  const modality = options.modality ?? 'unknown';
-  const byImage = new Map(images.map((im) => [im.id, im]));
-  const objectOf = new Map(objects.map((o) => [o.imageId, o]));
-  return {
-    name: datasetName(root, options),
-    root,
-    layout: 'images-masks',
-    modality,
-    classMap: { [CLASS_VALUE]: name },
-    images,
-    objects,
-    problems,
-    stats: datasetStats(images, objects, dropped, modality, excluded),
-    options,
-    async loadImage(imageId: string): Promise<LoadedImage> {
-      const im = byImage.get(imageId);
-      if (im === undefined)
-        throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
-      const { raster: image } = await readRasterWithBytes(root, join(root, im.file));
-      const object = objectOf.get(imageId);
-      const out: LoadedImage['objects'] = [];
-      if (object)
-        out.push({
-          object,
-          mask: await readPairMask(root, join(root, 'masks', maskOf.get(imageId)!), options),
-        });
-      return { image, objects: out };
-    },
-  };
-}
-
-async function list(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    throw new DatasetError('NOT_FOUND', `expected a directory ${dir}`);
-  }
-  return names.filter((n) => imageStem(n) !== undefined).sort();
+  const scan = { classMap: { [CLASS_VALUE]: name }, images, objects, dropped, problems, excluded };
+  return assembleDataset(root, options, { layout: 'images-masks', ...scan }, async (im, mine) => {
+    const { raster: image } = await readRasterWithBytes(root, join(root, im.file));
+    const out: LoadedImage['objects'] = [];
+    for (const object of mine)
+      out.push({ object, mask: await readPairMask(root, join(root, 'masks', maskOf.get(im.id)!), options) });
+    return { image, objects: out };
+  });
 }
 
 /** True when most mask files of `masks/` have the exact name (stem) of an image: this layout, not per-structure. */
@@ -167,8 +127,8 @@ export async function looksLikeImagesMasks(root: string): Promise<boolean> {
   let images: string[];
   let masks: string[];
   try {
-    images = await list(join(root, 'images'));
-    masks = await list(join(root, 'masks'));
+    images = await listImageFiles(join(root, 'images'));
+    masks = await listImageFiles(join(root, 'masks'));
   } catch {
     return false;
   }

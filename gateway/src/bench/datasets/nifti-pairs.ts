@@ -13,8 +13,6 @@ import type { Raster } from '../../core/raster.ts';
 import { decodeNifti, sliceVolume, type NiftiVolume } from '../../imaging/nifti.ts';
 import { applyRange, applyWindow, percentileRange } from '../../imaging/windowing.ts';
 import {
-  datasetName,
-  datasetStats,
   DatasetError,
   MIN_OBJECT_PIXELS,
   objectsOfLabelImage,
@@ -24,9 +22,8 @@ import {
   type DatasetObject,
   type DatasetOptions,
   type DatasetProblem,
-  type LoadedImage,
 } from './dataset.ts';
-import { groupByImage } from './read-raster.ts';
+import { assembleDataset } from './assemble.ts';
 
 /** Default intensity clipping percentiles (MedSAM's and the COSMOS scripts' 0.5-99.5). */
 export const DEFAULT_PERCENTILES: [number, number] = [0.5, 99.5];
@@ -156,8 +153,6 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
     }
   }
 
-  const modality = options.modality ?? 'unknown';
-  const objectsByImage = groupByImage(objects);
   // Slices of one volume are loaded one after another: keep the last decoded pair and its intensity range.
   let cache: { pair: string; image: NiftiVolume; label: NiftiVolume; range: [number, number] } | undefined;
   const volumes = async (pair: { image: string; label: string }): Promise<NonNullable<typeof cache>> => {
@@ -171,21 +166,13 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
     return cache;
   };
 
-  return {
-    name: datasetName(root, options),
+  const scan = { classMap: names, images, objects, dropped, problems, excluded };
+  return assembleDataset(
     root,
-    layout: 'nifti',
-    modality,
-    classMap: names,
-    images,
-    objects,
-    problems,
-    stats: datasetStats(images, objects, dropped, modality, excluded),
-    options: { ...options, axis, percentiles },
-    async loadImage(imageId: string): Promise<LoadedImage> {
-      const ref = slices.get(imageId);
-      if (ref === undefined)
-        throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
+    options,
+    { layout: 'nifti', ...scan, options: { ...options, axis, percentiles } },
+    async (im, mine) => {
+      const ref = slices.get(im.id)!;
       const vols = await volumes(ref.pair);
       const raw = sliceVolume(vols.image, axis, ref.index).raster;
       const grey = options.window
@@ -199,7 +186,6 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
         spacing: raw.spacing,
       };
       const label = sliceVolume(vols.label, axis, ref.index).raster;
-      const mine = objectsByImage.get(imageId) ?? [];
       const masks = new Map(mine.map((o) => [o.classValue, emptyMask(raw.width, raw.height)]));
       for (let i = 0; i < label.data.length; i++) {
         const m = masks.get(label.data[i]);
@@ -207,7 +193,7 @@ export async function loadNiftiDataset(root: string, options: DatasetOptions): P
       }
       return { image, objects: mine.map((o) => ({ object: o, mask: masks.get(o.classValue)! })) };
     },
-  };
+  );
 }
 
 /** Null when every label value is a non-negative integer in the class map (when one is given), else why not. */

@@ -4,13 +4,9 @@
  * matched to the image with the longest name that prefixes it followed by `_`. Each mask file is one object
  * of class `<structure>` (instance `k`); class values number the structures 1.. in sorted order.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BinaryMask } from '../../core/mask.ts';
 import {
-  datasetName,
-  datasetStats,
-  DatasetError,
   MIN_OBJECT_PIXELS,
   type Dataset,
   type DatasetImage,
@@ -19,8 +15,14 @@ import {
   type DatasetProblem,
   type LoadedImage,
 } from './dataset.ts';
-import { imageSize } from './image-size.ts';
-import { groupByImage, imageStem, labelValues, readRaster } from './read-raster.ts';
+import {
+  assembleDataset,
+  imageSizeOrProblem,
+  isProblem,
+  listImageFiles,
+  objectMaskOrProblem,
+} from './assemble.ts';
+import { imageStem, labelValues, readRaster } from './read-raster.ts';
 
 /** The image a mask file belongs to (longest prefix match) and its structure and instance, or a problem. */
 export function matchMaskName(
@@ -47,8 +49,8 @@ interface MaskEntry {
 
 /** Scans a one-mask-per-structure directory. Bad files land in `problems`, their images excluded. */
 export async function loadPerStructureDataset(root: string, options: DatasetOptions): Promise<Dataset> {
-  const imageFiles = await list(join(root, 'images'));
-  const maskFiles = await list(join(root, 'masks'));
+  const imageFiles = await listImageFiles(join(root, 'images'));
+  const maskFiles = await listImageFiles(join(root, 'masks'));
   const imageIds = imageFiles.map((f) => imageStem(f)!);
   const problems: DatasetProblem[] = [];
   const bad = new Set<string>();
@@ -80,36 +82,22 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
       bad.add(id);
       continue;
     }
-    let size: { width: number; height: number };
-    try {
-      size = await imageSize(root, join(root, rel));
-    } catch (err) {
-      problems.push({ file: rel, problem: `unreadable image: ${(err as Error).message}` });
+    const size = await imageSizeOrProblem(root, rel);
+    if (isProblem(size)) {
+      problems.push(size);
       bad.add(id);
       continue;
     }
     const mine: MaskEntry[] = [];
     const mineDropped: DatasetObject[] = [];
     for (const m of masks) {
-      const relMask = `masks/${m.file}`;
-      let mask: BinaryMask;
-      try {
-        mask = await readBinaryMask(root, join(root, relMask));
-      } catch (err) {
-        problems.push({ file: relMask, problem: (err as Error).message });
+      const read = await objectMaskOrProblem(root, `masks/${m.file}`, size, (f) => readBinaryMask(root, f));
+      if (isProblem(read)) {
+        problems.push(read);
         bad.add(id);
         continue;
       }
-      if (mask.width !== size.width || mask.height !== size.height) {
-        problems.push({
-          file: relMask,
-          problem: `mask is ${mask.width}x${mask.height} but its image is ${size.width}x${size.height}`,
-        });
-        bad.add(id);
-        continue;
-      }
-      let pixels = 0;
-      for (let i = 0; i < mask.data.length; i++) pixels += mask.data[i];
+      const pixels = read.pixels;
       const object: DatasetObject = {
         id: `${id}#${m.structure}_${m.instance}`,
         imageId: id,
@@ -126,34 +114,17 @@ export async function loadPerStructureDataset(root: string, options: DatasetOpti
     dropped.push(...mineDropped);
   }
 
-  const modality = options.modality ?? 'unknown';
   const objects = entries.map((e) => e.object);
   const fileOf = new Map(entries.map((e) => [e.object.id, e.file]));
-  const byImage = new Map(images.map((im) => [im.id, im]));
-  const objectsByImage = groupByImage(objects);
-  return {
-    name: datasetName(root, options),
-    root,
-    layout: 'per-structure',
-    modality,
-    classMap,
-    images,
-    objects,
-    problems,
-    stats: datasetStats(images, objects, dropped, modality, bad.size),
-    options,
-    async loadImage(imageId: string): Promise<LoadedImage> {
-      const im = byImage.get(imageId);
-      if (im === undefined)
-        throw new DatasetError('NOT_FOUND', `image '${imageId}' is not in dataset ${root}`);
-      const image = await readRaster(root, join(root, im.file));
-      const out: LoadedImage['objects'] = [];
-      for (const object of objectsByImage.get(imageId) ?? []) {
-        out.push({ object, mask: await readBinaryMask(root, join(root, 'masks', fileOf.get(object.id)!)) });
-      }
-      return { image, objects: out };
-    },
-  };
+  const scan = { classMap, images, objects, dropped, problems, excluded: bad.size };
+  return assembleDataset(root, options, { layout: 'per-structure', ...scan }, async (im, mine) => {
+    const image = await readRaster(root, join(root, im.file));
+    const out: LoadedImage['objects'] = [];
+    for (const object of mine) {
+      out.push({ object, mask: await readBinaryMask(root, join(root, 'masks', fileOf.get(object.id)!)) });
+    }
+    return { image, objects: out };
+  });
 }
 
 /** Reads a {0, 255} mask file (any non-zero value counts as inside; other values than 0/255 are an error). */
@@ -172,14 +143,4 @@ async function readBinaryMask(root: string, file: string): Promise<BinaryMask> {
     data[i] = v === 0 ? 0 : 1;
   }
   return { width: raster.width, height: raster.height, data };
-}
-
-async function list(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    throw new DatasetError('NOT_FOUND', `expected a directory ${dir}`);
-  }
-  return names.filter((n) => imageStem(n) !== undefined).sort();
 }

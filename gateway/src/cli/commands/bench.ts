@@ -8,8 +8,10 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Segmenter } from '../../core/segmenter.ts';
+import type { GatewayConfig } from '../../config.ts';
 import { DatasetError, type DatasetLayout, type DatasetOptions } from '../../bench/datasets/dataset.ts';
 import { registerDataset } from '../../bench/datasets/registry.ts';
+import { BenchmarkLimitError, checkRunningJobLimit } from '../../bench/benchmark-service.ts';
 import type { JobStore } from '../../bench/job-store.ts';
 import { mergeShards, MergeError, type MergeSummary } from '../../bench/merge-shards.ts';
 import { isPostgresUrl, openStore as openStateStore, redact } from '../../store/open-store.ts';
@@ -21,7 +23,6 @@ import { paperFindings } from '../../bench/report/findings.ts';
 import {
   BenchmarkError,
   resumeBenchmark,
-  resumeInterruptedJobs,
   startBenchmark,
   type BenchmarkHandle,
   type JobSummary,
@@ -83,43 +84,36 @@ export type SegmenterFactory = (options: {
   url?: string;
 }) => Promise<{ segmenter: Segmenter; close(): Promise<void> }>;
 
-/**
- * Builds the Segmenter for `bench run|resume`: the SAM session over Triton at `--triton-url` (or TRITON_URL), or over
- * the embedded server started here on the model repository (MODEL_REPOSITORY), exactly as `medseg start` does.
- */
-export const createCliSegmenter: SegmenterFactory = async (options) => {
+/** The gateway configuration from the environment (and `TRITON_URL` from `--triton-url`); CliError if bad. */
+async function cliConfig(url?: string): Promise<GatewayConfig> {
   const { loadConfig, ConfigError } = await import('../../config.ts');
-  const { startInferenceBackend, createLogger } = await import('../../main.ts');
-  const { EmbeddingCache } = await import('../../sam/embedding-cache.ts');
-  const { SamSession } = await import('../../sam/session.ts');
-  let config;
   try {
-    config = loadConfig({
+    return loadConfig({
       ...process.env,
-      ...(options.url ? { TRITON_URL: options.url } : {}),
+      ...(url ? { TRITON_URL: url } : {}),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     });
   } catch (err: unknown) {
     if (err instanceof ConfigError) throw new CliError(err.message);
     throw err;
   }
+}
+
+/**
+ * Builds the Segmenter for `bench run|resume`: the SAM session over Triton at `--triton-url` (or TRITON_URL),
+ * or over the embedded server started here on the model repository (MODEL_REPOSITORY), through the same
+ * inference stack as `medseg start` (main.ts `createInferenceStack`: bounded queue and retries included).
+ */
+export const createCliSegmenter: SegmenterFactory = async (options) => {
+  const config = await cliConfig(options.url);
+  const { createInferenceStack, createLogger } = await import('../../main.ts');
   if (!config.tritonUrl) {
     const { ensureServedModels } = await import('../../models/ensure-models.ts');
     await ensureServedModels(config.modelRepository);
   }
-  const backend = await startInferenceBackend(config, createLogger(config));
   // A benchmark revisits each image once per model and strategy: keep embeddings for the whole run.
-  const cache = new EmbeddingCache({
-    capacityBytes: config.cacheBytes,
-    fp16: config.cacheFp16,
-    ttlMs: 24 * 3600_000,
-  });
-  const segmenter = new SamSession(backend.client, {
-    cache,
-    batchWindowMs: config.batchWindowMs,
-    deadlineMs: config.backendDeadlineMs,
-  });
-  return { segmenter, close: () => backend.close() };
+  const stack = await createInferenceStack(config, createLogger(config), { cacheTtlMs: 24 * 3600_000 });
+  return { segmenter: stack.sam, close: () => stack.close() };
 };
 
 /** Parses `--shard i/N` (0 <= i < N). */
@@ -292,6 +286,7 @@ async function follow(handle: BenchmarkHandle, io: CliIo): Promise<JobSummary> {
 }
 
 function mapError(err: unknown): never {
+  if (err instanceof BenchmarkLimitError) throw new CliError(err.message, EXIT.failure);
   if (err instanceof DatasetError)
     throw new CliError(err.message, err.code === 'NOT_FOUND' ? EXIT.usage : EXIT.usage);
   if (err instanceof BenchmarkError || err instanceof ReportError) throw new CliError(err.message);
@@ -389,6 +384,12 @@ async function runCommand(args: string[], io: CliIo, factory: SegmenterFactory):
       `dataset ${row.id}: ${dataset.stats.images} images, ${dataset.stats.objects} objects, ${dataset.problems.length} problem(s)\n`,
     );
     for (const p of dataset.problems) io.stderr(`  problem: ${p.file}: ${p.problem}\n`);
+    // Refused before a backend starts.
+    await checkRunningJobLimit(
+      store,
+      (await cliConfig()).maxBenchmarkJobs,
+      values.job as string | undefined,
+    ).catch(mapError);
     const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handle: BenchmarkHandle;
@@ -441,13 +442,16 @@ async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactor
   const { values, positionals } = parse(args, { db: { type: 'string' }, url: { type: 'string' } });
   const store = await openStore(values.db as string | undefined);
   try {
+    const limit = (await cliConfig()).maxBenchmarkJobs;
+    // Refused before a backend starts.
+    if (positionals[0]) await checkRunningJobLimit(store, limit, positionals[0]).catch(mapError);
     const { segmenter, close } = await factory({ url: tritonUrl(values) });
     try {
       let handles: BenchmarkHandle[];
       try {
         handles = positionals[0]
           ? [await resumeBenchmark(positionals[0], { store, segmenter })]
-          : await resumeInterruptedJobs({ store, segmenter });
+          : await resumeAdmitted(store, segmenter, limit, io);
       } catch (err) {
         mapError(err);
       }
@@ -461,6 +465,34 @@ async function resumeCommand(args: string[], io: CliIo, factory: SegmenterFactor
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Resumes every job a crash left `running` (never refused: they count already) and, within
+ * MAX_BENCHMARK_JOBS, those left `queued`; a queued job over the limit stays queued, with a line saying so.
+ */
+async function resumeAdmitted(
+  store: JobStore,
+  segmenter: Segmenter,
+  limit: number,
+  io: CliIo,
+): Promise<BenchmarkHandle[]> {
+  const handles: BenchmarkHandle[] = [];
+  for (const j of await store.listJobs('running'))
+    handles.push(await resumeBenchmark(j.id, { store, segmenter }));
+  const admitted: string[] = [];
+  for (const j of await store.listJobs('queued')) {
+    try {
+      await checkRunningJobLimit(store, limit, j.id, admitted);
+    } catch (err: unknown) {
+      if (!(err instanceof BenchmarkLimitError)) throw err;
+      io.stderr(`job ${j.id} stays queued: ${err.message}\n`);
+      continue;
+    }
+    admitted.push(j.id);
+    handles.push(await resumeBenchmark(j.id, { store, segmenter }));
+  }
+  return handles;
 }
 
 async function reportCommand(args: string[], io: CliIo): Promise<number> {

@@ -127,9 +127,7 @@ async function runJob(
 ): Promise<number> {
   const str = (k: string) => values[k] as string | undefined;
   const { loadConfig, ConfigError } = await import('../../config.ts');
-  const { startInferenceBackend, createLogger } = await import('../../main.ts');
-  const { EmbeddingCache } = await import('../../sam/embedding-cache.ts');
-  const { SamSession } = await import('../../sam/session.ts');
+  const { createInferenceStack, createLogger } = await import('../../main.ts');
   const { FineTuneService, FineTuneError } = await import('../../finetune/finetune-service.ts');
   const { registerDataset } = await import('../../bench/datasets/registry.ts');
   let config;
@@ -176,13 +174,12 @@ async function runJob(
     const { ensureServedModels } = await import('../../models/ensure-models.ts');
     await ensureServedModels(config.modelRepository);
   }
-  const backend = await startInferenceBackend(config, createLogger(config));
-  const cache = new EmbeddingCache({ capacityBytes: config.cacheBytes, fp16: false, ttlMs: 24 * 3600_000 });
-  const session = new SamSession(backend.client, {
-    cache,
-    batchWindowMs: config.batchWindowMs,
-    deadlineMs: config.backendDeadlineMs,
+  // The stack `medseg start` runs; training features stay FP32 and live for the whole run.
+  const stack = await createInferenceStack(config, createLogger(config), {
+    cacheFp16: false,
+    cacheTtlMs: 24 * 3600_000,
   });
+  const { sam: session, cache } = stack;
   const service = new FineTuneService({
     jobStore,
     session,
@@ -230,7 +227,7 @@ async function runJob(
   } finally {
     process.removeListener('SIGINT', onSignal);
     await service.drain(true);
-    await backend.close();
+    await stack.close();
   }
 }
 
