@@ -15,6 +15,7 @@ import {
   type BrowserEmbedding,
 } from './browser-decoder.ts';
 import { readPickedFile, fromBase64, type PickedFile } from './image-files.ts';
+import { loadPacsEndpoints, pacsBrowser, type PacsRef } from './pacs-browser.ts';
 import { cssColour, decodeMask, paintMasks, type RleJson } from './overlay.ts';
 
 /** A point prompt in image pixels. */
@@ -188,6 +189,7 @@ function imageInput(): Record<string, unknown> {
           ? { centerWidth: { center: state.centre, width: state.width } }
           : { preset: state.window };
   if (f.kind === 'dicom') return { dicom: { base64: f.base64, ...(window ? { window } : {}) } };
+  if (f.kind === 'pacs' && f.pacs) return { dicomweb: { ...f.pacs, ...(window ? { window } : {}) } };
   if (f.kind === 'nifti')
     return {
       nifti: {
@@ -603,30 +605,55 @@ function exportPng(): void {
   canvas.toBlob((blob) => blob && download(`${baseName()}-labels.png`, blob), 'image/png');
 }
 
-async function exportDicomSeg(): Promise<void> {
+/**
+ * Writes the active object's mask as a DICOM SEG over the open DICOM image: downloaded, or (`store`, for an
+ * image opened from a PACS) stored by STOW-RS on that PACS.
+ */
+async function exportDicomSeg(store = false): Promise<void> {
   const img = state.image;
   const o = activeObject();
   const step = current(o);
   const c = step?.candidates[step.chosen];
-  if (!img || !o || !c || img.file.kind !== 'dicom') return;
-  state.busy = 'Writing the DICOM SEG…';
+  const f = img?.file;
+  if (!img || !o || !c || !f || (f.kind !== 'dicom' && !(f.kind === 'pacs' && f.pacs))) return;
+  if (store && f.kind !== 'pacs') return;
+  state.busy = store ? 'Storing the DICOM SEG on the PACS…' : 'Writing the DICOM SEG…';
   requestUpdate();
   try {
-    const d = await gql<{ exportDicomSeg: { base64: string } }>(
-      `mutation Seg($input: DicomSegExportInput!) { exportDicomSeg(input: $input) { base64 } }`,
+    const source = f.pacs
+      ? {
+          dicomweb: {
+            pacs: f.pacs.pacs,
+            studyUID: f.pacs.studyUID,
+            seriesUID: f.pacs.seriesUID,
+            instanceUIDs: [f.pacs.instanceUID],
+          },
+        }
+      : { dicom: [f.base64] };
+    const d = await gql<{
+      exportDicomSeg: { base64: string; stored: { pacs: string; sopInstanceUID: string } | null };
+    }>(
+      `mutation Seg($input: DicomSegExportInput!) {
+        exportDicomSeg(input: $input) { base64 stored { pacs sopInstanceUID } }
+      }`,
       {
         input: {
-          source: { dicom: [img.file.base64] },
-          masks: [{ sourceIndex: 0, rle: c.rle }],
+          source,
+          masks: [{ sourceIndex: 0, rle: { size: c.rle.size, counts: c.rle.counts } }],
           model: img.model,
-          seg: { label: o.label },
+          seg: { label: o.label, ...(store ? { storeToPacs: true } : {}) },
         },
       },
     );
-    download(
-      `${baseName()}-seg.dcm`,
-      new Blob([fromBase64(d.exportDicomSeg.base64) as BlobPart], { type: 'application/dicom' }),
-    );
+    const stored = d.exportDicomSeg.stored;
+    if (store) {
+      if (!stored) throw new Error('the gateway wrote the SEG but reports no stored instance');
+      state.status = `Stored the SEG on ${stored.pacs} as ${stored.sopInstanceUID}.`;
+    } else
+      download(
+        `${baseName()}-seg.dcm`,
+        new Blob([fromBase64(d.exportDicomSeg.base64) as BlobPart], { type: 'application/dicom' }),
+      );
     state.busy = '';
   } catch (err: unknown) {
     fail(err);
@@ -662,6 +689,15 @@ export async function loadModels(): Promise<void> {
     state.models = [];
   }
   requestUpdate();
+  await loadPacsEndpoints();
+}
+
+/** Opens an instance picked in the PACS browser (the gateway reads it by WADO-RS). */
+function openPacs(ref: PacsRef, name: string): void {
+  state.image = null;
+  state.objects = [];
+  state.window = 'default';
+  void openCurrent({ name, kind: 'pacs', bytes: new Uint8Array(), base64: '', niftiDims: null, pacs: ref });
 }
 
 function promptMarks(): SVGTemplateResult | typeof nothing {
@@ -903,13 +939,26 @@ export function segmentView(update: () => void): TemplateResult {
       <button type="button" id="export-rle" ?disabled=${!img} @click=${exportRle}>Export RLE JSON</button>
       <button type="button" id="export-png" ?disabled=${!img} @click=${exportPng}>Export PNG</button>
       ${
-        img?.file.kind === 'dicom'
+        img?.file.kind === 'dicom' || img?.file.kind === 'pacs'
           ? html`<button type="button" ?disabled=${!step} @click=${() => void exportDicomSeg()}>
               Export DICOM SEG
             </button>`
           : nothing
       }
+      ${
+        img?.file.kind === 'pacs'
+          ? html`<button
+              type="button"
+              id="store-seg"
+              ?disabled=${!step}
+              @click=${() => void exportDicomSeg(true)}
+            >
+              Store SEG to ${img.file.pacs?.pacs}
+            </button>`
+          : nothing
+      }
     </div>
+    ${pacsBrowser(update, openPacs)}
     <p class="status" role="status" aria-live="polite" data-busy=${state.busy ? 'true' : 'false'}>
       ${state.busy || state.status || 'Open an image to start.'}
     </p>

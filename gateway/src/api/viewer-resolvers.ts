@@ -186,7 +186,7 @@ export const viewerResolvers = {
         const found = await pacsCall('QIDO-RS studies', () => client.searchStudies(query));
         return found
           .map((d) => ({
-            studyUid: uidOf(d, '0020000D', 'study'),
+            studyUID: uidOf(d, '0020000D', 'study'),
             patientName: strOf(d, '00100010'),
             patientId: strOf(d, '00100020'),
             studyDate: strOf(d, '00080020'),
@@ -198,17 +198,17 @@ export const viewerResolvers = {
           .sort((a, b) => (b.studyDate ?? '').localeCompare(a.studyDate ?? ''));
       },
     ),
-    pacsSeries: guarded(async (_: unknown, args: { pacs: string; studyUid: string }, ctx: ApiContext) => {
+    pacsSeries: guarded(async (_: unknown, args: { pacs: string; studyUID: string }, ctx: ApiContext) => {
       const client = ctx.services.medical.pacs.client(args.pacs);
       const found = await pacsCall('QIDO-RS series', () =>
-        client.searchSeries(args.studyUid, {
+        client.searchSeries(args.studyUID, {
           includefield: ['SeriesDescription', 'NumberOfSeriesRelatedInstances'],
         }),
       );
       return found
         .map((d) => ({
-          studyUid: args.studyUid,
-          seriesUid: uidOf(d, '0020000E', 'series'),
+          studyUID: args.studyUID,
+          seriesUID: uidOf(d, '0020000E', 'series'),
           modality: strOf(d, '00080060'),
           description: strOf(d, '0008103E'),
           seriesNumber: intOf(d, '00200011'),
@@ -219,22 +219,22 @@ export const viewerResolvers = {
     pacsInstances: guarded(
       async (
         _: unknown,
-        args: { pacs: string; studyUid: string; seriesUid: string; limit?: number | null },
+        args: { pacs: string; studyUID: string; seriesUID: string; limit?: number | null },
         ctx: ApiContext,
       ) => {
         const client = ctx.services.medical.pacs.client(args.pacs);
         const limit = limitOf(args.limit, 5000, 500);
         const found = await pacsCall('QIDO-RS instances', () =>
-          client.searchInstances(args.studyUid, args.seriesUid, {
+          client.searchInstances(args.studyUID, args.seriesUID, {
             limit,
             includefield: ['InstanceNumber', 'Rows', 'Columns'],
           }),
         );
         return found
           .map((d) => ({
-            studyUid: args.studyUid,
-            seriesUid: args.seriesUid,
-            sopInstanceUid: uidOf(d, '00080018', 'instance'),
+            studyUID: args.studyUID,
+            seriesUID: args.seriesUID,
+            instanceUID: uidOf(d, '00080018', 'instance'),
             instanceNumber: intOf(d, '00200013'),
             rows: intOf(d, '00280010'),
             columns: intOf(d, '00280011'),
