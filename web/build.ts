@@ -22,6 +22,11 @@ export const WEB_SRC = fileURLToPath(new URL('./src/', import.meta.url));
 /** Where the built app goes; the gateway serves this folder at `/`. */
 export const WEB_DIST = fileURLToPath(new URL('./dist/', import.meta.url));
 
+/** onnxruntime-web's single-threaded-capable SIMD runtime (the one its `wasm` bundle loads). */
+const ORT_WASM = fileURLToPath(
+  new URL('../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm', import.meta.url),
+);
+
 /** The pages: entry module and HTML shell, by output name. */
 const PAGES = { app: 'index.html', ide: 'ide.html' } as const;
 
@@ -44,6 +49,8 @@ export async function buildWebApp(outDir = WEB_DIST): Promise<void> {
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   for (const html of Object.values(PAGES)) copyFileSync(join(WEB_SRC, html), join(outDir, html));
+  // onnxruntime-web's WebAssembly runtime, fetched by the segment view when it decodes in the browser.
+  copyFileSync(ORT_WASM, join(outDir, 'ort-wasm-simd-threaded.wasm'));
 }
 
 /** A digest of the app's sources and this build script: a dist built from them carries it in `.stamp`. */

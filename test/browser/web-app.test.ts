@@ -225,7 +225,7 @@ describe('web app in Chromium', () => {
 
     const latencies = await page.evaluate(() => window.medsegLatencies);
     console.log(
-      `click-to-overlay (server decoding, reference model): ${latencies.map((m) => Math.round(m)).join(', ')} ms`,
+      `click-to-overlay (reference model, decoded in the browser): ${latencies.map((m) => Math.round(m)).join(', ')} ms`,
     );
     assert.deepEqual(errors, []);
     assertSameOrigin(urls, gw.url);

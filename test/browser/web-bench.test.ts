@@ -110,6 +110,75 @@ describe('benchmarks and models views in Chromium', () => {
     await page.close();
   });
 
+  test('two models of one job side by side: per-target Dice and delta as the API reports them', async () => {
+    // The dataset the first test registered, or registered here when this test runs alone.
+    await gql(
+      gw.url,
+      'mutation { registerDataset(input: { path: "synthetic", id: "synth-models", modality: "MRI" }) { id } }',
+    );
+    const started = await gql<{ startBenchmark: { id: string } }>(
+      gw.url,
+      `mutation { startBenchmark(input: { dataset: "synth-models", models: ["sam_reference", "mobilesam"],
+        strategies: [S2], mode: FAITHFUL }) { id } }`,
+    );
+    assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+    const id = started.data!.startBenchmark.id;
+    const deadline = Date.now() + WAIT_MS;
+    let status = '';
+    while (Date.now() < deadline) {
+      const j = await gql<{ benchmark: { status: string } }>(
+        gw.url,
+        'query ($id: ID!) { benchmark(id: $id) { status } }',
+        { id },
+      );
+      status = j.data!.benchmark.status;
+      if (status === 'completed' || status === 'failed' || status === 'cancelled') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(status, 'completed');
+    const results = await gql<{
+      benchmark: {
+        results: Array<{ model: string; target: string; selection: string; dice: { mean: number | null } }>;
+      };
+    }>(
+      gw.url,
+      'query ($id: ID!) { benchmark(id: $id) { results(scope: "target") { model target selection dice { mean } } } }',
+      { id },
+    );
+    const diceOf = (model: string, target: string, selection: string) =>
+      results.data!.benchmark.results.find(
+        (r) => r.model === model && r.target === target && r.selection === selection,
+      )!.dice.mean!;
+
+    const page = await browser.context.newPage();
+    await page.goto(`${gw.url}/`);
+    await page.click('#tab-bench');
+    await page.waitForSelector(`#jobs tr[data-job="${id}"]`, { timeout: WAIT_MS });
+    await page.check('#cmp-mode-models');
+    await page.selectOption('#cmp-job', id);
+    await page.selectOption('#cmp-model-a', 'sam_reference');
+    await page.selectOption('#cmp-model-b', 'mobilesam');
+    await page.click('#cmp-run');
+    await page.waitForSelector('#comparison tbody tr', { timeout: WAIT_MS });
+    const rows = await page.locator('#comparison tbody tr').all();
+    const targets: string[] = [];
+    for (const row of rows) {
+      const cells = (await row.locator('th, td').allTextContents()).map((t) => t.trim());
+      const [target, models, , selection, a, b, delta] = cells;
+      targets.push(target);
+      assert.equal(models, 'sam_reference vs mobilesam');
+      const da = diceOf('sam_reference', target, selection);
+      const db = diceOf('mobilesam', target, selection);
+      assert.equal(a, da.toFixed(1));
+      assert.equal(b, db.toFixed(1));
+      assert.equal(delta, (db - da >= 0 ? '+' : '') + (db - da).toFixed(1));
+    }
+    // One row per target and selection (the job reports several selections per target).
+    assert.deepEqual([...new Set(targets)].sort(), ['left', 'right']);
+    await page.screenshot({ path: join(TEST_OUTPUT_DIR, 'compare-models.png'), fullPage: true });
+    await page.close();
+  });
+
   test('models view: served models with readiness and profile, cache statistics for admin', async () => {
     const page = await browser.context.newPage();
     await page.goto(`${gw.url}/`);

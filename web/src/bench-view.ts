@@ -1,7 +1,7 @@
 /**
  * The benchmarks view: register a dataset under the gateway's data roots, start a job (models, strategies,
- * mode), follow its progress live over graphql-ws, list jobs, open a job's HTML report, and compare two jobs
- * target by target (Dice and its difference).
+ * mode), follow its progress live over graphql-ws, list jobs, open a job's HTML report, and compare two jobs,
+ * or two models of one job, target by target (Dice and its difference).
  */
 import { html, nothing, type TemplateResult } from 'lit-html';
 import { gql, subscribe } from './api.ts';
@@ -71,7 +71,8 @@ const state = {
   events: new Map<string, number>(),
   watching: new Map<string, () => void>(),
   report: null as null | { id: string; html: string },
-  compare: { a: '', b: '' },
+  /** `jobs`: job A against job B; `models`: model A against model B inside one job. */
+  compare: { mode: 'jobs' as 'jobs' | 'models', a: '', b: '', job: '', modelA: '', modelB: '' },
   comparison: null as null | Array<{
     key: string;
     target: string;
@@ -262,27 +263,32 @@ async function openReport(id: string): Promise<void> {
 }
 
 async function compare(): Promise<void> {
-  const { a, b } = state.compare;
-  if (!a || !b) return;
+  const c = state.compare;
+  const byModels = c.mode === 'models';
+  if (byModels ? !c.job || !c.modelA || !c.modelB : !c.a || !c.b) return;
   try {
     const q =
       'query Cmp($id: ID!) { benchmark(id: $id) { results(scope: "target") { model strategy selection target samples dice { mean std n } } } }';
-    const [ra, rb] = await Promise.all([
-      gql<{ benchmark: { results: Aggregate[] } | null }>(q, { id: a }),
-      gql<{ benchmark: { results: Aggregate[] } | null }>(q, { id: b }),
-    ]);
+    const [ra, rb] = byModels
+      ? await gql<{ benchmark: { results: Aggregate[] } | null }>(q, { id: c.job }).then((r) => [r, r])
+      : await Promise.all([
+          gql<{ benchmark: { results: Aggregate[] } | null }>(q, { id: c.a }),
+          gql<{ benchmark: { results: Aggregate[] } | null }>(q, { id: c.b }),
+        ]);
     const rows = new Map<string, NonNullable<typeof state.comparison>[number]>();
-    const key = (r: Aggregate) => `${r.target}|${r.model}|${r.strategy}|${r.selection}`;
+    // Two models of one job pair up by target, strategy and selection; two jobs also by model.
+    const key = (r: Aggregate) =>
+      `${r.target}|${byModels ? `${c.modelA} vs ${c.modelB}` : r.model}|${r.strategy}|${r.selection}`;
     for (const [side, list] of [
-      ['a', ra.benchmark?.results ?? []],
-      ['b', rb.benchmark?.results ?? []],
+      ['a', (ra.benchmark?.results ?? []).filter((r) => !byModels || r.model === c.modelA)],
+      ['b', (rb.benchmark?.results ?? []).filter((r) => !byModels || r.model === c.modelB)],
     ] as const) {
       for (const r of list) {
         const k = key(r);
         const row = rows.get(k) ?? {
           key: k,
           target: r.target ?? '(all)',
-          model: r.model,
+          model: byModels ? `${c.modelA} vs ${c.modelB}` : r.model,
           strategy: r.strategy,
           selection: r.selection,
           a: null,
@@ -382,28 +388,91 @@ function compareSection(): TemplateResult {
           ${j.id.slice(0, 8)} · ${j.dataset} · ${j.status}
         </option>`,
     );
+  const c = state.compare;
+  const job = state.jobs.find((j) => j.id === c.job);
+  const modelOptions = (selected: string) =>
+    (job?.models ?? []).map((m) => html`<option value=${m} ?selected=${selected === m}>${m}</option>`);
+  const pick = (key: 'a' | 'b' | 'job' | 'modelA' | 'modelB') => (e: Event) => {
+    c[key] = (e.target as HTMLSelectElement).value;
+    if (key === 'job') {
+      // A new job offers its own models: its first two, A and B.
+      const models = state.jobs.find((j) => j.id === c.job)?.models ?? [];
+      [c.modelA, c.modelB] = [models[0] ?? '', models[1] ?? models[0] ?? ''];
+    }
+    requestUpdate();
+  };
   return html`<section aria-labelledby="cmp-title">
-    <h3 id="cmp-title">Compare two jobs</h3>
-    <label
-      >Job A
-      <select id="cmp-a" @change=${(e: Event) => (state.compare.a = (e.target as HTMLSelectElement).value)}>
-        <option value="">–</option>
-        ${options(state.compare.a)}
-      </select></label
-    >
-    <label
-      >Job B
-      <select id="cmp-b" @change=${(e: Event) => (state.compare.b = (e.target as HTMLSelectElement).value)}>
-        <option value="">–</option>
-        ${options(state.compare.b)}
-      </select></label
-    >
+    <h3 id="cmp-title">Compare</h3>
+    <fieldset class="cmp-mode">
+      <legend>What to compare</legend>
+      <label
+        ><input
+          type="radio"
+          name="cmp-mode"
+          id="cmp-mode-jobs"
+          .checked=${c.mode === 'jobs'}
+          @change=${() => ((c.mode = 'jobs'), (state.comparison = null), requestUpdate())}
+        />Two jobs</label
+      >
+      <label
+        ><input
+          type="radio"
+          name="cmp-mode"
+          id="cmp-mode-models"
+          .checked=${c.mode === 'models'}
+          @change=${() => ((c.mode = 'models'), (state.comparison = null), requestUpdate())}
+        />Two models of one job</label
+      >
+    </fieldset>
+    ${
+      c.mode === 'models'
+        ? html`<label
+              >Job
+              <select id="cmp-job" @change=${pick('job')}>
+                <option value="">–</option>
+                ${options(c.job)}
+              </select></label
+            >
+            <label
+              >Model A
+              <select id="cmp-model-a" @change=${pick('modelA')}>
+                ${modelOptions(c.modelA)}
+              </select></label
+            >
+            <label
+              >Model B
+              <select id="cmp-model-b" @change=${pick('modelB')}>
+                ${modelOptions(c.modelB)}
+              </select></label
+            >`
+        : html`<label
+              >Job A
+              <select
+                id="cmp-a"
+                @change=${(e: Event) => (state.compare.a = (e.target as HTMLSelectElement).value)}
+              >
+                <option value="">–</option>
+                ${options(state.compare.a)}
+              </select></label
+            >
+            <label
+              >Job B
+              <select
+                id="cmp-b"
+                @change=${(e: Event) => (state.compare.b = (e.target as HTMLSelectElement).value)}
+              >
+                <option value="">–</option>
+                ${options(state.compare.b)}
+              </select></label
+            >`
+    }
     <button type="button" id="cmp-run" @click=${() => void compare()}>Compare</button>
     ${
       state.comparison
         ? html`<table id="comparison">
             <caption>
               Mean Dice (×100) per target; delta = B − A
+              ${c.mode === 'models' ? `(A: ${c.modelA}, B: ${c.modelB})` : '(A, B: jobs)'}
             </caption>
             <thead>
               <tr>

@@ -4,8 +4,8 @@
  * picker knows its range). Decoding proper happens on the gateway.
  */
 
-/** The kinds of files the segment view opens. */
-export type ImageKind = 'encoded' | 'dicom' | 'nifti';
+/** The kinds of images the segment view opens: files, or (`pacs`) an instance on a configured PACS. */
+export type ImageKind = 'encoded' | 'dicom' | 'nifti' | 'pacs';
 
 /** A file picked by the user. */
 export interface PickedFile {
@@ -15,6 +15,8 @@ export interface PickedFile {
   base64: string;
   /** NIfTI only: voxel dimensions [nx, ny, nz]; null when the header could not be read. */
   niftiDims: [number, number, number] | null;
+  /** `pacs` only: where the instance is (the gateway fetches it by WADO-RS; bytes stay empty). */
+  pacs?: { pacs: string; studyUID: string; seriesUID: string; instanceUID: string };
 }
 
 const startsWith = (b: Uint8Array, sig: number[], at = 0) => sig.every((v, i) => b[at + i] === v);

@@ -6,7 +6,16 @@
  */
 import { html, nothing, svg, type SVGTemplateResult, type TemplateResult } from 'lit-html';
 import { ApiFailure, gql } from './api.ts';
+import {
+  decodeLocally,
+  loadDecoder,
+  loadEmbedding,
+  wasmAvailable,
+  type BrowserDecoder,
+  type BrowserEmbedding,
+} from './browser-decoder.ts';
 import { readPickedFile, fromBase64, type PickedFile } from './image-files.ts';
+import { loadPacsEndpoints, pacsBrowser, type PacsRef } from './pacs-browser.ts';
 import { cssColour, decodeMask, paintMasks, type RleJson } from './overlay.ts';
 
 /** A point prompt in image pixels. */
@@ -36,8 +45,14 @@ interface Candidate {
   predictedIou: number;
   stabilityScore: number;
   area: number;
-  lowResId: string;
+  /** The gateway's low-res handle (server decoding). */
+  lowResId?: string;
+  /** The low-res logits themselves (browser decoding). */
+  lowRes?: Float32Array;
 }
+
+/** Where prompts are decoded. */
+type DecodePath = 'browser' | 'server';
 
 /** The object's state after one prompt: kept in a stack so undo restores it without a request. */
 interface Step {
@@ -116,8 +131,16 @@ const state = {
     button: number;
     shift: boolean;
   },
-  /** Milliseconds from each prompt's pointer release to its overlay on screen (server decoding path). */
+  /** Milliseconds from each prompt's pointer release to its overlay on screen (either path). */
   latencies: [] as number[],
+  /** The same latencies with the path that decoded each prompt. */
+  decodes: [] as Array<{ path: DecodePath; ms: number }>,
+  /** Decode in the browser when it can (the user may turn it off). */
+  preferBrowser: wasmAvailable(),
+  /** The decoder and the open image's embedding in browser memory, when browser decoding is on. */
+  local: null as null | { decoder: BrowserDecoder; embedding: BrowserEmbedding },
+  /** Why prompts are decoded on the gateway although the browser was preferred. */
+  localNote: '',
 };
 
 let requestUpdate: () => void = () => undefined;
@@ -133,6 +156,7 @@ baseCanvas.setAttribute('role', 'img');
 
 // Read by the browser tests and by anyone measuring the app from the console.
 (window as unknown as { medsegLatencies: number[] }).medsegLatencies = state.latencies;
+(window as unknown as { medsegDecodes: typeof state.decodes }).medsegDecodes = state.decodes;
 
 function current(o: SegObject | undefined): Step | undefined {
   return o?.history[o.history.length - 1];
@@ -165,6 +189,7 @@ function imageInput(): Record<string, unknown> {
           ? { centerWidth: { center: state.centre, width: state.width } }
           : { preset: state.window };
   if (f.kind === 'dicom') return { dicom: { base64: f.base64, ...(window ? { window } : {}) } };
+  if (f.kind === 'pacs' && f.pacs) return { dicomweb: { ...f.pacs, ...(window ? { window } : {}) } };
   if (f.kind === 'nifti')
     return {
       nifti: {
@@ -217,6 +242,7 @@ async function openCurrent(file: PickedFile): Promise<void> {
       model: encoded.encodeImage.model,
       image: img,
     };
+    await prepareLocal();
     baseCanvas.width = overlayCanvas.width = r.width;
     baseCanvas.height = overlayCanvas.height = r.height;
     baseCanvas.getContext('2d')!.drawImage(img, 0, 0);
@@ -228,11 +254,14 @@ async function openCurrent(file: PickedFile): Promise<void> {
       // A new window or slice: same pixel grid, new embedding; decode every object's prompts again.
       for (const o of state.objects) {
         const step = current(o);
-        if (step) o.history = [await decodeStep(step.prompts, undefined)];
+        if (step) {
+          const { path: _, ...next } = await decodeStep(step.prompts, undefined);
+          o.history = [next];
+        }
       }
     }
     state.busy = '';
-    state.status = `Encoded with ${state.image.model} (${r.width}×${r.height}); click, shift-click or drag a box.`;
+    state.status = `Encoded with ${state.image.model} (${r.width}×${r.height}); decoding ${state.local ? 'in the browser' : 'on the gateway'}; click, shift-click or drag a box.`;
     paintOverlay();
   } catch (err: unknown) {
     fail(err);
@@ -244,14 +273,71 @@ const SEGMENT = `query Segment($input: SegmentInput!) {
   segment(input: $input) { results { masks { rle { size counts } predictedIou stabilityScore area lowResId } } }
 }`;
 
+/**
+ * Loads the decoder (once per model) and the open image's embedding into the browser when browser decoding
+ * is preferred; any failure leaves decoding on the gateway and says why.
+ */
+async function prepareLocal(): Promise<void> {
+  state.local = null;
+  state.localNote = '';
+  const img = state.image;
+  if (!img || !state.preferBrowser) return;
+  if (!wasmAvailable()) {
+    state.localNote = 'This browser has no WebAssembly: decoding on the gateway.';
+    return;
+  }
+  try {
+    const decoder = await loadDecoder(img.model);
+    if (!decoder) {
+      state.localNote = `The gateway does not offer ${img.model}'s decoder to browsers: decoding on the gateway.`;
+      return;
+    }
+    const embedding = await loadEmbedding(img.embeddingId);
+    if (!embedding) {
+      state.localNote = 'The embedding expired before the browser fetched it: decoding on the gateway.';
+      return;
+    }
+    state.local = { decoder, embedding };
+  } catch (err: unknown) {
+    state.localNote = `Browser decoding failed (${err instanceof Error ? err.message : String(err)}): decoding on the gateway.`;
+  }
+}
+
+/** The path the next prompt takes: the browser needs its decoder and a prior it holds itself. */
+function pathFor(previous: Candidate | undefined): DecodePath {
+  const local = state.local;
+  if (!local || local.embedding.id !== state.image?.embeddingId) return 'server';
+  return previous && !previous.lowRes ? 'server' : 'browser';
+}
+
+/** One decode, in the browser or on the gateway (see pathFor). */
+async function decodeStep(
+  prompts: Prompts,
+  previous: Candidate | undefined,
+): Promise<Step & { path: DecodePath }> {
+  if (pathFor(previous) === 'browser') {
+    const { decoder, embedding } = state.local!;
+    try {
+      const candidates = await decodeLocally(decoder, embedding, prompts, previous?.lowRes);
+      return { prompts, candidates, chosen: 0, path: 'browser' };
+    } catch (err: unknown) {
+      // A decoder this runtime cannot run (an operator it lacks, memory): the gateway decodes from now on.
+      state.local = null;
+      state.localNote = `Browser decoding failed (${err instanceof Error ? err.message : String(err)}): decoding on the gateway.`;
+    }
+  }
+  return { ...(await decodeOnGateway(prompts, previous)), path: 'server' };
+}
+
 /** One decoder call on the cached embedding; re-encodes once when the embedding expired meanwhile. */
-async function decodeStep(prompts: Prompts, previous: Candidate | undefined): Promise<Step> {
+async function decodeOnGateway(prompts: Prompts, previous: Candidate | undefined): Promise<Step> {
   const img = state.image!;
   const set: Record<string, unknown> = {
     points: prompts.points,
     ...(prompts.box ? { box: prompts.box } : {}),
   };
-  if (previous) set.previousMask = { lowResId: previous.lowResId };
+  if (previous)
+    set.previousMask = previous.lowResId ? { lowResId: previous.lowResId } : { rle: previous.rle };
   const run = () =>
     gql<{ segment: { results: Array<{ masks: Candidate[] }> } }>(SEGMENT, {
       input: {
@@ -278,6 +364,7 @@ async function decodeStep(prompts: Prompts, previous: Candidate | undefined): Pr
       { image: imageInput(), model: img.model },
     );
     img.embeddingId = again.encodeImage.id;
+    state.local = null;
     delete set.previousMask;
     data = await run();
   }
@@ -296,7 +383,7 @@ async function prompt(next: Prompts, started: number): Promise<void> {
   state.error = '';
   requestUpdate();
   try {
-    const step = await decodeStep(next, refine);
+    const { path, ...step } = await decodeStep(next, refine);
     o.history.push(step);
     state.busy = '';
     paintOverlay();
@@ -304,7 +391,8 @@ async function prompt(next: Prompts, started: number): Promise<void> {
     await new Promise((r) => requestAnimationFrame(() => r(undefined)));
     const ms = performance.now() - started;
     state.latencies.push(ms);
-    state.status = `Mask updated ${Math.round(ms)} ms after the prompt.`;
+    state.decodes.push({ path, ms });
+    state.status = `Mask updated ${Math.round(ms)} ms after the prompt (decoded ${path === 'browser' ? 'in the browser' : 'on the gateway'}).`;
   } catch (err: unknown) {
     fail(err);
   }
@@ -517,30 +605,55 @@ function exportPng(): void {
   canvas.toBlob((blob) => blob && download(`${baseName()}-labels.png`, blob), 'image/png');
 }
 
-async function exportDicomSeg(): Promise<void> {
+/**
+ * Writes the active object's mask as a DICOM SEG over the open DICOM image: downloaded, or (`store`, for an
+ * image opened from a PACS) stored by STOW-RS on that PACS.
+ */
+async function exportDicomSeg(store = false): Promise<void> {
   const img = state.image;
   const o = activeObject();
   const step = current(o);
   const c = step?.candidates[step.chosen];
-  if (!img || !o || !c || img.file.kind !== 'dicom') return;
-  state.busy = 'Writing the DICOM SEG…';
+  const f = img?.file;
+  if (!img || !o || !c || !f || (f.kind !== 'dicom' && !(f.kind === 'pacs' && f.pacs))) return;
+  if (store && f.kind !== 'pacs') return;
+  state.busy = store ? 'Storing the DICOM SEG on the PACS…' : 'Writing the DICOM SEG…';
   requestUpdate();
   try {
-    const d = await gql<{ exportDicomSeg: { base64: string } }>(
-      `mutation Seg($input: DicomSegExportInput!) { exportDicomSeg(input: $input) { base64 } }`,
+    const source = f.pacs
+      ? {
+          dicomweb: {
+            pacs: f.pacs.pacs,
+            studyUID: f.pacs.studyUID,
+            seriesUID: f.pacs.seriesUID,
+            instanceUIDs: [f.pacs.instanceUID],
+          },
+        }
+      : { dicom: [f.base64] };
+    const d = await gql<{
+      exportDicomSeg: { base64: string; stored: { pacs: string; sopInstanceUID: string } | null };
+    }>(
+      `mutation Seg($input: DicomSegExportInput!) {
+        exportDicomSeg(input: $input) { base64 stored { pacs sopInstanceUID } }
+      }`,
       {
         input: {
-          source: { dicom: [img.file.base64] },
-          masks: [{ sourceIndex: 0, rle: c.rle }],
+          source,
+          masks: [{ sourceIndex: 0, rle: { size: c.rle.size, counts: c.rle.counts } }],
           model: img.model,
-          seg: { label: o.label },
+          seg: { label: o.label, ...(store ? { storeToPacs: true } : {}) },
         },
       },
     );
-    download(
-      `${baseName()}-seg.dcm`,
-      new Blob([fromBase64(d.exportDicomSeg.base64) as BlobPart], { type: 'application/dicom' }),
-    );
+    const stored = d.exportDicomSeg.stored;
+    if (store) {
+      if (!stored) throw new Error('the gateway wrote the SEG but reports no stored instance');
+      state.status = `Stored the SEG on ${stored.pacs} as ${stored.sopInstanceUID}.`;
+    } else
+      download(
+        `${baseName()}-seg.dcm`,
+        new Blob([fromBase64(d.exportDicomSeg.base64) as BlobPart], { type: 'application/dicom' }),
+      );
     state.busy = '';
   } catch (err: unknown) {
     fail(err);
@@ -576,6 +689,15 @@ export async function loadModels(): Promise<void> {
     state.models = [];
   }
   requestUpdate();
+  await loadPacsEndpoints();
+}
+
+/** Opens an instance picked in the PACS browser (the gateway reads it by WADO-RS). */
+function openPacs(ref: PacsRef, name: string): void {
+  state.image = null;
+  state.objects = [];
+  state.window = 'default';
+  void openCurrent({ name, kind: 'pacs', bytes: new Uint8Array(), base64: '', niftiDims: null, pacs: ref });
 }
 
 function promptMarks(): SVGTemplateResult | typeof nothing {
@@ -796,22 +918,58 @@ export function segmentView(update: () => void): TemplateResult {
           ${state.models.map((m) => html`<option value=${m} ?selected=${state.model === m}>${m}</option>`)}
         </select></label
       >
+      <label title="Runs the prompt decoder here with WebAssembly; the gateway encodes the image once"
+        ><input
+          id="decode-browser"
+          type="checkbox"
+          .checked=${state.preferBrowser}
+          @change=${async (e: Event) => {
+            state.preferBrowser = (e.target as HTMLInputElement).checked;
+            state.busy = state.preferBrowser && state.image ? 'Loading the decoder…' : '';
+            requestUpdate();
+            await prepareLocal();
+            state.busy = '';
+            requestUpdate();
+          }}
+        />
+        Decode in the browser</label
+      >
       <button type="button" ?disabled=${!step} @click=${undo} title="z">Undo</button>
       <button type="button" ?disabled=${!step} @click=${resetObject} title="Esc">Reset</button>
       <button type="button" id="export-rle" ?disabled=${!img} @click=${exportRle}>Export RLE JSON</button>
       <button type="button" id="export-png" ?disabled=${!img} @click=${exportPng}>Export PNG</button>
       ${
-        img?.file.kind === 'dicom'
+        img?.file.kind === 'dicom' || img?.file.kind === 'pacs'
           ? html`<button type="button" ?disabled=${!step} @click=${() => void exportDicomSeg()}>
               Export DICOM SEG
             </button>`
           : nothing
       }
+      ${
+        img?.file.kind === 'pacs'
+          ? html`<button
+              type="button"
+              id="store-seg"
+              ?disabled=${!step}
+              @click=${() => void exportDicomSeg(true)}
+            >
+              Store SEG to ${img.file.pacs?.pacs}
+            </button>`
+          : nothing
+      }
     </div>
+    ${pacsBrowser(update, openPacs)}
     <p class="status" role="status" aria-live="polite" data-busy=${state.busy ? 'true' : 'false'}>
       ${state.busy || state.status || 'Open an image to start.'}
     </p>
     ${state.error ? html`<p class="error" role="alert">${state.error}</p>` : nothing}
+    ${
+      img
+        ? html`<p class="hint" id="decode-path" data-path=${state.local ? 'browser' : 'server'}>
+            ${state.local ? `Decoding in the browser (${state.local.decoder.model}).` : state.localNote || 'Decoding on the gateway.'}
+          </p>`
+        : nothing
+    }
     <div class="workspace">
       <div class="stage-wrap">
         ${

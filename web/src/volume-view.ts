@@ -1,8 +1,10 @@
 /**
- * The volume view: open a NIfTI volume, pick the key slice, draw a box and propagate it through the volume
- * (`startVolumeSegmentation`), with the progress bar fed by the `volumeProgress` subscription and a cancel
- * button. Afterwards the slices scroll with their masks, and the label volume downloads as .nii.gz.
+ * The volume view: open a NIfTI volume or the DICOM files of one series, pick the key slice, draw a box and
+ * propagate it through the volume (`startVolumeSegmentation`), with the progress bar fed by the
+ * `volumeProgress` subscription and a cancel button. Afterwards the slices scroll with their masks, the label
+ * volume downloads as .nii.gz, and for a DICOM series the DICOM SEG too.
  */
+import dicomParser from 'dicom-parser';
 import { html, nothing, svg, type TemplateResult } from 'lit-html';
 import { ApiFailure, gql, subscribe } from './api.ts';
 import { fromBase64, readPickedFile, type PickedFile } from './image-files.ts';
@@ -23,6 +25,10 @@ interface SliceMask {
 
 const state = {
   file: null as PickedFile | null,
+  /** A DICOM series: its files in the gateway's slice order (along the slice normal). */
+  series: null as PickedFile[] | null,
+  /** SOP Instance UIDs of the series' files, in slice order. */
+  seriesUids: [] as string[],
   axis: 2,
   slice: 0,
   slices: 0,
@@ -34,6 +40,8 @@ const state = {
   job: null as null | { id: string; status: string; done: number; planned: number; progress: number },
   masks: new Map<number, SliceMask>(),
   nifti: '' as string,
+  /** Base64 DICOM SEG of the propagated masks (DICOM series only). */
+  dicomSeg: '' as string,
   stopped: '' as string,
   /** Progress events received over the subscription. */
   events: 0,
@@ -69,7 +77,11 @@ async function sliceImage(index: number): Promise<HTMLImageElement> {
   if (cached) return cached;
   const d = await gql<{ renderImage: { png: string; width: number; height: number } }>(
     'query Slice($image: ImageInput!) { renderImage(image: $image) { png width height } }',
-    { image: { nifti: { base64: state.file!.base64, axis: state.axis, slice: index } } },
+    {
+      image: state.series
+        ? { dicom: { base64: state.series[index].base64 } }
+        : { nifti: { base64: state.file!.base64, axis: state.axis, slice: index } },
+    },
   );
   const img = new Image();
   img.src = `data:image/png;base64,${d.renderImage.png}`;
@@ -107,16 +119,67 @@ async function showSlice(index: number): Promise<void> {
   requestUpdate();
 }
 
+/**
+ * The slice order the gateway uses for a DICOM series (medical-volume.ts): position along the normal of the
+ * first file's Image Orientation when files carry geometry, else Instance Number, else the given order.
+ */
+function seriesOrder(files: PickedFile[]): Array<{ file: PickedFile; uid: string }> {
+  const nums = (ds: dicomParser.DataSet, tag: string) =>
+    ds
+      .string(tag)
+      ?.split('\\')
+      .map(Number)
+      .filter((v) => Number.isFinite(v));
+  const meta = files.map((f) => {
+    const ds = dicomParser.parseDicom(f.bytes, { untilTag: 'x7fe00010' });
+    const n = ds.string('x00200013');
+    return {
+      uid: ds.string('x00080018') ?? '',
+      iop: nums(ds, 'x00200037'),
+      ipp: nums(ds, 'x00200032'),
+      instance: n !== undefined && n.trim() !== '' ? Number(n) : undefined,
+    };
+  });
+  const iop = meta[0].iop?.length === 6 ? meta[0].iop : undefined;
+  const normal = iop && [
+    iop[1] * iop[5] - iop[2] * iop[4],
+    iop[2] * iop[3] - iop[0] * iop[5],
+    iop[0] * iop[4] - iop[1] * iop[3],
+  ];
+  const key = (i: number): number => {
+    const p = meta[i].ipp;
+    if (normal && p && p.length === 3) return normal[0] * p[0] + normal[1] * p[1] + normal[2] * p[2];
+    return meta[i].instance ?? i;
+  };
+  return files
+    .map((_, i) => i)
+    .sort((a, b) => key(a) - key(b))
+    .map((i) => ({ file: files[i], uid: meta[i].uid }));
+}
+
 async function onFile(ev: Event): Promise<void> {
-  const file = (ev.target as HTMLInputElement).files?.[0];
-  if (!file) return;
+  const list = [...((ev.target as HTMLInputElement).files ?? [])];
+  if (list.length === 0) return;
   try {
-    const picked = await readPickedFile(file);
-    if (picked.kind !== 'nifti' || !picked.niftiDims)
-      throw new Error(`${file.name}: not a readable NIfTI volume`);
+    const picked = await Promise.all(list.map((f) => readPickedFile(f)));
+    const dicoms = picked.filter((p) => p.kind === 'dicom');
+    if (dicoms.length > 0) {
+      if (dicoms.length !== picked.length)
+        throw new Error('a volume is one NIfTI file or the DICOM files of one series, not a mix');
+      resetVolume();
+      const ordered = seriesOrder(dicoms);
+      state.series = ordered.map((o) => o.file);
+      state.seriesUids = ordered.map((o) => o.uid);
+      state.file = state.series[0];
+      state.slices = state.series.length;
+      await showSlice(Math.floor(state.slices / 2));
+      return;
+    }
+    if (picked.length !== 1 || picked[0].kind !== 'nifti' || !picked[0].niftiDims)
+      throw new Error(`${list[0].name}: not a readable NIfTI volume or DICOM series`);
     resetVolume();
-    state.file = picked;
-    state.slices = picked.niftiDims[state.axis];
+    state.file = picked[0];
+    state.slices = picked[0].niftiDims[state.axis];
     await showSlice(Math.floor(state.slices / 2));
   } catch (err: unknown) {
     fail(err);
@@ -132,6 +195,8 @@ function resetVolume(): void {
   state.keySlice = null;
   state.job = null;
   state.nifti = '';
+  state.dicomSeg = '';
+  state.series = null;
   state.stopped = '';
   state.events = 0;
   state.error = '';
@@ -158,10 +223,12 @@ async function propagate(): Promise<void> {
       'mutation Propagate($input: VolumeSegmentInput!) { startVolumeSegmentation(input: $input) { jobId status slicesPlanned } }',
       {
         input: {
-          volume: { nifti: { base64: state.file.base64, axis: state.axis } },
+          volume: state.series
+            ? { dicomSeries: { instances: state.series.map((f) => f.base64) } }
+            : { nifti: { base64: state.file.base64, axis: state.axis } },
           keySlice: state.keySlice ?? state.slice,
           prompt: { box: state.box },
-          outputs: ['NIFTI'],
+          outputs: state.series ? ['NIFTI', 'DICOM_SEG'] : ['NIFTI'],
         },
       },
     );
@@ -206,10 +273,16 @@ async function fetchResult(id: string): Promise<void> {
       volumeJob: {
         status: string;
         error: { code: string; message: string } | null;
-        result: { slices: SliceMask[]; nifti: string | null; stoppedUp: string; stoppedDown: string } | null;
+        result: {
+          slices: SliceMask[];
+          nifti: string | null;
+          dicomSeg: { base64: string } | null;
+          stoppedUp: string;
+          stoppedDown: string;
+        } | null;
       } | null;
     }>(
-      'query VolumeResult($id: ID!) { volumeJob(jobId: $id) { status error { code message } result { slices { slice rle { size counts } area } nifti stoppedUp stoppedDown } } }',
+      'query VolumeResult($id: ID!) { volumeJob(jobId: $id) { status error { code message } result { slices { slice rle { size counts } area } nifti dicomSeg { base64 } stoppedUp stoppedDown } } }',
       { id },
     );
     const j = d.volumeJob;
@@ -219,6 +292,7 @@ async function fetchResult(id: string): Promise<void> {
     if (j.result) {
       for (const s of j.result.slices) state.masks.set(s.slice, s);
       state.nifti = j.result.nifti ?? '';
+      state.dicomSeg = j.result.dicomSeg?.base64 ?? '';
       state.stopped = `stopped up: ${j.result.stoppedUp.toLowerCase()}, down: ${j.result.stoppedDown.toLowerCase()}`;
     }
     await showSlice(state.slice);
@@ -236,14 +310,25 @@ async function cancel(): Promise<void> {
   }
 }
 
-function exportNifti(): void {
-  if (!state.nifti) return;
+function download(base64: string, type: string, name: string): void {
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([fromBase64(state.nifti) as BlobPart], { type: 'application/gzip' }));
-  a.download = `${(state.file?.name ?? 'volume').replace(/\.nii(\.gz)?$/i, '')}-labels.nii.gz`;
+  a.href = URL.createObjectURL(new Blob([fromBase64(base64) as BlobPart], { type }));
+  a.download = name;
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+function baseName(): string {
+  return (state.file?.name ?? 'volume').replace(/\.(nii(\.gz)?|dcm)$/i, '');
+}
+
+function exportNifti(): void {
+  if (state.nifti) download(state.nifti, 'application/gzip', `${baseName()}-labels.nii.gz`);
+}
+
+function exportSeg(): void {
+  if (state.dicomSeg) download(state.dicomSeg, 'application/dicom', `${baseName()}-seg.dcm`);
 }
 
 /** The volume view's template. */
@@ -255,7 +340,13 @@ export function volumeView(update: () => void): TemplateResult {
   return html`<section class="volume" aria-label="Volume">
     <div class="toolbar">
       <label
-        >Open NIfTI volume <input id="volume-file" type="file" accept=".nii,.gz" @change=${onFile}
+        >Open a NIfTI volume or a DICOM series (all its files)
+        <input
+          id="volume-file"
+          type="file"
+          multiple
+          accept=".nii,.gz,.dcm,application/dicom"
+          @change=${onFile}
       /></label>
       ${
         state.file
@@ -284,7 +375,19 @@ export function volumeView(update: () => void): TemplateResult {
               </button>
               <button type="button" id="volume-export" ?disabled=${!state.nifti} @click=${exportNifti}>
                 Export NIfTI labels
-              </button>`
+              </button>
+              ${
+                state.series
+                  ? html`<button
+                      type="button"
+                      id="volume-seg"
+                      ?disabled=${!state.dicomSeg}
+                      @click=${exportSeg}
+                    >
+                      Export DICOM SEG
+                    </button>`
+                  : nothing
+              }`
           : nothing
       }
     </div>
@@ -306,13 +409,14 @@ export function volumeView(update: () => void): TemplateResult {
             ${state.stopped ? `(${state.stopped})` : ''}
           </p>`
         : html`<p class="status" role="status">
-            ${state.file ? 'Draw a box on the key slice, then propagate.' : 'Open a NIfTI volume.'}
+            ${state.file ? 'Draw a box on the key slice, then propagate.' : 'Open a NIfTI volume or a DICOM series.'}
           </p>`
     }
     ${state.error ? html`<p class="error" role="alert">${state.error}</p>` : nothing}
     ${
       state.file && state.width
         ? html`<div
+            data-instance=${state.series ? (state.seriesUids[state.slice] ?? '') : nothing}
             class="stage"
             style=${`width:${Math.max(state.width, 384)}px;aspect-ratio:${state.width}/${state.height}`}
           >

@@ -20,6 +20,7 @@ const TYPES: Readonly<Record<string, string>> = {
   txt: 'text/plain; charset=utf-8',
   png: 'image/png',
   svg: 'image/svg+xml',
+  wasm: 'application/wasm',
 };
 
 /**
@@ -38,6 +39,12 @@ export const WEB_CSP = [
   "form-action 'none'",
   "frame-ancestors 'self'",
 ].join('; ');
+
+/**
+ * The app page's policy: WEB_CSP plus 'wasm-unsafe-eval', which lets onnxruntime-web compile its
+ * WebAssembly runtime (browser decoding) and nothing else; no string is ever evaluated as script.
+ */
+export const APP_CSP = WEB_CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'");
 
 /** Names a request may ask for under /assets/: lower-case words, one dot-separated extension chain. */
 const ASSET_NAME = /^[a-z0-9][a-z0-9-]*(\.[a-z0-9]+)+$/;
@@ -100,7 +107,7 @@ export async function serveWebFile(
   res.writeHead(200, {
     'content-type': type,
     'content-length': body.length,
-    'content-security-policy': WEB_CSP,
+    'content-security-policy': name === 'index.html' ? APP_CSP : WEB_CSP,
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
     // Built files keep their names across builds, so browsers must revalidate rather than cache blindly.

@@ -52,6 +52,12 @@ export const ROLE_TABLE: Readonly<Record<string, Requirement>> = Object.freeze({
   volumeProgress: 'segment',
   pacsEndpoints: 'segment',
   renderImage: 'segment',
+  // The web app's browser decoding and PACS browsing (schema/web.graphql).
+  browserDecoder: 'segment',
+  embeddingTensor: 'segment',
+  pacsStudies: 'segment',
+  pacsSeries: 'segment',
+  pacsInstances: 'segment',
   // The caller's own identity and roles: any credential may see what it is allowed to do.
   viewer: 'authenticated',
   // Benchmark jobs and datasets (schema/benchmark.graphql).
