@@ -6,7 +6,6 @@
 import type { Raster } from '../../core/raster.ts';
 import { decoding } from '../../imaging/image-error.ts';
 import { readMedicalImage, type MedicalImageSource, type WindowSpec } from '../../imaging/medical-image.ts';
-import { decodeNifti, type NiftiVolume } from '../../imaging/nifti.ts';
 import type { WindowPresetName } from '../../imaging/windowing.ts';
 import { decodeBase64 } from '../base64.ts';
 import { pacsCall, type PacsRegistry } from './pacs.ts';
@@ -73,15 +72,6 @@ export function windowSpec(arg: WindowArg | null | undefined): WindowSpec | null
  * `what`; the error table (api/errors.ts) gives them their public codes.
  */
 export const imaging: <T>(what: string, fn: () => T) => T = decoding;
-
-/** Decodes NIfTI bytes within the limits. */
-export function readNiftiVolume(
-  base64: string,
-  limits: Pick<MedicalLimits, 'maxBytes' | 'maxPixels'>,
-): NiftiVolume {
-  const bytes = decodeBase64(base64, limits.maxBytes);
-  return imaging('NIfTI', () => decodeNifti(bytes, { maxVoxels: limits.maxPixels }));
-}
 
 /** One slice of a NIfTI volume as SAM's 8-bit input (spacing [sy, sx] kept). */
 export function readNiftiInput(arg: NiftiArg, limits: MedicalLimits): Raster {

@@ -3,7 +3,7 @@
  * voxels from byte 352, gzip-compressed (https://nifti.nimh.nih.gov/nifti-1/documentation/nifti1fields).
  */
 import { gzipSync } from 'node:zlib';
-import type { LabelVolume } from './volume.ts';
+import type { LabelVolume } from '../../imaging/medical-volume.ts';
 
 const HEADER_BYTES = 348;
 const VOX_OFFSET = 352;

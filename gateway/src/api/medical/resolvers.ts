@@ -19,7 +19,8 @@ import { writeNiftiLabels } from './nifti-writer.ts';
 import { pacsCall } from './pacs.ts';
 import { createLoaders } from '../request-loaders.ts';
 import { exportSeg, type SegOptionsArg } from './seg.ts';
-import { loadVolume, type LoadedVolume, type VolumeArg } from './volume.ts';
+import type { LoadedVolume } from '../../imaging/medical-volume.ts';
+import { loadVolume, type VolumeArg } from './volume.ts';
 import {
   volumeTopic,
   type JobReporter,

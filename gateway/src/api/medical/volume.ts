@@ -1,19 +1,17 @@
 /**
- * Volumes for 3-D propagation: a NIfTI file sliced along one voxel axis, or a DICOM series (Part 10 files or
- * a series fetched by WADO-RS) sorted along the slice normal. Each gives 8-bit slices for SAM (one window for
- * the whole volume), the geometry a label volume needs (dims, spacing, voxel-to-RAS affine), and, for DICOM,
- * the source references a DICOM SEG needs.
+ * The VolumeInput of the GraphQL API mapped to one imaging call: a NIfTI file, DICOM Part 10 files, or a
+ * series fetched by WADO-RS from a configured PACS become bytes, and imaging/medical-volume.ts makes the
+ * volume (8-bit slices, geometry, SEG references) from them.
  */
-import type { BinaryMask } from '../../core/mask.ts';
-import type { Raster } from '../../core/raster.ts';
-import { decodeDicom, type DicomImage } from '../../imaging/dicom.ts';
-import { segSourceFromDicom, type SegPatientStudy, type SegSourceImage } from '../../imaging/dicom-seg.ts';
-import { checkAxis, volumeDisplay, windowChoice, type WindowChoice } from '../../imaging/medical-image.ts';
-import { sliceVolume } from '../../imaging/nifti.ts';
-import { applyRange, minMax, percentileRange, toDisplay8 } from '../../imaging/windowing.ts';
+import { checkAxis } from '../../imaging/medical-image.ts';
+import {
+  readDicomSeriesVolume,
+  readNiftiVolumeSlices,
+  type LoadedVolume,
+} from '../../imaging/medical-volume.ts';
 import { ApiError } from '../errors.ts';
 import { decodeBase64 } from '../base64.ts';
-import { imaging, readNiftiVolume, windowSpec, type MedicalLimits, type WindowArg } from './input.ts';
+import { imaging, windowSpec, type MedicalLimits, type WindowArg } from './input.ts';
 import { pacsCall } from './pacs.ts';
 
 /** VolumeInput: exactly one of a NIfTI file, a list of DICOM files, or a DICOMweb series. */
@@ -21,39 +19,6 @@ export interface VolumeArg {
   nifti?: { base64: string; axis?: number | null } | null;
   dicomSeries?: { instances: string[] } | null;
   dicomweb?: { pacs: string; studyUID: string; seriesUID: string } | null;
-}
-
-/** A voxel label volume in the source's voxel order: `data[x + nx * (y + ny * z)]`. */
-export interface LabelVolume {
-  dims: [number, number, number];
-  /** [dx, dy, dz] in mm. */
-  spacing: [number, number, number];
-  /** 4x4 voxel-to-RAS+ (mm) rows, when the source's orientation is known. */
-  affine?: number[][];
-  data: Uint8Array;
-}
-
-/** The DICOM side of a volume: its slices' SEG references in slice order and where it came from. */
-export interface DicomVolumeSources {
-  sources: SegSourceImage[];
-  context: SegPatientStudy;
-  /** The PACS the series was fetched from, when it was. */
-  pacs?: string;
-}
-
-/** A loaded volume: `depth` slices of `width` x `height`. */
-export interface LoadedVolume {
-  kind: 'nifti' | 'dicom';
-  width: number;
-  height: number;
-  depth: number;
-  /** In-plane spacing [sy, sx] and slice distance, in mm (when known). */
-  spacing?: [number, number, number];
-  /** The 8-bit slice SAM gets (with spacing [sy, sx]). */
-  slice(index: number): Raster;
-  /** Writes per-slice masks (slice index -> mask) into a label volume with value `label`. */
-  labelVolume(masks: ReadonlyMap<number, BinaryMask>, label?: number): LabelVolume;
-  dicom?: DicomVolumeSources;
 }
 
 /** Loads a volume argument within the limits; `window` applies to every slice alike. */
@@ -70,7 +35,8 @@ export async function loadVolume(
     );
   if (arg.nifti) {
     const axis = imaging('NIfTI', () => checkAxis(arg.nifti!.axis));
-    return niftiVolume(arg.nifti.base64, axis, window, limits);
+    const bytes = decodeBase64(arg.nifti.base64, limits.maxBytes);
+    return readNiftiVolumeSlices(bytes, axis, windowSpec(window), limits.maxPixels);
   }
   let files: Uint8Array[];
   let pacs: string | undefined;
@@ -92,185 +58,5 @@ export async function loadVolume(
     if (files.length === 0) throw new ApiError('NOT_FOUND', `series ${ref.seriesUID} has no instances`);
     pacs = ref.pacs;
   }
-  return dicomVolume(files, window, limits, pacs);
-}
-
-function niftiVolume(
-  base64: string,
-  axis: 0 | 1 | 2,
-  window: WindowArg | null | undefined,
-  limits: MedicalLimits,
-): LoadedVolume {
-  const volume = readNiftiVolume(base64, limits);
-  const display = volumeDisplay(
-    volume.data,
-    imaging('window', () => windowChoice(windowSpec(window), { kind: 'min-max' })),
-  );
-  const [nx, ny, nz] = volume.dims;
-  const [width, height] = axis === 2 ? [nx, ny] : axis === 1 ? [nx, nz] : [ny, nz];
-  const [dx, dy, dz] = volume.spacing;
-  const inPlane: [number, number, number] =
-    axis === 2 ? [dy, dx, dz] : axis === 1 ? [dz, dx, dy] : [dz, dy, dx];
-  return {
-    kind: 'nifti',
-    width,
-    height,
-    depth: volume.dims[axis],
-    spacing: inPlane,
-    slice(index) {
-      const { raster, spacing } = imaging('NIfTI', () => sliceVolume(volume, axis, index));
-      return { width, height, channels: 1, data: display(raster.data), spacing };
-    },
-    labelVolume(masks, label = 1) {
-      const data = new Uint8Array(nx * ny * nz);
-      for (const [index, mask] of masks) {
-        for (let v = 0; v < height; v++) {
-          for (let u = 0; u < width; u++) {
-            if (!mask.data[u + width * v]) continue;
-            // the inverse of sliceVolume's indexing for this axis
-            const at =
-              axis === 2
-                ? u + nx * (v + ny * index)
-                : axis === 1
-                  ? u + nx * (index + ny * v)
-                  : index + nx * (u + ny * v);
-            data[at] = label;
-          }
-        }
-      }
-      return {
-        dims: [nx, ny, nz],
-        spacing: [dx, dy, dz],
-        ...(volume.orientationSource !== 'pixdim' ? { affine: volume.affine.map((r) => [...r]) } : {}),
-        data,
-      };
-    },
-  };
-}
-
-const cross = (a: number[], b: number[]): number[] => [
-  a[1] * b[2] - a[2] * b[1],
-  a[2] * b[0] - a[0] * b[2],
-  a[0] * b[1] - a[1] * b[0],
-];
-const dot = (a: number[], b: number[]): number => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-
-function dicomVolume(
-  files: Uint8Array[],
-  window: WindowArg | null | undefined,
-  limits: MedicalLimits,
-  pacs: string | undefined,
-): LoadedVolume {
-  const decoded: DicomImage[] = files.map((bytes, i) =>
-    imaging(`DICOM instance ${i}`, () => decodeDicom(bytes, { maxPixels: limits.maxPixels })),
-  );
-  const first = decoded[0].metadata;
-  const voxels = first.rows * first.columns * decoded.length;
-  if (voxels > limits.maxPixels) {
-    throw new ApiError(
-      'IMAGE_TOO_LARGE',
-      `DICOM series of ${voxels} voxels exceeds the limit of ${limits.maxPixels}`,
-    );
-  }
-  decoded.forEach((d, i) => {
-    const m = d.metadata;
-    if (m.rows !== first.rows || m.columns !== first.columns)
-      throw new ApiError(
-        'BAD_REQUEST',
-        `DICOM instance ${i} is ${m.columns}x${m.rows}, instance 0 is ${first.columns}x${first.rows}`,
-      );
-    if (m.seriesInstanceUid !== first.seriesInstanceUid)
-      throw new ApiError('BAD_REQUEST', `DICOM instance ${i} belongs to another series than instance 0`);
-    if (m.numberOfFrames !== 1 || d.raster.channels !== 1)
-      throw new ApiError(
-        'BAD_REQUEST',
-        `DICOM instance ${i} is not a single-frame grey image; a series volume needs those`,
-      );
-  });
-  // Sort along the slice normal when the geometry is known (PS3.3 C.7.6.2), else by Instance Number.
-  const iop = first.imageOrientationPatient;
-  const normal = iop ? cross(iop.slice(0, 3), iop.slice(3, 6)) : undefined;
-  const order = decoded.map((_, i) => i);
-  const key = (i: number): number => {
-    const p = decoded[i].metadata.imagePositionPatient;
-    if (normal && p) return dot(normal, p);
-    return decoded[i].metadata.instanceNumber ?? i;
-  };
-  order.sort((a, b) => key(a) - key(b));
-  const sorted = order.map((i) => decoded[i]);
-  const sortedFiles = order.map((i) => files[i]);
-  const refs = sortedFiles.map((f, i) => imaging(`DICOM instance ${order[i]}`, () => segSourceFromDicom(f)));
-
-  const choice: WindowChoice = imaging('window', () => windowChoice(windowSpec(window), { kind: 'file' }));
-  let display: (d: DicomImage) => Uint8Array;
-  switch (choice.kind) {
-    case 'file':
-      display = (d) => d.display.data as Uint8Array;
-      break;
-    case 'window':
-    case 'preset':
-      display = (d) => toDisplay8(d.raster.data, choice);
-      break;
-    case 'percentiles':
-    case 'min-max': {
-      const all = new Float32Array(voxels);
-      sorted.forEach((d, k) => all.set(d.raster.data, k * first.rows * first.columns));
-      const [lo, hi] =
-        choice.kind === 'min-max' ? minMax(all) : percentileRange(all, choice.low, choice.high);
-      display = (d) => applyRange(d.raster.data, lo, hi);
-      break;
-    }
-    default: {
-      const never: never = choice;
-      throw new Error(`unknown window choice ${JSON.stringify(never)}`);
-    }
-  }
-
-  const ps = first.pixelSpacing;
-  const positions = sorted.map((d) => d.metadata.imagePositionPatient);
-  let sliceStep: number[] | undefined;
-  if (positions.every((p) => p !== undefined) && sorted.length > 1) {
-    const a = positions[0]!;
-    const b = positions[positions.length - 1]!;
-    sliceStep = [0, 1, 2].map((k) => (b[k] - a[k]) / (sorted.length - 1));
-  } else if (normal && first.sliceThickness) {
-    sliceStep = normal.map((v) => v * first.sliceThickness!);
-  }
-  const sliceDistance = sliceStep
-    ? Math.hypot(sliceStep[0], sliceStep[1], sliceStep[2])
-    : (first.sliceThickness ?? 1);
-  let affine: number[][] | undefined;
-  if (iop && ps && positions[0] && sliceStep) {
-    // Columns advance along IOP's row direction by sx, rows along its column direction by sy (LPS);
-    // NIfTI's world is RAS, so x and y flip sign.
-    const lps = [0, 1, 2].map((k) => [iop[k] * ps[1], iop[3 + k] * ps[0], sliceStep[k], positions[0]![k]]);
-    affine = [lps[0].map((v) => -v), lps[1].map((v) => -v), lps[2], [0, 0, 0, 1]];
-  }
-  const width = first.columns;
-  const height = first.rows;
-  return {
-    kind: 'dicom',
-    width,
-    height,
-    depth: sorted.length,
-    ...(ps ? { spacing: [ps[0], ps[1], sliceDistance] as [number, number, number] } : {}),
-    slice(index) {
-      const d = sorted[index];
-      return { width, height, channels: 1, data: display(d), ...(ps ? { spacing: [ps[0], ps[1]] } : {}) };
-    },
-    labelVolume(masks, label = 1) {
-      const data = new Uint8Array(width * height * sorted.length);
-      for (const [index, mask] of masks) {
-        const base = index * width * height;
-        for (let i = 0; i < width * height; i++) if (mask.data[i]) data[base + i] = label;
-      }
-      return {
-        dims: [width, height, sorted.length],
-        spacing: [ps?.[1] ?? 1, ps?.[0] ?? 1, sliceDistance],
-        ...(affine ? { affine } : {}),
-        data,
-      };
-    },
-    dicom: { sources: refs.map((r) => r.source), context: refs[0].context, ...(pacs ? { pacs } : {}) },
-  };
+  return readDicomSeriesVolume(files, windowSpec(window), limits.maxPixels, pacs);
 }
