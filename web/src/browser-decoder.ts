@@ -9,7 +9,7 @@ import type * as Ort from 'onnxruntime-web/wasm';
 import { stabilityScore } from '../../gateway/src/core/everything.ts';
 import { encodeRle } from '../../gateway/src/core/rle.ts';
 import { mapPointToModel } from '../../gateway/src/core/sam-transform.ts';
-import { fromFp16Array } from '../../gateway/src/inference/tensor-codec.ts';
+import { fromFp16Array } from '../../gateway/src/protocol/tensor-codec.ts';
 import { gql } from './api.ts';
 import { fromBase64 } from './image-files.ts';
 import type { RleJson } from './overlay.ts';
