@@ -414,10 +414,10 @@ export const resolvers = {
     ) => {
       const e = await embeddingFor(ctx, args.image, undefined, args.model);
       await ctx.loaders.model.load(e.model);
-      // The session bounds (overall and per caller) hold across replicas when they share a store.
-      await ctx.services.handles?.checkSessionQuota(callerOf(ctx).id);
       const s = ctx.services.sessions.create(e.model, e.id, e.width, e.height, callerOf(ctx).id);
-      await ctx.services.handles?.pushSession(s);
+      // The session bounds (overall and per caller) hold across replicas when they share a store: the claim
+      // counts and inserts in one step, and drops the session again when a bound is reached.
+      await ctx.services.handles?.claimSession(s);
       return sessionOut(ctx, s);
     },
     addClick: async (

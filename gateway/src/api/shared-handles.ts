@@ -191,25 +191,42 @@ export class SharedHandles {
   }
 
   /**
-   * Session quotas across every replica: LIMIT_EXCEEDED when `owner` holds `maxSessionsPerCaller` open
-   * sessions (checked first: one caller must not use up the shared bound), or when `maxSessions` are open.
+   * Claims a just-created session in the shared store under both session bounds, each counted and inserted in
+   * one step (StateStore.putRecordBounded), so replicas racing for a caller's last slot cannot both take it:
+   * LIMIT_EXCEEDED when `owner` holds `maxSessionsPerCaller` open sessions (checked first: one caller must not
+   * use up the shared bound), or when `maxSessions` are open. A refused session is dropped here as well.
    */
-  async checkSessionQuota(owner: string): Promise<void> {
+  async claimSession(s: AnnotationSessionState): Promise<void> {
+    await this.flush();
     const perCaller = this.deps.maxSessionsPerCaller ?? this.deps.maxSessions;
-    const mine = await this.deps.store.countRecords(OWNER_NS, ownerPrefix(owner));
-    if (mine >= perCaller) {
+    const expiresMs = Date.now() + this.deps.sessionTtlMs;
+    const ownerRecord = ownerKey(s.owner, s.id);
+    const owned = await this.deps.store.putRecordBounded(
+      { namespace: OWNER_NS, key: ownerRecord, value: null, bytes: null, expiresMs },
+      ownerPrefix(s.owner),
+      perCaller,
+    );
+    if (owned === null) {
+      this.deps.sessions.delete(s.id);
       throw new ApiError(
         'LIMIT_EXCEEDED',
-        `this caller holds ${mine} open sessions (limit ${perCaller} per caller); close one first`,
+        `this caller holds ${perCaller} open sessions (limit ${perCaller} per caller); close one first`,
       );
     }
-    const open = await this.deps.store.countRecords('session');
-    if (open >= this.deps.maxSessions) {
+    const version = await this.deps.store.putRecordBounded(
+      { namespace: 'session', key: s.id, value: storedSession(s), bytes: null, expiresMs },
+      '',
+      this.deps.maxSessions,
+    );
+    if (version === null) {
+      this.deps.sessions.delete(s.id);
+      await this.deps.store.deleteRecord(OWNER_NS, ownerRecord);
       throw new ApiError(
         'LIMIT_EXCEEDED',
         `too many open sessions (limit ${this.deps.maxSessions}); close one first`,
       );
     }
+    this.versions.set(s.id, version);
   }
 
   /**
@@ -263,22 +280,7 @@ export class SharedHandles {
   /** Writes a session after a change; CONFLICT when another replica changed it since this one read it. */
   async pushSession(s: AnnotationSessionState): Promise<void> {
     await this.flush();
-    const value: StoredSession = {
-      model: s.model,
-      embeddingId: s.embeddingId,
-      width: s.width,
-      height: s.height,
-      startedAtMs: s.startedAtMs,
-      actions: s.actions,
-      masks: s.masks.map((m) => ({
-        rle: encodeRle(m.mask),
-        predictedIou: m.predictedIou,
-        stabilityScore: m.stabilityScore,
-        index: m.index,
-      })),
-      lowResIds: s.lowResIds,
-      owner: s.owner,
-    };
+    const value = storedSession(s);
     const expected = this.versions.get(s.id) ?? 0;
     const version = await this.deps.store.putRecord(
       { namespace: 'session', key: s.id, value, bytes: null, expiresMs: Date.now() + this.deps.sessionTtlMs },
@@ -318,6 +320,26 @@ export class SharedHandles {
     if (s !== undefined) await this.deps.store.deleteRecord(OWNER_NS, ownerKey(s.owner, id));
     return local || shared;
   }
+}
+
+/** A session as the shared store keeps it (masks as RLE). */
+function storedSession(s: AnnotationSessionState): StoredSession {
+  return {
+    model: s.model,
+    embeddingId: s.embeddingId,
+    width: s.width,
+    height: s.height,
+    startedAtMs: s.startedAtMs,
+    actions: s.actions,
+    masks: s.masks.map((m) => ({
+      rle: encodeRle(m.mask),
+      predictedIou: m.predictedIou,
+      stabilityScore: m.stabilityScore,
+      index: m.index,
+    })),
+    lowResIds: s.lowResIds,
+    owner: s.owner,
+  };
 }
 
 // Record namespace indexing open sessions by owner: keys `<owner>|<session id>`.
