@@ -373,6 +373,34 @@ export function defineStoreSuite(name: string, factory: () => Promise<StoreFacto
       assert.equal(await b.getRecord('session', 'k1'), undefined);
     });
 
+    test("benchmark jobs: replicas racing for a caller's last job slots create exactly the slots left", async () => {
+      const [a, b] = await two();
+      await withDataset(a);
+      await a.createJob('alice-1', config, undefined, 'key:alice', 3);
+      // Eight starts on two replicas race for the two slots left of alice's bound of three.
+      const race = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? a : b).createJob(`alice-r${i}`, config, undefined, 'key:alice', 3),
+        ),
+      );
+      assert.equal(race.filter((r) => r.status === 'fulfilled').length, 2, JSON.stringify(race));
+      for (const r of race)
+        if (r.status === 'rejected') {
+          assert.ok(r.reason instanceof StoreError && r.reason.code === 'LIMIT_EXCEEDED', String(r.reason));
+          assert.match(r.reason.message, /runs 3 benchmark jobs \(limit 3 per caller\)/);
+        }
+      const alices = (await b.listJobs()).filter((j) => j.owner === 'key:alice');
+      assert.equal(alices.length, 3, 'nothing stored for the refused starts');
+      // Another caller has a bound of its own; a finished job frees its slot.
+      await b.createJob('bob-1', config, undefined, 'key:bob', 3);
+      await a.setJobStatus(alices[0].id, 'completed');
+      await b.createJob('alice-again', config, undefined, 'key:alice', 3);
+      await assert.rejects(
+        a.createJob('alice-over', config, undefined, 'key:alice', 3),
+        (e: unknown) => e instanceof StoreError && e.code === 'LIMIT_EXCEEDED',
+      );
+    });
+
     test('bounded records: replicas racing for the last slots of a bound take exactly the slots left', async () => {
       const [a, b] = await two();
       const entry = (key: string, expiresMs: number | null = null) => ({

@@ -199,18 +199,7 @@ export const benchmarkResolvers = {
       return datasetOut(row);
     },
     startBenchmark: async (_: unknown, { input }: { input: StartArgs }, ctx: ApiContext) => {
-      // Read from the shared store: the bounds hold across every replica.
-      const active = (await ctx.services.benchmark.jobs()).filter(
-        (j) => j.status === 'running' || j.status === 'queued',
-      );
       const caller = callerOf(ctx);
-      const mine = active.filter((j) => j.owner === caller.id).length;
-      if (mine >= ctx.services.config.maxJobsPerCaller) {
-        throw new ApiError(
-          'LIMIT_EXCEEDED',
-          `this caller runs ${mine} benchmark jobs (limit ${ctx.services.config.maxJobsPerCaller} per caller); wait or cancel one`,
-        );
-      }
       // MAX_BENCHMARK_JOBS is the service's rule (start and resume alike): BenchmarkLimitError below.
       if ((input.shardIndex == null) !== (input.shardCount == null)) {
         throw new ApiError('BAD_REQUEST', 'give both shardIndex and shardCount, or neither');
@@ -239,7 +228,12 @@ export const benchmarkResolvers = {
         for (const model of distinct)
           if (typeof model === 'string' && /^[\w.-]{1,128}$/.test(model)) await ctx.loaders.model.load(model);
       }
-      const handle = await ctx.services.benchmark.start(bench, undefined, caller.id);
+      const handle = await ctx.services.benchmark.start(
+        bench,
+        undefined,
+        caller.id,
+        ctx.services.config.maxJobsPerCaller,
+      );
       return jobOut(ctx, await job(ctx, handle.jobId));
     },
     cancelBenchmark: async (_: unknown, a: { id: string }, ctx: ApiContext) => {

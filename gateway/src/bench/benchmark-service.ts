@@ -161,7 +161,12 @@ export class BenchmarkService {
    * Starts a job on this replica (owned by `owner`, an API caller's kind:id); throws BenchmarkError for bad
    * input.
    */
-  async start(input: BenchmarkInput, jobId?: string, owner?: string): Promise<BenchmarkHandle> {
+  async start(
+    input: BenchmarkInput,
+    jobId?: string,
+    owner?: string,
+    maxActivePerOwner?: number,
+  ): Promise<BenchmarkHandle> {
     return this.admitted(async () => {
       await checkRunningJobLimit(this.store, this.options.maxRunningJobs);
       return this.track(
@@ -171,6 +176,7 @@ export class BenchmarkService {
           jobId,
           lease: this.lease(),
           ...(owner !== undefined ? { owner } : {}),
+          ...(owner !== undefined && maxActivePerOwner !== undefined ? { maxActivePerOwner } : {}),
         }),
       );
     });

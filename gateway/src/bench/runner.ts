@@ -247,6 +247,8 @@ export interface BenchmarkDeps {
   openDataset?: (id: string) => Promise<Dataset>;
   /** The API caller starting the job (principal kind:id); absent for the CLI. */
   owner?: string;
+  /** Most queued or running jobs `owner` may have (MAX_JOBS_PER_CALLER), checked with the insert. */
+  maxActivePerOwner?: number;
   /**
    * The lease already claimed for the job: the runner renews it, stops (leaving the job to its new holder)
    * when it is lost, and stops `cancelled` when a cancel was requested through the store.
@@ -262,7 +264,7 @@ export async function startBenchmark(input: BenchmarkInput, deps: BenchmarkDeps)
   }
   const jobId = deps.jobId ?? randomUUID();
   try {
-    await deps.store.createJob(jobId, config, deps.lease, deps.owner ?? null);
+    await deps.store.createJob(jobId, config, deps.lease, deps.owner ?? null, deps.maxActivePerOwner);
   } catch (err: unknown) {
     if (err instanceof StoreError && err.code === 'CONFLICT') throw new BenchmarkError(err.message);
     throw err;

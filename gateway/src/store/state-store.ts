@@ -217,13 +217,15 @@ export interface StateStore {
   /**
    * Creates a queued job (StoreError CONFLICT when the id exists), already leased to `lease.owner` when
    * given, so no other replica's sweeper can take it between creation and start. `owner` is the API caller
-   * that started it (none for the CLI).
+   * that started it (none for the CLI). With `maxActivePerOwner`, StoreError LIMIT_EXCEEDED when `owner`
+   * already has that many queued or running jobs: the count and the insert are one step for every replica.
    */
   createJob(
     id: string,
     config: BenchmarkConfig,
     lease?: { owner: string; ttlMs: number },
     owner?: string | null,
+    maxActivePerOwner?: number,
   ): Promise<JobRow>;
   /** A job by id, or undefined. */
   getJob(id: string): Promise<JobRow | undefined>;
@@ -386,4 +388,12 @@ export function checkPayload(channel: string, payload: string): void {
   if (bytes > MAX_PAYLOAD_BYTES) {
     throw new StoreError(`payload of ${bytes} bytes exceeds ${MAX_PAYLOAD_BYTES}`, 'BAD_REQUEST');
   }
+}
+
+/** The refusal of a job over its caller's bound of queued and running benchmark jobs (MAX_JOBS_PER_CALLER). */
+export function activeJobsLimit(running: number, max: number): StoreError {
+  return new StoreError(
+    `this caller runs ${running} benchmark jobs (limit ${max} per caller); wait or cancel one`,
+    'LIMIT_EXCEEDED',
+  );
 }

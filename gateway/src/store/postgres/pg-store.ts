@@ -22,6 +22,7 @@ import {
 import {
   checkPayload,
   sampleKey,
+  activeJobsLimit,
   StoreError,
   type ChannelListener,
   type DatasetRow,
@@ -254,16 +255,33 @@ export class PgStore implements StateStore {
     config: JobRow['config'],
     lease?: { owner: string; ttlMs: number },
     owner: string | null = null,
+    maxActivePerOwner?: number,
   ): Promise<JobRow> {
     const now = new Date().toISOString();
     try {
-      await this.q(
-        `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at,
-           lease_owner, lease_expires_ms, owner)
-         VALUES ($1, $2, $3, 'queued', 0, NULL, $4, $4, $5::text,
-           CASE WHEN $5::text IS NULL THEN NULL ELSE ${NOW_MS} + $6::bigint END, $7::text)`,
-        [id, config.dataset, JSON.stringify(config), now, lease?.owner ?? null, lease?.ttlMs ?? 0, owner],
-      );
+      await this.tx(async (c) => {
+        if (maxActivePerOwner !== undefined) {
+          // A transaction advisory lock per caller makes the count and the insert one step on every replica.
+          await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+            BOUND_LOCK_CLASS,
+            `jobs|${owner}`,
+          ]);
+          const r = await c.query(
+            `SELECT COUNT(*) AS n FROM jobs WHERE owner IS NOT DISTINCT FROM $1::text
+             AND status IN ('queued','running')`,
+            [owner],
+          );
+          const n = num((r.rows[0] as DbRow).n);
+          if (n >= maxActivePerOwner) throw activeJobsLimit(n, maxActivePerOwner);
+        }
+        await c.query(
+          `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at,
+             lease_owner, lease_expires_ms, owner)
+           VALUES ($1, $2, $3, 'queued', 0, NULL, $4, $4, $5::text,
+             CASE WHEN $5::text IS NULL THEN NULL ELSE ${NOW_MS} + $6::bigint END, $7::text)`,
+          [id, config.dataset, JSON.stringify(config), now, lease?.owner ?? null, lease?.ttlMs ?? 0, owner],
+        );
+      });
     } catch (err: unknown) {
       if ((err as { code?: string }).code === '23505')
         throw new StoreError(`job '${id}' already exists`, 'CONFLICT');

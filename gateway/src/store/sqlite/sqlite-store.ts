@@ -24,6 +24,7 @@ import {
 import {
   checkPayload,
   sampleKey,
+  activeJobsLimit,
   StoreError,
   type ChannelListener,
   type DatasetRow,
@@ -143,9 +144,17 @@ export class SqliteStore implements StateStore {
     config: JobRow['config'],
     lease?: { owner: string; ttlMs: number },
     owner: string | null = null,
+    maxActivePerOwner?: number,
   ): Promise<JobRow> {
     const now = new Date().toISOString();
-    try {
+    // Under BEGIN IMMEDIATE (SQLite's write lock) the count and the insert are one step for every process.
+    const create = this.db.transaction((): void => {
+      if (maxActivePerOwner !== undefined) {
+        const r = this.db
+          .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE owner IS ? AND status IN ('queued','running')`)
+          .get(owner) as { n: number };
+        if (r.n >= maxActivePerOwner) throw activeJobsLimit(r.n, maxActivePerOwner);
+      }
       this.db
         .prepare(
           `INSERT INTO jobs (id, dataset_id, config_json, status, total, error, created_at, updated_at,
@@ -162,6 +171,9 @@ export class SqliteStore implements StateStore {
           lease ? this.now() + lease.ttlMs : null,
           owner,
         );
+    });
+    try {
+      create.immediate();
     } catch (err: unknown) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new StoreError(`job '${id}' already exists`, 'CONFLICT');
