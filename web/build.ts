@@ -65,6 +65,8 @@ function sourceStamp(): string {
   };
   walk(WEB_SRC);
   h.update(readFileSync(fileURLToPath(import.meta.url)));
+  // The copied WebAssembly runtime changes with the onnxruntime-web version, not with the app's sources.
+  h.update(readFileSync(new URL('../node_modules/onnxruntime-web/package.json', import.meta.url)));
   return h.digest('hex');
 }
 
