@@ -8,42 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import DataLoader from 'dataloader';
-import type { JobRow } from '../bench/job-store.ts';
-import type { FineTuneJobRow } from '../finetune/finetune-store.ts';
 import type { SamModel } from '../sam/contract.ts';
-import type { EmbeddingInfo, ModelListing } from '../sam/session.ts';
+import type { EmbeddingInfo } from '../sam/session.ts';
 import { callerOf, type Principal } from './auth.ts';
-import type { ApiServices } from './context.ts';
-import { readImageInput, type ImageInputArg } from './image-input.ts';
+import type { ApiServices, ImageKey, RequestLoaders } from './context.ts';
+import { readImageInput } from './image-input.ts';
 import { decodeSlot } from './resolver-kit.ts';
-
-/** An image input and the model to encode it with: the key of {@link RequestLoaders.embeddingByImage}. */
-export interface ImageKey {
-  image: ImageInputArg;
-  /** Model name (the configured default already applied). */
-  model: string;
-}
-
-/** The loaders of one request. */
-export interface RequestLoaders {
-  /** SAM models by name (encoder, decoder, validated profile); rejects with the session's typed error. */
-  model: DataLoader<string, SamModel>;
-  /** Listings of servable models by name (null: not served): every name asked in one operation, one listing. */
-  modelListing: DataLoader<string, ModelListing | null>;
-  /** Embeddings of image inputs: the same image and model read, decoded and encoded once per request. */
-  embeddingByImage: DataLoader<ImageKey, EmbeddingInfo, string>;
-  /** Embeddings by id (null: unknown or expired), shared handles fetched once; primed by image loads. */
-  embeddingById: DataLoader<string, EmbeddingInfo | null>;
-  /** Benchmark jobs by id, null when unknown or not visible to the caller (its owner or an admin). */
-  benchmarkJob: DataLoader<string, JobRow | null>;
-  /** Volume jobs by id (this replica's or the shared store's), null when unknown or another caller's. */
-  volumeJob: DataLoader<
-    string,
-    NonNullable<Awaited<ReturnType<ApiServices['medical']['volumeJobs']['findShared']>>> | null
-  >;
-  /** Fine-tuning jobs by id, null when unknown. */
-  fineTuneJob: DataLoader<string, FineTuneJobRow | null>;
-}
 
 /** DataLoader wants an Error per failed key; anything else thrown is wrapped. */
 function asError(err: unknown): Error {
