@@ -11,7 +11,16 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Segmenter } from '../core/segmenter.ts';
 import type { Dataset, DatasetOptions } from './datasets/dataset.ts';
-import { registerDataset } from './datasets/registry.ts';
+import { openRegisteredDataset, registerDataset } from './datasets/registry.ts';
+import {
+  GALLERY_STRATEGIES,
+  GalleryError,
+  MAX_GALLERY_CASES,
+  rebuildCases,
+  selectGallery,
+  type GalleryCase,
+  type GalleryPick,
+} from './gallery.ts';
 import type { DatasetRow, JobRow, JobStore } from './job-store.ts';
 import { buildReport, type BenchmarkReport } from './report/build-report.ts';
 import { renderReport, type ReportFormat } from './report/render.ts';
@@ -381,6 +390,40 @@ export class BenchmarkService {
   /** The report of a job rendered in a format. */
   async renderReport(jobId: string, format: ReportFormat): Promise<string> {
     return renderReport(await buildReport(this.store, jobId), format);
+  }
+
+  /**
+   * The gallery picks of a job (best, median and worst sample per model x strategy x target), filtered, at
+   * most `limit` of them (1..MAX_GALLERY_CASES); GalleryError for a bad filter or limit.
+   */
+  async galleryPicks(
+    jobId: string,
+    filter: { model?: string; strategy?: string; target?: string; objectId?: string; limit: number },
+  ): Promise<GalleryPick[]> {
+    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_GALLERY_CASES)
+      throw new GalleryError(`limit must be an integer 1..${MAX_GALLERY_CASES}, got ${filter.limit}`);
+    if (filter.strategy !== undefined && !GALLERY_STRATEGIES.includes(filter.strategy))
+      throw new GalleryError(
+        `the gallery shows the prompt strategies ${GALLERY_STRATEGIES.join(', ')}, got '${filter.strategy}'`,
+      );
+    if ((await this.store.getJob(jobId)) === undefined) throw new BenchmarkError(`no job '${jobId}'`);
+    return selectGallery(await this.store.listSamples(jobId))
+      .filter(
+        (p) =>
+          (filter.model === undefined || p.model === filter.model) &&
+          (filter.strategy === undefined || p.strategy === filter.strategy) &&
+          (filter.target === undefined || p.target === filter.target) &&
+          (filter.objectId === undefined || p.sample.objectId === filter.objectId),
+      )
+      .slice(0, filter.limit);
+  }
+
+  /** Re-creates gallery cases of a job: images and ground truth from its dataset, masks from its model. */
+  async galleryCases(jobId: string, picks: readonly GalleryPick[]): Promise<GalleryCase[]> {
+    const job = await this.store.getJob(jobId);
+    if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
+    if (picks.length === 0) return [];
+    return rebuildCases(picks, await openRegisteredDataset(this.store, job.datasetId), this.segmenter);
   }
 
   /** Waits for every job running here to stop (for shutdown), after asking them to cancel when `cancel` is set. */
