@@ -4,12 +4,13 @@
  * again through `segment` give the gallery's Dice; bad arguments are typed errors.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningGateway } from '../../gateway/src/main.ts';
 import { overlapMetrics } from '../../gateway/src/core/metrics.ts';
 import { decodeRle } from '../../gateway/src/core/rle.ts';
+import { reportJob } from '../../gateway/src/bench/report/render.ts';
 import { decodePng } from '../../gateway/src/imaging/decode-png.ts';
 import { errorCode, gql, startTestGateway } from '../helpers/gateway.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
@@ -194,6 +195,59 @@ describe('benchmark gallery API', () => {
       );
       assert.equal(errorCode(bad), 'BAD_REQUEST', JSON.stringify(bad.errors));
       assert.match(bad.errors![0].message, /thumbnail size/);
+    }
+  });
+
+  test('the HTML report inlines the thumbnails; without a segmenter it says why there are none', async () => {
+    const r = await gql<{ benchmark: { report: string } }>(
+      gw.url,
+      `query ($id: ID!) { benchmark(id: $id) { report(format: "html") } }`,
+      { id: jobId },
+    );
+    assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+    const html = r.data!.benchmark.report;
+    assert.match(html, /<h2>Gallery/);
+    const thumbs = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)"/g)];
+    assert.equal(thumbs.length, 12);
+    const first = decodePng(Buffer.from(thumbs[0][1], 'base64'), 1e6);
+    assert.deepEqual([first.width, first.height], [96, 72], 'small images are never enlarged');
+    // The CLI's path: a report rendered from the store alone.
+    const bare = await reportJob(gw.services.benchmark.store, jobId, 'html');
+    assert.match(bare, /No gallery in this report: it was rendered without a segmenter/);
+    assert.doesNotMatch(bare, /<img /);
+  });
+
+  test('a dataset moved away: the report renders without the gallery, the gallery is a typed error', async () => {
+    renameSync(dir, `${dir}-moved`);
+    try {
+      const r = await gql<{ benchmark: { report: string } }>(
+        gw.url,
+        `query ($id: ID!) { benchmark(id: $id) { report(format: "html") } }`,
+        { id: jobId },
+      );
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+      assert.match(r.data!.benchmark.report, /No gallery in this report: its cases could not be re-created/);
+      assert.doesNotMatch(r.data!.benchmark.report, /-moved|medseg-gallery-root/, 'no server path leaks');
+      const g = await gql(
+        gw.url,
+        `query ($id: ID!) { benchmark(id: $id) { gallery(limit: 1) { ranks thumbnail } } }`,
+        {
+          id: jobId,
+        },
+      );
+      assert.ok(errorCode(g), JSON.stringify(g));
+      assert.notEqual(errorCode(g), 'INTERNAL', JSON.stringify(g.errors));
+      // The selection alone needs no dataset.
+      const ranks = await gql(
+        gw.url,
+        `query ($id: ID!) { benchmark(id: $id) { gallery(limit: 1) { ranks } } }`,
+        {
+          id: jobId,
+        },
+      );
+      assert.equal(ranks.errors, undefined, JSON.stringify(ranks.errors));
+    } finally {
+      renameSync(`${dir}-moved`, dir);
     }
   });
 });

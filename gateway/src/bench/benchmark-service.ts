@@ -17,12 +17,13 @@ import {
   GalleryError,
   MAX_GALLERY_CASES,
   rebuildCases,
+  renderThumbnail,
   selectGallery,
   type GalleryCase,
   type GalleryPick,
 } from './gallery.ts';
 import type { DatasetRow, JobRow, JobStore } from './job-store.ts';
-import { buildReport, type BenchmarkReport } from './report/build-report.ts';
+import { buildReport, type BenchmarkReport, type ReportGallery } from './report/build-report.ts';
 import { renderReport, type ReportFormat } from './report/render.ts';
 import {
   BenchmarkError,
@@ -389,7 +390,38 @@ export class BenchmarkService {
 
   /** The report of a job rendered in a format. */
   async renderReport(jobId: string, format: ReportFormat): Promise<string> {
-    return renderReport(await buildReport(this.store, jobId), format);
+    const report = await buildReport(this.store, jobId);
+    if (format === 'html') report.gallery = await this.reportGallery(jobId);
+    return renderReport(report, format);
+  }
+
+  /**
+   * The gallery of an HTML report: at most MAX_GALLERY_CASES cases re-created with this service's segmenter;
+   * a failure (a dataset moved away, a model no longer served) leaves the report without it, saying why.
+   */
+  private async reportGallery(jobId: string): Promise<ReportGallery> {
+    try {
+      const picks = selectGallery(await this.store.listSamples(jobId));
+      const shown = picks.slice(0, MAX_GALLERY_CASES);
+      const cases = await this.galleryCases(jobId, shown);
+      return {
+        of: picks.length,
+        cases: cases.map((c) => ({
+          model: c.pick.model,
+          strategy: c.pick.strategy,
+          target: c.pick.target,
+          ranks: c.pick.ranks,
+          imageId: c.pick.sample.imageId,
+          objectId: c.pick.sample.objectId,
+          dice: c.pick.dice,
+          thumbnail: renderThumbnail(c),
+        })),
+      };
+    } catch (err: unknown) {
+      return {
+        unavailable: `its cases could not be re-created (${err instanceof Error ? err.message : String(err)})`,
+      };
+    }
   }
 
   /**
