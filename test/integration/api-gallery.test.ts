@@ -198,6 +198,29 @@ describe('benchmark gallery API', () => {
     }
   });
 
+  test('one request re-creates at most 60 cases, across aliases and the HTML report', async () => {
+    const aliases = [1, 2, 3, 4, 5, 6].map((k) => `g${k}: gallery { thumbnail(size: 32) }`).join(' ');
+    const r = await gql<{ benchmark: Record<string, Array<{ thumbnail: string }> | null> | null }>(
+      gw.url,
+      `query ($id: ID!) { benchmark(id: $id) { ${aliases} } }`,
+      { id: jobId },
+    );
+    assert.equal(errorCode(r), 'LIMIT_EXCEEDED', JSON.stringify(r.errors));
+    const served = Object.values(r.data?.benchmark ?? {}).flatMap((g) => g ?? []);
+    assert.ok(served.length <= 60, `${served.length} thumbnails`);
+    // A report past the budget renders, without its gallery.
+    const five = [1, 2, 3, 4, 5].map((k) => `g${k}: gallery { thumbnail(size: 32) }`).join(' ');
+    const withReport = await gql<{ benchmark: { report: string } }>(
+      gw.url,
+      `query ($id: ID!) { benchmark(id: $id) { ${five} report(format: "html") } }`,
+      { id: jobId },
+    );
+    const report = withReport.data?.benchmark?.report;
+    if (report !== undefined && report !== null && withReport.errors === undefined)
+      assert.match(report, /re-created its limit of 60 gallery cases/);
+    else assert.equal(errorCode(withReport), 'LIMIT_EXCEEDED', JSON.stringify(withReport.errors));
+  });
+
   test('the HTML report inlines the thumbnails; without a segmenter it says why there are none', async () => {
     const r = await gql<{ benchmark: { report: string } }>(
       gw.url,

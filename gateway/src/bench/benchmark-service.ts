@@ -390,19 +390,36 @@ export class BenchmarkService {
 
   /** The report of a job rendered in a format. */
   async renderReport(jobId: string, format: ReportFormat): Promise<string> {
+    return (await this.renderReportCounted(jobId, format)).text;
+  }
+
+  /**
+   * The report of a job rendered in a format, and how many gallery cases were re-created for it (HTML only):
+   * at most `galleryBudget` (default MAX_GALLERY_CASES), so a caller can bound the work of one request.
+   */
+  async renderReportCounted(
+    jobId: string,
+    format: ReportFormat,
+    galleryBudget: number = MAX_GALLERY_CASES,
+  ): Promise<{ text: string; galleryCases: number }> {
     const report = await buildReport(this.store, jobId);
-    if (format === 'html') report.gallery = await this.reportGallery(jobId);
-    return renderReport(report, format);
+    if (format === 'html') report.gallery = await this.reportGallery(jobId, galleryBudget);
+    const g = report.gallery;
+    return { text: renderReport(report, format), galleryCases: g && 'cases' in g ? g.cases.length : 0 };
   }
 
   /**
    * The gallery of an HTML report: at most MAX_GALLERY_CASES cases re-created with this service's segmenter;
    * a failure (a dataset moved away, a model no longer served) leaves the report without it, saying why.
    */
-  private async reportGallery(jobId: string): Promise<ReportGallery> {
+  private async reportGallery(jobId: string, budget: number): Promise<ReportGallery> {
     try {
       const picks = selectGallery(await this.store.listSamples(jobId));
-      const shown = picks.slice(0, MAX_GALLERY_CASES);
+      const shown = picks.slice(0, Math.min(MAX_GALLERY_CASES, budget));
+      if (shown.length === 0 && picks.length > 0)
+        return {
+          unavailable: `this request re-created its limit of ${MAX_GALLERY_CASES} gallery cases already`,
+        };
       const cases = await this.galleryCases(jobId, shown);
       return {
         of: picks.length,
