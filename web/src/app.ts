@@ -51,6 +51,8 @@ async function start(): Promise<void> {
 
 // A gallery case opens in the segment view, with the job's model and the benchmark's prompt.
 onGalleryOpen((c) => {
+  // The bench view offers the click only to a credential that may segment; this holds if a role was lost.
+  if (!can('segment')) return;
   app.view = 'segment';
   update();
   void openCase(c).then(update);

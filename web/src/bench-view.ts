@@ -332,7 +332,7 @@ async function openGalleryCase(jobId: string, c: GalleryCase): Promise<void> {
   }
 }
 
-function gallerySection(): TemplateResult | typeof nothing {
+function gallerySection(canSegment: boolean): TemplateResult | typeof nothing {
   const g = state.gallery;
   if (!g) return nothing;
   const groups = new Map<string, GalleryCase[]>();
@@ -345,7 +345,12 @@ function gallerySection(): TemplateResult | typeof nothing {
     <p>
       Best, median and worst sample by the deployable Dice for each model, strategy and target: the image, the
       ground-truth contour (green), the predicted mask (orange), positive points (blue), negative points (red)
-      and the box (yellow). Click a case to open it in the segment view with the same prompt.
+      and the box (yellow).
+      ${
+        canSegment
+          ? 'Click a case to open it in the segment view with the same prompt.'
+          : "Opening a case in the segment view needs the key's segment role."
+      }
     </p>
     ${
       g.cases === null
@@ -356,19 +361,30 @@ function gallerySection(): TemplateResult | typeof nothing {
               ([key, cases]) =>
                 html`<div class="gallery-group">
                   <h4>${key}</h4>
-                  ${cases.map(
-                    (c) =>
-                      html`<button
-                        type="button"
-                        class="gallery-case"
-                        data-object=${c.objectId}
-                        data-strategy=${c.strategy}
-                        aria-label=${`Open ${c.ranks.join(' and ')} case ${c.objectId} (${c.strategy}, Dice ${c.dice.toFixed(1)}) in the segment view`}
-                        @click=${() => void openGalleryCase(g.id, c)}
-                      >
-                        <img src=${`data:image/png;base64,${c.thumbnail}`} alt="" />
-                        <span>${c.ranks.join(' / ')} · Dice ${c.dice.toFixed(1)}</span>
-                      </button>`,
+                  ${cases.map((c) =>
+                    !canSegment
+                      ? html`<figure
+                          class="gallery-case"
+                          data-object=${c.objectId}
+                          data-strategy=${c.strategy}
+                        >
+                          <img
+                            src=${`data:image/png;base64,${c.thumbnail}`}
+                            alt=${`${c.ranks.join(' and ')} case ${c.objectId} (${c.strategy}, Dice ${c.dice.toFixed(1)})`}
+                          />
+                          <figcaption>${c.ranks.join(' / ')} · Dice ${c.dice.toFixed(1)}</figcaption>
+                        </figure>`
+                      : html`<button
+                          type="button"
+                          class="gallery-case"
+                          data-object=${c.objectId}
+                          data-strategy=${c.strategy}
+                          aria-label=${`Open ${c.ranks.join(' and ')} case ${c.objectId} (${c.strategy}, Dice ${c.dice.toFixed(1)}) in the segment view`}
+                          @click=${() => void openGalleryCase(g.id, c)}
+                        >
+                          <img src=${`data:image/png;base64,${c.thumbnail}`} alt="" />
+                          <span>${c.ranks.join(' / ')} · Dice ${c.dice.toFixed(1)}</span>
+                        </button>`,
                   )}
                 </div>`,
             )
@@ -754,7 +770,7 @@ export function benchView(update: () => void, can: (field: string) => boolean): 
         : nothing
     }
     <button type="button" @click=${() => void loadBench(update)}>Refresh</button>
-    ${jobsTable()} ${compareSection()} ${gallerySection()}
+    ${jobsTable()} ${compareSection()} ${gallerySection(can('segment'))}
     ${
       state.report
         ? html`<section aria-labelledby="report-title">
