@@ -260,6 +260,7 @@ describe('benchmark gallery API', () => {
       );
       assert.ok(errorCode(g), JSON.stringify(g));
       assert.notEqual(errorCode(g), 'INTERNAL', JSON.stringify(g.errors));
+      assert.doesNotMatch(JSON.stringify(g.errors), /medseg-gallery-root/, 'no server path leaks');
       // The selection alone needs no dataset.
       const ranks = await gql(
         gw.url,
