@@ -134,6 +134,12 @@ describe('web app with API keys', () => {
       await page.locator('#jobs tr[data-status="completed"]').getAttribute('data-events'),
     );
     assert.ok(events >= 1, `progress events over the authenticated WebSocket: ${events}`);
+    // The job's gallery shows its thumbnails, but offers no click into the segment view this key cannot use.
+    const jobId = await page.locator('#jobs tr[data-status="completed"]').first().getAttribute('data-job');
+    await page.click(`button[aria-label="Gallery of job ${jobId!.slice(0, 8)}"]`);
+    await page.waitForSelector('#gallery figure.gallery-case img', { timeout: WAIT_MS });
+    assert.equal(await page.locator('#gallery button.gallery-case').count(), 0);
+    assert.match((await page.locator('#gallery').textContent()) ?? '', /needs the key's segment role/);
     await page.close();
   });
 

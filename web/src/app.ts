@@ -6,8 +6,8 @@
 import { html, nothing, render, type TemplateResult } from 'lit-html';
 import './app.css';
 import { AuthRequired, apiKey, fetchViewer, onAuthRequired, setApiKey, type Viewer } from './api.ts';
-import { loadModels, onSegmentKey, segmentView } from './segment-view.ts';
-import { benchView, loadBench } from './bench-view.ts';
+import { loadModels, onSegmentKey, openCase, segmentView } from './segment-view.ts';
+import { benchView, loadBench, onGalleryOpen } from './bench-view.ts';
 import { loadModelsView, modelsView } from './models-view.ts';
 import { volumeView } from './volume-view.ts';
 
@@ -48,6 +48,15 @@ async function start(): Promise<void> {
   update();
   if (app.needKey) document.getElementById('api-key')?.focus();
 }
+
+// A gallery case opens in the segment view, with the job's model and the benchmark's prompt.
+onGalleryOpen((c) => {
+  // The bench view offers the click only to a credential that may segment; this holds if a role was lost.
+  if (!can('segment')) return;
+  app.view = 'segment';
+  update();
+  void openCase(c).then(update);
+});
 
 onAuthRequired(() => {
   // An expired or revoked key: back to the prompt, keeping whatever the views hold.

@@ -1,7 +1,8 @@
 /**
  * The benchmarks view: register a dataset under the gateway's data roots, start a job (models, strategies,
  * mode), follow its progress live over graphql-ws, list jobs, open a job's HTML report, and compare two jobs,
- * or two models of one job, target by target (Dice and its difference).
+ * or two models of one job, target by target (Dice and its difference), and browse a job's gallery (the best,
+ * median and worst case of each model x strategy x target), a click opening a case in the segment view.
  */
 import { html, nothing, type TemplateResult } from 'lit-html';
 import { gql, subscribe } from './api.ts';
@@ -23,6 +24,28 @@ interface Job {
   error: string | null;
   progress: Progress;
   createdAt: string;
+}
+
+/** A case of a job's gallery as the API gives it. */
+interface GalleryCase {
+  model: string;
+  strategy: string;
+  target: string;
+  ranks: string[];
+  imageId: string;
+  objectId: string;
+  dice: number;
+  prompt: { points: Array<{ x: number; y: number; label: number }>; box: number[] | null };
+  thumbnail: string;
+}
+
+/** What a click on a gallery case hands to the segment view. */
+export interface GalleryOpen {
+  name: string;
+  pngBase64: string;
+  model: string;
+  points: Array<{ x: number; y: number; positive: boolean }>;
+  box: { x0: number; y0: number; x1: number; y1: number } | null;
 }
 
 interface Dataset {
@@ -71,6 +94,7 @@ const state = {
   events: new Map<string, number>(),
   watching: new Map<string, () => void>(),
   report: null as null | { id: string; html: string },
+  gallery: null as null | { id: string; cases: GalleryCase[] | null },
   /** `jobs`: job A against job B; `models`: model A against model B inside one job. */
   compare: { mode: 'jobs' as 'jobs' | 'models', a: '', b: '', job: '', modelA: '', modelB: '' },
   comparison: null as null | Array<{
@@ -262,6 +286,112 @@ async function openReport(id: string): Promise<void> {
   requestUpdate();
 }
 
+let openInSegmentView: (c: GalleryOpen) => void = () => undefined;
+
+/** Sets what a click on a gallery case does (the app switches to the segment view and opens it there). */
+export function onGalleryOpen(open: (c: GalleryOpen) => void): void {
+  openInSegmentView = open;
+}
+
+async function openGallery(id: string): Promise<void> {
+  state.gallery = { id, cases: null };
+  requestUpdate();
+  try {
+    const d = await gql<{ benchmark: { gallery: GalleryCase[] } | null }>(
+      `query Gallery($id: ID!) { benchmark(id: $id) { gallery(limit: 60) {
+        model strategy target ranks imageId objectId dice prompt { points { x y label } box } thumbnail } } }`,
+      { id },
+    );
+    if (state.gallery?.id === id) state.gallery = { id, cases: d.benchmark?.gallery ?? [] };
+  } catch (err: unknown) {
+    state.gallery = null;
+    fail(err);
+  }
+  requestUpdate();
+}
+
+async function openGalleryCase(jobId: string, c: GalleryCase): Promise<void> {
+  try {
+    const d = await gql<{ benchmark: { gallery: Array<{ image: string }> } | null }>(
+      `query GalleryImage($id: ID!, $model: String!, $strategy: Strategy!, $target: String!, $objectId: ID!) {
+        benchmark(id: $id) { gallery(model: $model, strategy: $strategy, target: $target, objectId: $objectId, limit: 1) { image } } }`,
+      { id: jobId, model: c.model, strategy: c.strategy, target: c.target, objectId: c.objectId },
+    );
+    const image = d.benchmark?.gallery[0]?.image;
+    if (!image) throw new Error(`case ${c.objectId} is no longer in the gallery`);
+    const b = c.prompt.box;
+    openInSegmentView({
+      name: `${c.imageId} (${c.strategy} ${c.target} ${c.ranks.join('/')})`,
+      pngBase64: image,
+      model: c.model,
+      points: c.prompt.points.map((p) => ({ x: p.x, y: p.y, positive: p.label === 1 })),
+      box: b ? { x0: b[0], y0: b[1], x1: b[2], y1: b[3] } : null,
+    });
+  } catch (err: unknown) {
+    fail(err);
+  }
+}
+
+function gallerySection(canSegment: boolean): TemplateResult | typeof nothing {
+  const g = state.gallery;
+  if (!g) return nothing;
+  const groups = new Map<string, GalleryCase[]>();
+  for (const c of g.cases ?? []) {
+    const key = `${c.model} · ${c.strategy} · ${c.target}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return html`<section aria-labelledby="gallery-title" id="gallery">
+    <h3 id="gallery-title">Gallery of job ${g.id.slice(0, 8)}</h3>
+    <p>
+      Best, median and worst sample by the deployable Dice for each model, strategy and target: the image, the
+      ground-truth contour (green), the predicted mask (orange), positive points (blue), negative points (red)
+      and the box (yellow).
+      ${
+        canSegment
+          ? 'Click a case to open it in the segment view with the same prompt.'
+          : "Opening a case in the segment view needs the key's segment role."
+      }
+    </p>
+    ${
+      g.cases === null
+        ? html`<p role="status">Re-creating the cases…</p>`
+        : g.cases.length === 0
+          ? html`<p>No case: the job has no successful point or box sample (S2–S6) yet.</p>`
+          : [...groups].map(
+              ([key, cases]) =>
+                html`<div class="gallery-group">
+                  <h4>${key}</h4>
+                  ${cases.map((c) =>
+                    !canSegment
+                      ? html`<figure
+                          class="gallery-case"
+                          data-object=${c.objectId}
+                          data-strategy=${c.strategy}
+                        >
+                          <img
+                            src=${`data:image/png;base64,${c.thumbnail}`}
+                            alt=${`${c.ranks.join(' and ')} case ${c.objectId} (${c.strategy}, Dice ${c.dice.toFixed(1)})`}
+                          />
+                          <figcaption>${c.ranks.join(' / ')} · Dice ${c.dice.toFixed(1)}</figcaption>
+                        </figure>`
+                      : html`<button
+                          type="button"
+                          class="gallery-case"
+                          data-object=${c.objectId}
+                          data-strategy=${c.strategy}
+                          aria-label=${`Open ${c.ranks.join(' and ')} case ${c.objectId} (${c.strategy}, Dice ${c.dice.toFixed(1)}) in the segment view`}
+                          @click=${() => void openGalleryCase(g.id, c)}
+                        >
+                          <img src=${`data:image/png;base64,${c.thumbnail}`} alt="" />
+                          <span>${c.ranks.join(' / ')} · Dice ${c.dice.toFixed(1)}</span>
+                        </button>`,
+                  )}
+                </div>`,
+            )
+    }
+  </section>`;
+}
+
 async function compare(): Promise<void> {
   const c = state.compare;
   const byModels = c.mode === 'models';
@@ -350,6 +480,13 @@ function jobsTable(): TemplateResult {
                 @click=${() => void openReport(j.id)}
               >
                 Report
+              </button>
+              <button
+                type="button"
+                aria-label=${`Gallery of job ${j.id.slice(0, 8)}`}
+                @click=${() => void openGallery(j.id)}
+              >
+                Gallery
               </button>
               ${
                 j.status === 'running' || j.status === 'queued'
@@ -633,7 +770,7 @@ export function benchView(update: () => void, can: (field: string) => boolean): 
         : nothing
     }
     <button type="button" @click=${() => void loadBench(update)}>Refresh</button>
-    ${jobsTable()} ${compareSection()}
+    ${jobsTable()} ${compareSection()} ${gallerySection(can('segment'))}
     ${
       state.report
         ? html`<section aria-labelledby="report-title">

@@ -692,6 +692,31 @@ export async function loadModels(): Promise<void> {
   await loadPacsEndpoints();
 }
 
+/** A benchmark case to open: the image as PNG (base64), the model, and the prompt the benchmark sent. */
+export interface CaseToOpen {
+  name: string;
+  pngBase64: string;
+  model: string;
+  points: PointPrompt[];
+  box: BoxPrompt | null;
+}
+
+/**
+ * Opens a benchmark gallery case: its image with the job's model, then its prompt decoded as if clicked, so
+ * the overlay shows what the benchmark saw and the prompt can be edited from there.
+ */
+export async function openCase(c: CaseToOpen): Promise<void> {
+  state.image = null;
+  state.objects = [];
+  state.window = 'default';
+  state.model = c.model;
+  if (!state.models.includes(c.model)) state.models = [...state.models, c.model];
+  const bytes = Uint8Array.from(atob(c.pngBase64), (ch) => ch.charCodeAt(0));
+  await openCurrent({ name: c.name, kind: 'encoded', bytes, base64: c.pngBase64, niftiDims: null });
+  if (!state.image) return;
+  await prompt({ points: c.points, box: c.box }, performance.now());
+}
+
 /** Opens an instance picked in the PACS browser (the gateway reads it by WADO-RS). */
 function openPacs(ref: PacsRef, name: string): void {
   state.image = null;

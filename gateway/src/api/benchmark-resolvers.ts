@@ -5,6 +5,13 @@
 import type { AggregateRow } from '../bench/aggregate.ts';
 import type { DatasetLayout, DatasetStats } from '../bench/datasets/dataset.ts';
 import type { DatasetRow, JobRow } from '../bench/job-store.ts';
+import {
+  caseImagePng,
+  checkThumbnailSize,
+  MAX_GALLERY_CASES,
+  renderThumbnail,
+  storedPromptSet,
+} from '../bench/gallery.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../bench/report/render.ts';
 import { MAX_MODELS_PER_JOB, type BenchmarkEvent, type BenchmarkInput } from '../bench/runner.ts';
 import { scaledStats } from '../bench/metric-table.ts';
@@ -92,15 +99,92 @@ async function jobOut(ctx: ApiContext, job: JobRow) {
           `format must be one of ${REPORT_FORMATS.join(', ')}, got '${format}'`,
         );
       }
-      // Reports name the dataset's folder; a client sees it relative to the data roots.
-      return scrubServerPaths(
-        await bench.renderReport(job.id, format as ReportFormat),
-        ctx.services.config.dataRoots,
+      // The gallery of an HTML report counts against the request's budget of re-created cases.
+      const out = await bench.renderReportCounted(
+        job.id,
+        format as ReportFormat,
+        MAX_GALLERY_CASES - galleryCasesUsed(ctx),
       );
+      spendGalleryCases(ctx, out.galleryCases);
+      // Reports name the dataset's folder; a client sees it relative to the data roots.
+      return scrubServerPaths(out.text, ctx.services.config.dataRoots);
     },
+    gallery: async (args: {
+      model?: string | null;
+      strategy?: string | null;
+      target?: string | null;
+      objectId?: string | null;
+      limit: number;
+    }) => galleryOut(ctx, job.id, args),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
+}
+
+// Gallery cases re-created per request (reports and gallery fields, every alias and job together): each is an
+// image load and a decode, so one request does at most MAX_GALLERY_CASES of them.
+const galleryUsed = new WeakMap<ApiContext, number>();
+const galleryCasesUsed = (ctx: ApiContext): number => galleryUsed.get(ctx) ?? 0;
+function spendGalleryCases(ctx: ApiContext, n: number): void {
+  const used = galleryCasesUsed(ctx) + n;
+  if (used > MAX_GALLERY_CASES)
+    throw new ApiError(
+      'LIMIT_EXCEEDED',
+      `one request re-creates at most ${MAX_GALLERY_CASES} gallery cases (thumbnails, images, HTML reports together)`,
+    );
+  galleryUsed.set(ctx, used);
+}
+
+async function galleryOut(
+  ctx: ApiContext,
+  jobId: string,
+  args: {
+    model?: string | null;
+    strategy?: string | null;
+    target?: string | null;
+    objectId?: string | null;
+    limit: number;
+  },
+) {
+  const bench = ctx.services.benchmark;
+  const picks = await bench.galleryPicks(jobId, {
+    ...(args.model != null ? { model: args.model } : {}),
+    ...(args.strategy != null ? { strategy: args.strategy } : {}),
+    ...(args.target != null ? { target: args.target } : {}),
+    ...(args.objectId != null ? { objectId: args.objectId } : {}),
+    limit: args.limit,
+  });
+  // Cases are rebuilt once per request, and only when a thumbnail or an image is asked for.
+  let rebuilt: ReturnType<typeof bench.galleryCases> | undefined;
+  const rebuild = () => {
+    if (rebuilt === undefined) {
+      spendGalleryCases(ctx, picks.length);
+      rebuilt = bench.galleryCases(jobId, picks);
+    }
+    return rebuilt;
+  };
+  return picks.map((p, i) => {
+    const prompt = storedPromptSet(p.sample.prompt);
+    return {
+      model: p.model,
+      strategy: p.strategy,
+      target: p.target,
+      ranks: p.ranks,
+      imageId: p.sample.imageId,
+      objectId: p.sample.objectId,
+      dice: p.dice * 100,
+      candidateIndex: p.sample.deployable!.candidateIndex,
+      predictedIou: p.sample.deployable!.predictedIou,
+      groupSize: p.groupSize,
+      groupFailed: p.groupFailed,
+      prompt: { points: prompt.points, box: prompt.box ?? null },
+      thumbnail: async ({ size }: { size: number }) => {
+        checkThumbnailSize(size);
+        return Buffer.from(renderThumbnail((await rebuild())[i], size)).toString('base64');
+      },
+      image: async () => Buffer.from(caseImagePng((await rebuild())[i])).toString('base64'),
+    };
+  });
 }
 
 function eventOut(e: BenchmarkEvent) {

@@ -11,9 +11,19 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Segmenter } from '../core/segmenter.ts';
 import type { Dataset, DatasetOptions } from './datasets/dataset.ts';
-import { registerDataset } from './datasets/registry.ts';
+import { openRegisteredDataset, registerDataset } from './datasets/registry.ts';
+import {
+  GALLERY_STRATEGIES,
+  GalleryError,
+  MAX_GALLERY_CASES,
+  rebuildCases,
+  renderThumbnail,
+  selectGallery,
+  type GalleryCase,
+  type GalleryPick,
+} from './gallery.ts';
 import type { DatasetRow, JobRow, JobStore } from './job-store.ts';
-import { buildReport, type BenchmarkReport } from './report/build-report.ts';
+import { buildReport, type BenchmarkReport, type ReportGallery } from './report/build-report.ts';
 import { renderReport, type ReportFormat } from './report/render.ts';
 import {
   BenchmarkError,
@@ -380,7 +390,89 @@ export class BenchmarkService {
 
   /** The report of a job rendered in a format. */
   async renderReport(jobId: string, format: ReportFormat): Promise<string> {
-    return renderReport(await buildReport(this.store, jobId), format);
+    return (await this.renderReportCounted(jobId, format)).text;
+  }
+
+  /**
+   * The report of a job rendered in a format, and how many gallery cases were re-created for it (HTML only):
+   * at most `galleryBudget` (default MAX_GALLERY_CASES), so a caller can bound the work of one request.
+   */
+  async renderReportCounted(
+    jobId: string,
+    format: ReportFormat,
+    galleryBudget: number = MAX_GALLERY_CASES,
+  ): Promise<{ text: string; galleryCases: number }> {
+    const report = await buildReport(this.store, jobId);
+    if (format === 'html') report.gallery = await this.reportGallery(jobId, galleryBudget);
+    const g = report.gallery;
+    return { text: renderReport(report, format), galleryCases: g && 'cases' in g ? g.cases.length : 0 };
+  }
+
+  /**
+   * The gallery of an HTML report: at most MAX_GALLERY_CASES cases re-created with this service's segmenter;
+   * a failure (a dataset moved away, a model no longer served) leaves the report without it, saying why.
+   */
+  private async reportGallery(jobId: string, budget: number): Promise<ReportGallery> {
+    try {
+      const picks = selectGallery(await this.store.listSamples(jobId));
+      const shown = picks.slice(0, Math.min(MAX_GALLERY_CASES, budget));
+      if (shown.length === 0 && picks.length > 0)
+        return {
+          unavailable: `this request re-created its limit of ${MAX_GALLERY_CASES} gallery cases already`,
+        };
+      const cases = await this.galleryCases(jobId, shown);
+      return {
+        of: picks.length,
+        cases: cases.map((c) => ({
+          model: c.pick.model,
+          strategy: c.pick.strategy,
+          target: c.pick.target,
+          ranks: c.pick.ranks,
+          imageId: c.pick.sample.imageId,
+          objectId: c.pick.sample.objectId,
+          dice: c.pick.dice,
+          thumbnail: renderThumbnail(c),
+        })),
+      };
+    } catch (err: unknown) {
+      return {
+        unavailable: `its cases could not be re-created (${err instanceof Error ? err.message : String(err)})`,
+      };
+    }
+  }
+
+  /**
+   * The gallery picks of a job (best, median and worst sample per model x strategy x target), filtered, at
+   * most `limit` of them (1..MAX_GALLERY_CASES); GalleryError for a bad filter or limit.
+   */
+  async galleryPicks(
+    jobId: string,
+    filter: { model?: string; strategy?: string; target?: string; objectId?: string; limit: number },
+  ): Promise<GalleryPick[]> {
+    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_GALLERY_CASES)
+      throw new GalleryError(`limit must be an integer 1..${MAX_GALLERY_CASES}, got ${filter.limit}`);
+    if (filter.strategy !== undefined && !GALLERY_STRATEGIES.includes(filter.strategy))
+      throw new GalleryError(
+        `the gallery shows the prompt strategies ${GALLERY_STRATEGIES.join(', ')}, got '${filter.strategy}'`,
+      );
+    if ((await this.store.getJob(jobId)) === undefined) throw new BenchmarkError(`no job '${jobId}'`);
+    return selectGallery(await this.store.listSamples(jobId))
+      .filter(
+        (p) =>
+          (filter.model === undefined || p.model === filter.model) &&
+          (filter.strategy === undefined || p.strategy === filter.strategy) &&
+          (filter.target === undefined || p.target === filter.target) &&
+          (filter.objectId === undefined || p.sample.objectId === filter.objectId),
+      )
+      .slice(0, filter.limit);
+  }
+
+  /** Re-creates gallery cases of a job: images and ground truth from its dataset, masks from its model. */
+  async galleryCases(jobId: string, picks: readonly GalleryPick[]): Promise<GalleryCase[]> {
+    const job = await this.store.getJob(jobId);
+    if (job === undefined) throw new BenchmarkError(`no job '${jobId}'`);
+    if (picks.length === 0) return [];
+    return rebuildCases(picks, await openRegisteredDataset(this.store, job.datasetId), this.segmenter);
   }
 
   /** Waits for every job running here to stop (for shutdown), after asking them to cancel when `cancel` is set. */

@@ -12,7 +12,28 @@ export interface BenchmarkReport {
   stored: number;
   aggregate: BenchmarkAggregate;
   generatedAt: string;
+  /**
+   * The gallery's cases with their thumbnails, when the renderer had a segmenter to re-create them; the
+   * reason when it could not; absent when it had none (the HTML report says so).
+   */
+  gallery?: ReportGallery;
 }
+
+/** A gallery case as a report shows it: its place, its deployable Dice (fraction) and a PNG thumbnail. */
+export interface ReportGalleryCase {
+  model: string;
+  strategy: string;
+  target: string;
+  ranks: string[];
+  imageId: string;
+  objectId: string;
+  dice: number;
+  /** PNG bytes of the thumbnail. */
+  thumbnail: Uint8Array;
+}
+
+/** The gallery of a report: its cases (`of` picks in all, the first `cases.length` shown), or why it is missing. */
+export type ReportGallery = { cases: ReportGalleryCase[]; of: number } | { unavailable: string };
 
 /** Thrown when the job to report does not exist. */
 export class ReportError extends Error {

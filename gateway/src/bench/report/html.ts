@@ -32,7 +32,8 @@ function table(header: string[], rows: string[][]): string {
 const CSS = `body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}td{font-variant-numeric:tabular-nums}.note{color:#555;font-size:.9em}
-figure{margin:1em 0}figcaption{color:#444;font-size:.9em}`;
+figure{margin:1em 0}figcaption{color:#444;font-size:.9em}
+.gallery{display:flex;flex-wrap:wrap;gap:.75em}.gallery figure{margin:0}.gallery img{image-rendering:pixelated}`;
 
 /** Renders the report as HTML. */
 export function renderHtml(r: BenchmarkReport): string {
@@ -245,8 +246,47 @@ export function renderHtml(r: BenchmarkReport): string {
       );
     }
   }
+  parts.push(...galleryHtml(r));
   parts.push(`<p class="note">Generated ${esc(r.generatedAt)} by medseg-gateway.</p>`, '</body></html>');
   return parts.join('\n') + '\n';
+}
+
+/** The gallery section: inline thumbnails per model x strategy x target, or why there are none. */
+function galleryHtml(r: BenchmarkReport): string[] {
+  const out = ['<h2>Gallery: best, median and worst cases (deployable Dice)</h2>'];
+  const g = r.gallery;
+  if (g === undefined || 'unavailable' in g) {
+    out.push(
+      `<p class="note">No gallery in this report: ${esc(
+        g === undefined
+          ? "it was rendered without a segmenter, and the gallery decodes the stored prompts again with the job's model (render the report through the gateway to include it)"
+          : g.unavailable,
+      )}.</p>`,
+    );
+    return out;
+  }
+  if (g.cases.length === 0) {
+    out.push('<p class="note">No case: the job has no successful point or box sample (S2 to S6).</p>');
+    return out;
+  }
+  out.push(
+    `<p>For each model, prompt strategy and target, the samples with the highest, the median and the lowest Dice of the deployable choice: the image, the ground-truth contour (green), the predicted mask (orange), positive points (blue), negative points (red) and the box (yellow).${g.of > g.cases.length ? ` The first ${g.cases.length} of ${g.of} cases.` : ''}</p>`,
+  );
+  let group = '';
+  for (const c of g.cases) {
+    const key = `${c.model} · ${strategyLabel(c.strategy)} · ${c.target}`;
+    if (key !== group) {
+      if (group !== '') out.push('</div>');
+      out.push(`<h3>${esc(key)}</h3>`, '<div class="gallery">');
+      group = key;
+    }
+    const caption = `${c.ranks.join(' / ')}: Dice ${(c.dice * 100).toFixed(1)}, ${c.objectId}`;
+    out.push(
+      `<figure><img src="data:image/png;base64,${Buffer.from(c.thumbnail).toString('base64')}" alt="${esc(`${key}, ${caption}`)}"><figcaption>${esc(caption)}</figcaption></figure>`,
+    );
+  }
+  out.push('</div>');
+  return out;
 }
 
 function num(v: number | null): string {
