@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { decodeRle } from '../../gateway/src/core/rle.ts';
 import { generatePhantom } from '../../gateway/src/core/phantoms.ts';
+import { decodeImage } from '../../gateway/src/imaging/decode-image.ts';
 import { decodePng } from '../../gateway/src/imaging/decode-png.ts';
 import { encodePng } from '../../gateway/src/imaging/encode-png.ts';
 import type { RunningGateway } from '../../gateway/src/main.ts';
@@ -18,6 +19,7 @@ import { ensureWebApp } from '../../web/build.ts';
 import { PALETTE, contrastRatio } from '../../web/src/overlay.ts';
 import { launchChromium, TEST_OUTPUT_DIR, type TestBrowser } from '../helpers/browser.ts';
 import { dice } from '../helpers/dice.ts';
+import { makeTiff } from '../unit/imaging/synthetic-images.ts';
 import { gql, SAMPLES, startTestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -229,6 +231,41 @@ describe('web app in Chromium', () => {
     );
     assert.deepEqual(errors, []);
     assertSameOrigin(urls, gw.url);
+    await page.close();
+  });
+
+  test('a TIFF upload: the X-ray rewritten as an uncompressed TIFF gives the overlay the API gives for the same bytes', async () => {
+    // Made here from the sample's decoded pixels, so the TIFF path of the page is what is tested.
+    const xray = decodeImage(new Uint8Array(readFileSync(XRAY)), 'image/jpeg');
+    const tiff = makeTiff({
+      width: xray.width,
+      height: xray.height,
+      bits: 8,
+      samplesPerPixel: xray.channels === 3 ? 3 : 1,
+      photometric: xray.channels === 3 ? 2 : 1,
+      samples: Array.from(xray.data),
+    });
+    const file = join(TEST_OUTPUT_DIR, 'xray-1.tif');
+    writeFileSync(file, tiff);
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${gw.url}/`);
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('#prompt-layer', { timeout: WAIT_MS });
+    await page.waitForSelector('.status[data-busy="false"]', { timeout: WAIT_MS });
+    await dragBox(page, LUNG_BOX);
+    await waitForPrompts(page, 1);
+    const drawn = JSON.parse(
+      (await page.locator('svg rect.box').getAttribute('data-box')) ?? 'null',
+    ) as typeof LUNG_BOX;
+    const expected = await apiMask(gw.url, Buffer.from(tiff).toString('base64'), drawn);
+    assert.ok(
+      expected.some((v) => v === 1),
+      'the API segments something in the box',
+    );
+    assert.equal(differing(await overlayMask(page), expected), 0, 'the TIFF overlay is the API mask');
+    assert.deepEqual(errors, []);
     await page.close();
   });
 
