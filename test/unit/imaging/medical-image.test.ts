@@ -7,28 +7,14 @@ import {
   windowChoice,
 } from '../../../gateway/src/imaging/medical-image.ts';
 import { le16, makeDicom } from './synthetic-dicom.ts';
-
-/** A 4x2x3 NIfTI-1 volume of int16 voxels 0..23 (x fastest), spacing 0.5 x 0.25 x 2 mm. */
-function niftiVolume(): Uint8Array {
-  const out = new Uint8Array(352 + 24 * 2);
-  const v = new DataView(out.buffer);
-  v.setInt32(0, 348, true);
-  [3, 4, 2, 3, 1].forEach((d, i) => v.setInt16(40 + 2 * i, d, true));
-  v.setInt16(70, 4, true); // DT_INT16
-  v.setInt16(72, 16, true);
-  [1, 0.5, 0.25, 2].forEach((p, i) => v.setFloat32(76 + 4 * i, p, true));
-  v.setFloat32(108, 352, true);
-  for (let i = 0; i < 4; i++) out[344 + i] = 'n+1\0'.charCodeAt(i);
-  for (let i = 0; i < 24; i++) v.setInt16(352 + 2 * i, i, true);
-  return out;
-}
+import { makeNiftiVolume } from './synthetic-images.ts';
 
 const request = (pattern: RegExp) => (e: unknown) =>
   e instanceof ImageRequestError && pattern.test(e.message);
 
 describe('readMedicalImage: one call from file bytes to pixels, spacing and provenance', () => {
   it('reads a NIfTI slice with one min-max mapping over the whole volume', () => {
-    const img = readMedicalImage({ format: 'nifti', bytes: niftiVolume(), slice: 1 }, undefined, {
+    const img = readMedicalImage({ format: 'nifti', bytes: makeNiftiVolume(), slice: 1 }, undefined, {
       maxPixels: 1000,
     });
     // Slice z=1 holds 8..15 of a 0..23 volume: min-max over the volume maps them to 85..166, not 0..255.
@@ -72,7 +58,7 @@ describe('readMedicalImage: one call from file bytes to pixels, spacing and prov
   });
 
   it('refuses what the file cannot satisfy as a request error, and a broken file as an image error', () => {
-    const nifti = niftiVolume();
+    const nifti = makeNiftiVolume();
     const limits = { maxPixels: 1000 };
     assert.throws(
       () => readMedicalImage({ format: 'nifti', bytes: nifti, slice: 3 }, null, limits),

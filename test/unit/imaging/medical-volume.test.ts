@@ -7,25 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { ImageError, ImageRequestError } from '../../../gateway/src/imaging/image-error.ts';
 import { readDicomSeriesVolume, readNiftiVolumeSlices } from '../../../gateway/src/imaging/medical-volume.ts';
 import { le16, makeDicom } from './synthetic-dicom.ts';
+import { makeNiftiVolume } from './synthetic-images.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ctDir = resolve(repoRoot, '../shared/samples/dicom/ct-3slice-liver-seg');
 const ct = ['01.dcm', '02.dcm', '03.dcm'].map((f) => new Uint8Array(readFileSync(resolve(ctDir, f))));
-
-/** A 4x2x3 NIfTI-1 volume of int16 voxels 0..23 (x fastest), spacing 0.5 x 0.25 x 2 mm. */
-function niftiVolume(): Uint8Array {
-  const out = new Uint8Array(352 + 24 * 2);
-  const v = new DataView(out.buffer);
-  v.setInt32(0, 348, true);
-  [3, 4, 2, 3, 1].forEach((d, i) => v.setInt16(40 + 2 * i, d, true));
-  v.setInt16(70, 4, true); // DT_INT16
-  v.setInt16(72, 16, true);
-  [1, 0.5, 0.25, 2].forEach((p, i) => v.setFloat32(76 + 4 * i, p, true));
-  v.setFloat32(108, 352, true);
-  for (let i = 0; i < 4; i++) out[344 + i] = 'n+1\0'.charCodeAt(i);
-  for (let i = 0; i < 24; i++) v.setInt16(352 + 2 * i, i, true);
-  return out;
-}
 
 describe('readDicomSeriesVolume', () => {
   it('sorts a real CT series along its slice normal whatever the file order, and keeps its SEG references', () => {
@@ -80,23 +66,23 @@ describe('readDicomSeriesVolume', () => {
 
 describe('readNiftiVolumeSlices', () => {
   it('slices along each axis under one window for the whole volume', () => {
-    const v = readNiftiVolumeSlices(niftiVolume(), 2, undefined, 1000);
+    const v = readNiftiVolumeSlices(makeNiftiVolume(), 2, undefined, 1000);
     assert.deepEqual([v.width, v.height, v.depth], [4, 2, 3]);
     assert.deepEqual(
       [...v.slice(1).data],
       [8, 9, 10, 11, 12, 13, 14, 15].map((x) => Math.round((x * 255) / 23)),
     );
-    const sagittal = readNiftiVolumeSlices(niftiVolume(), 0, { minMax: true }, 1000);
+    const sagittal = readNiftiVolumeSlices(makeNiftiVolume(), 0, { minMax: true }, 1000);
     assert.deepEqual([sagittal.width, sagittal.height, sagittal.depth], [2, 3, 4]);
   });
 
   it("refuses a malformed window as the asker's mistake and too many voxels as IMAGE_TOO_LARGE", () => {
     assert.throws(
-      () => readNiftiVolumeSlices(niftiVolume(), 2, { minMax: true, fromFile: true }, 1000),
+      () => readNiftiVolumeSlices(makeNiftiVolume(), 2, { minMax: true, fromFile: true }, 1000),
       ImageRequestError,
     );
     assert.throws(
-      () => readNiftiVolumeSlices(niftiVolume(), 2, undefined, 10),
+      () => readNiftiVolumeSlices(makeNiftiVolume(), 2, undefined, 10),
       (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_TOO_LARGE',
     );
   });

@@ -138,3 +138,18 @@ export function makeTiff(o: {
   });
   return out;
 }
+
+/** A 4x2x3 NIfTI-1 volume of int16 voxels 0..23 (x fastest), spacing 0.5 x 0.25 x 2 mm. */
+export function makeNiftiVolume(): Uint8Array {
+  const out = new Uint8Array(352 + 24 * 2);
+  const v = new DataView(out.buffer);
+  v.setInt32(0, 348, true);
+  [3, 4, 2, 3, 1].forEach((d, i) => v.setInt16(40 + 2 * i, d, true));
+  v.setInt16(70, 4, true); // DT_INT16
+  v.setInt16(72, 16, true);
+  [1, 0.5, 0.25, 2].forEach((p, i) => v.setFloat32(76 + 4 * i, p, true));
+  v.setFloat32(108, 352, true);
+  for (let i = 0; i < 4; i++) out[344 + i] = 'n+1\0'.charCodeAt(i);
+  for (let i = 0; i < 24; i++) v.setInt16(352 + 2 * i, i, true);
+  return out;
+}
