@@ -31,3 +31,25 @@ export async function waitFor<T>(
     await pause(intervalMs);
   }
 }
+
+/**
+ * Reads `read` until `ok` accepts its value and resolves to that value; rejects naming `what` and the last value
+ * read when `timeoutMs` passes first. For waits across processes (replicas, jobs), hence the longer deadline.
+ */
+export async function waitForValue<T>(
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  timeoutMs = 300_000,
+): Promise<T> {
+  let last: T | undefined;
+  const found = await waitFor(
+    what,
+    async () => {
+      last = await read();
+      return ok(last) ? { value: last } : undefined;
+    },
+    { timeoutMs, intervalMs: 200, describe: () => `last ${JSON.stringify(last)}` },
+  );
+  return found.value;
+}

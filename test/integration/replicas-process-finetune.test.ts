@@ -18,6 +18,7 @@ import { cardiacDataset, mobileSamRepository } from '../helpers/finetune.ts';
 import { errorCode, gql } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { waitForValue } from '../helpers/wait.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'medseg-replicas-ft-'));
 const children = new Set<ChildProcess>();
@@ -68,21 +69,6 @@ async function job(on: string, id: string): Promise<Job> {
   const r = await gql<{ fineTuneJob: Job }>(on, JOB, { id });
   assert.equal(r.errors, undefined, JSON.stringify(r.errors));
   return r.data!.fineTuneJob;
-}
-
-async function until<T>(
-  read: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 300_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 before(async () => {
@@ -171,7 +157,7 @@ describe('fine-tuning jobs on two replicas sharing one PostgreSQL', () => {
       [1, 2],
     );
     // The model A published into the shared repository is served, and B lists it with its provenance.
-    const models = await until(
+    const models = await waitForValue(
       () =>
         gql<{ models: Array<{ name: string; ready: boolean; fineTune: { jobId: string } | null }> }>(
           b,
@@ -190,7 +176,7 @@ describe('fine-tuning jobs on two replicas sharing one PostgreSQL', () => {
     });
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     const id = started.data!.startFineTune.id;
-    await until(
+    await waitForValue(
       () => job(b, id),
       (j) => j.status === 'running',
       'the job running',
@@ -201,7 +187,7 @@ describe('fine-tuning jobs on two replicas sharing one PostgreSQL', () => {
       { id },
     );
     assert.equal(cancel.errors, undefined, JSON.stringify(cancel.errors));
-    const ended = await until(
+    const ended = await waitForValue(
       () => job(a, id),
       (j) => j.status !== 'running' && j.status !== 'queued',
       'the cancel',
@@ -220,14 +206,14 @@ describe('fine-tuning jobs on two replicas sharing one PostgreSQL', () => {
     });
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     const id = started.data!.startFineTune.id;
-    await until(
+    await waitForValue(
       () => job(b, id),
       (j) => j.status === 'running',
       'the job running on A',
     );
     replicas[0].child.kill('SIGKILL');
     await new Promise((r) => replicas[0].child.once('exit', r));
-    const done = await until(
+    const done = await waitForValue(
       () => job(b, id),
       (j) => j.status === 'completed' || j.status === 'failed' || j.status === 'cancelled',
       'B to finish the job',

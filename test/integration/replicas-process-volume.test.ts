@@ -14,6 +14,7 @@ import { writeNiftiLabels } from '../../gateway/src/api/medical/nifti-writer.ts'
 import { errorCode, gql, REPO_ROOT } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { waitForValue } from '../helpers/wait.ts';
 
 const MODELS = join(REPO_ROOT, 'triton-models');
 const tmp = mkdtempSync(join(tmpdir(), 'medseg-replicas-volume-'));
@@ -55,21 +56,6 @@ async function read(on: string, id: string): Promise<VolumeJobOut | null> {
   const r = await gql<{ volumeJob: VolumeJobOut | null }>(on, READ, { id });
   assert.equal(r.errors, undefined, JSON.stringify(r.errors));
   return r.data!.volumeJob;
-}
-
-async function until<T>(
-  get: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 300_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 before(async () => {
@@ -122,7 +108,7 @@ describe('volume jobs on two replicas sharing one PostgreSQL', () => {
     assert.equal(started.length, 1, JSON.stringify(tries.map((t) => t.errors?.[0]?.message ?? 'started')));
     for (const t of tries.filter((x) => x.errors !== undefined)) assert.equal(errorCode(t), 'LIMIT_EXCEEDED');
     const id = started[0].data!.startVolumeSegmentation.jobId;
-    const done = await until(
+    const done = await waitForValue(
       () => read(b, id),
       (j) => j?.status !== 'RUNNING',
       'the job to finish',
@@ -131,7 +117,7 @@ describe('volume jobs on two replicas sharing one PostgreSQL', () => {
     // Its slot is free again, on either replica.
     const again = await gql<{ startVolumeSegmentation: { jobId: string } }>(b, START, { in: input });
     assert.equal(again.errors, undefined, JSON.stringify(again.errors));
-    await until(
+    await waitForValue(
       () => read(a, again.data!.startVolumeSegmentation.jobId),
       (j) => j?.status === 'SUCCEEDED',
       'the next job',
@@ -146,7 +132,7 @@ describe('volume jobs on two replicas sharing one PostgreSQL', () => {
     });
     assert.equal(started.errors, undefined, JSON.stringify(started.errors));
     const id = started.data!.startVolumeSegmentation.jobId;
-    const before = await until(
+    const before = await waitForValue(
       () => read(survivor.url, id),
       (j) => (j?.slicesDone ?? 0) >= 2,
       'progress on A',
@@ -154,7 +140,7 @@ describe('volume jobs on two replicas sharing one PostgreSQL', () => {
     assert.equal(before?.status, 'RUNNING', 'still running when its replica is killed');
     victim.child.kill('SIGKILL');
     await new Promise((r) => victim.child.once('exit', r));
-    const done = await until(
+    const done = await waitForValue(
       () => read(survivor.url, id),
       (j) => j !== null && j.status !== 'RUNNING',
       'the survivor to finish the job',

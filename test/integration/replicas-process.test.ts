@@ -22,6 +22,7 @@ import { gql, REPO_ROOT } from '../helpers/gateway.ts';
 import { freePort, spawnMedseg } from '../helpers/medseg-process.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.ts';
+import { waitForValue } from '../helpers/wait.ts';
 
 const MODELS = join(REPO_ROOT, 'triton-models');
 const tmp = mkdtempSync(join(tmpdir(), 'medseg-replicas-'));
@@ -61,21 +62,6 @@ async function sql<T>(text: string): Promise<T[]> {
     return (await c.query(text)).rows as T[];
   } finally {
     await c.end();
-  }
-}
-
-async function until<T>(
-  read: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 240_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -354,7 +340,7 @@ describe('three gateway replicas on one PostgreSQL', () => {
     const total = synth.objects.length * 4;
     const count = async () =>
       Number((await sql<{ n: string }>(`SELECT COUNT(*) AS n FROM samples WHERE job_id = '${id}'`))[0].n);
-    await until(count, (n) => n >= 5, 'five samples');
+    await waitForValue(count, (n) => n >= 5, 'five samples');
     const [{ lease_owner: holder }] = await sql<{ lease_owner: string }>(
       `SELECT lease_owner FROM jobs WHERE id = '${id}'`,
     );
@@ -367,7 +353,7 @@ describe('three gateway replicas on one PostgreSQL', () => {
     const atKill = await count();
     assert.ok(atKill < total, 'killed mid-job');
     replicas.shift();
-    const done = await until(
+    const done = await waitForValue(
       async () =>
         (
           await gql<{ benchmark: { status: string; progress: { done: number } } }>(
@@ -412,7 +398,7 @@ describe('three gateway replicas on one PostgreSQL', () => {
       ids.push(r.data!.startBenchmark.id);
     }
     for (const id of ids) {
-      await until(
+      await waitForValue(
         async () =>
           (
             await gql<{ benchmark: { status: string } }>(
